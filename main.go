@@ -1,0 +1,23 @@
+// Command packer-plugin-refit is the refit Packer plugin: offline customisation,
+// hardening and patching of qcow2/raw VM images.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/packer-plugin-sdk/plugin"
+
+	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
+	"github.com/refit-images/packer-plugin-refit/version"
+)
+
+func main() {
+	pps := plugin.NewSet()
+	pps.RegisterDatasource("repodiff", new(repodiff.Datasource))
+	pps.SetVersion(version.PluginVersion)
+	if err := pps.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, err.Error())
+		os.Exit(1)
+	}
+}
