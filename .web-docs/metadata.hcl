@@ -1,0 +1,21 @@
+# For full specification of attributes and blocks see the Packer integrations portal docs.
+integration {
+  name = "refit"
+  description = "Customize, harden and patch qcow2/raw VM images offline."
+  identifier = "packer/refit-images/refit"
+  flags = []
+  docs {
+    process_docs = true
+    readme_location = "./README.md"
+    external_url = "https://github.com/refit-images/packer-plugin-refit"
+  }
+  license {
+    type = "MPL-2.0"
+    url = "https://github.com/refit-images/packer-plugin-refit/blob/main/LICENSE"
+  }
+  component {
+    type = "data-source"
+    name = "refit-repodiff"
+    slug = "repodiff"
+  }
+}

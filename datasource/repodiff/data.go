@@ -1,0 +1,324 @@
+//go:generate packer-sdc struct-markdown
+//go:generate packer-sdc mapstructure-to-hcl2 -type Config,Repository,DatasourceOutput,UpdateOutput,AdvisoryOutput
+
+// Package repodiff is the refit-repodiff data source: which installed packages of an
+// image, root filesystem or manifest are outdated against yum/dnf and APT repositories.
+package repodiff
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/refit-images/packer-plugin-refit/internal/fetch"
+	"github.com/refit-images/packer-plugin-refit/internal/installed"
+	"github.com/refit-images/packer-plugin-refit/internal/outdated"
+	"github.com/refit-images/packer-plugin-refit/internal/repository"
+	"github.com/refit-images/packer-plugin-refit/internal/updates"
+)
+
+// Repository is one `repository` block: a yum/dnf (rpm-md) or APT repository.
+type Repository struct {
+	// A name for the repository, shown in the `repository` field of each update.
+	Name string `mapstructure:"name" required:"true"`
+	// The repository's base URL (http, https or file): the folder that holds
+	// `repodata/` for rpm-md, or `dists/` for deb.
+	URL string `mapstructure:"url" required:"true"`
+	// `rpm-md` (the default) or `deb`. It must match the image's package manager.
+	Type string `mapstructure:"type"`
+	// The APT suite (distribution) to read, for example `bookworm-security`. Required for deb.
+	Suite string `mapstructure:"suite"`
+	// The APT components to read. Defaults to `["main"]`.
+	Components []string `mapstructure:"components"`
+	// The Debian architecture whose `Packages` index is read. Defaults to `amd64`.
+	Architecture string `mapstructure:"architecture"`
+	// Path to an armored (or binary) OpenPGP public key. When set, the repository's
+	// metadata signature (`repomd.xml.asc`, `InRelease` or `Release.gpg`) must verify
+	// against it, or the data source fails.
+	GPGKey string `mapstructure:"gpg_key"`
+	// dnf's repository priority: when several repositories offer a package, only
+	// those with the lowest number are considered. Defaults to 99.
+	Priority int `mapstructure:"priority"`
+	// Set to false to keep the block but skip the repository. Defaults to true.
+	Enabled *bool `mapstructure:"enabled"`
+}
+
+// Config is the configuration of the refit-repodiff data source. Exactly one of
+// `manifest`, `rootfs` and `image` names what is installed.
+type Config struct {
+	// Path to a `refit-manifest/v1` package manifest, such as the
+	// `<image>.manifest.json` that refit-chroot writes beside each image.
+	Manifest string `mapstructure:"manifest"`
+	// Path to a root filesystem directory. Installed packages are read from its rpmdb
+	// (`var/lib/rpm` or `usr/lib/sysimage/rpm`; sqlite, bdb or ndb) or from
+	// `var/lib/dpkg/status`. Nothing under it is modified.
+	Rootfs string `mapstructure:"rootfs"`
+	// Path to a qcow2 or raw disk image, opened read-only. Reserved: this version
+	// accepts `manifest` and `rootfs`; use refit-chroot's manifest for images.
+	Image string `mapstructure:"image"`
+	// One or more repositories to compare against.
+	Repositories []Repository `mapstructure:"repository" required:"true"`
+	// Only report updates that fix a security advisory (rpm-md updateinfo), or, for
+	// deb repositories, updates offered by a security suite (`*-security`).
+	SecurityOnly bool `mapstructure:"security_only"`
+	// Only report updates fixing an advisory of at least this severity:
+	// `Low`, `Moderate`, `Important` or `Critical`.
+	MinSeverity string `mapstructure:"min_severity"`
+	// Only report packages whose names match one of these globs (`kernel*`).
+	Include []string `mapstructure:"include"`
+	// Never report packages whose names match one of these globs.
+	Exclude []string `mapstructure:"exclude"`
+	// Folder for downloaded metadata, kept by checksum between runs. Defaults to
+	// `$XDG_CACHE_HOME/packer-plugin-refit/metadata` (or `~/.cache/...`).
+	CacheDir string `mapstructure:"cache_dir"`
+	// How long the whole data source may take, as a Go duration. Defaults to `30m`.
+	Timeout string `mapstructure:"timeout"`
+
+	timeout time.Duration
+}
+
+// UpdateOutput is one element of the `updates` output.
+type UpdateOutput struct {
+	Name       string   `mapstructure:"name"`
+	Arch       string   `mapstructure:"arch"`
+	Action     string   `mapstructure:"action"`
+	Installed  string   `mapstructure:"installed"`
+	Available  string   `mapstructure:"available"`
+	Epoch      int      `mapstructure:"epoch"`
+	Version    string   `mapstructure:"version"`
+	Release    string   `mapstructure:"release"`
+	Repository string   `mapstructure:"repository"`
+	Location   string   `mapstructure:"location"`
+	Checksum   string   `mapstructure:"checksum"`
+	Size       int64    `mapstructure:"size"`
+	Advisories []string `mapstructure:"advisories"`
+	Severity   string   `mapstructure:"severity"`
+	Replaces   []string `mapstructure:"replaces"`
+}
+
+// AdvisoryOutput is one element of the `advisories` output.
+type AdvisoryOutput struct {
+	ID       string   `mapstructure:"id"`
+	Type     string   `mapstructure:"type"`
+	Severity string   `mapstructure:"severity"`
+	Title    string   `mapstructure:"title"`
+	CVEs     []string `mapstructure:"cves"`
+}
+
+// DatasourceOutput is what the data source returns.
+type DatasourceOutput struct {
+	// The outdated packages: `{name, arch, action, installed, available, epoch,
+	// version, release, repository, location, checksum, size, advisories, severity,
+	// replaces}`. `action` is `upgrade`, `install` (an install-only package such as a
+	// kernel, installed beside the old ones) or `obsolete` (a new package replacing
+	// the installed ones named in `replaces`).
+	Updates []UpdateOutput `mapstructure:"updates"`
+	// The number of updates.
+	Count int `mapstructure:"count"`
+	// The number of updates that fix a security advisory (or come from a security suite).
+	SecurityCount int `mapstructure:"security_count"`
+	// The advisories fixed by the updates: `{id, type, severity, title, cves}`.
+	Advisories []AdvisoryOutput `mapstructure:"advisories"`
+	// Sorted CVE ids fixed by the updates.
+	CVEs []string `mapstructure:"cves"`
+	// The os-release ID of what was inspected (for example `rocky`, `debian`).
+	OSID string `mapstructure:"os_id"`
+	// The os-release VERSION_ID.
+	OSVersionID string `mapstructure:"os_version_id"`
+	// `rhel`, `fedora`, `suse` or `debian`.
+	OSFamily string `mapstructure:"os_family"`
+	// `rpm` or `dpkg`.
+	PackageManager string `mapstructure:"package_manager"`
+	// How many packages are installed.
+	InstalledCount int `mapstructure:"installed_count"`
+}
+
+// Datasource is the refit-repodiff data source.
+type Datasource struct {
+	config Config
+}
+
+// ConfigSpec returns the HCL spec of Config.
+func (d *Datasource) ConfigSpec() hcldec.ObjectSpec { return d.config.FlatMapstructure().HCL2Spec() }
+
+// OutputSpec returns the HCL spec of DatasourceOutput.
+func (d *Datasource) OutputSpec() hcldec.ObjectSpec {
+	return (&DatasourceOutput{}).FlatMapstructure().HCL2Spec()
+}
+
+// Configure decodes and validates the configuration.
+func (d *Datasource) Configure(raws ...interface{}) error {
+	if err := config.Decode(&d.config, nil, raws...); err != nil {
+		return err
+	}
+	return d.config.prepare()
+}
+
+func (c *Config) prepare() error {
+	var errs *packersdk.MultiError
+	add := func(format string, args ...any) { errs = packersdk.MultiErrorAppend(errs, fmt.Errorf(format, args...)) }
+	inputs := 0
+	for _, s := range []string{c.Manifest, c.Rootfs, c.Image} {
+		if s != "" {
+			inputs++
+		}
+	}
+	if inputs != 1 {
+		add("exactly one of manifest, rootfs and image must be set (got %d)", inputs)
+	}
+	if c.Image != "" {
+		add("image: reading a disk image directly is not available in this version; build with source \"refit-chroot\" and pass its <image>.manifest.json as manifest, or mount the image and pass rootfs")
+	}
+	if len(c.Repositories) == 0 {
+		add("at least one repository block is required")
+	}
+	names := map[string]bool{}
+	for i, r := range c.Repositories {
+		where := fmt.Sprintf("repository %d (%q)", i+1, r.Name)
+		if r.Name == "" {
+			add("repository %d: name is required", i+1)
+		} else if names[r.Name] {
+			add("%s: the name is used twice; repository names must be unique", where)
+		}
+		names[r.Name] = true
+		if r.URL == "" {
+			add("%s: url is required", where)
+		}
+		switch r.Type {
+		case "", repository.TypeRPM:
+			if r.Suite != "" || len(r.Components) > 0 {
+				add("%s: suite and components apply to type = \"deb\" only", where)
+			}
+		case repository.TypeDeb:
+			if r.Suite == "" {
+				add("%s: suite is required for type = \"deb\" (for example \"bookworm-security\")", where)
+			}
+		default:
+			add("%s: type must be \"rpm-md\" or \"deb\", not %q", where, r.Type)
+		}
+		if r.Priority < 0 {
+			add("%s: priority must be positive (lower numbers win; default 99)", where)
+		}
+	}
+	if c.MinSeverity != "" && !updates.ValidSeverity(c.MinSeverity) {
+		add("min_severity must be one of Low, Moderate, Important, Critical; got %q", c.MinSeverity)
+	}
+	if err := updates.ValidateGlobs(append(append([]string{}, c.Include...), c.Exclude...)); err != nil {
+		add("include/exclude: %v", err)
+	}
+	c.timeout = 30 * time.Minute
+	if c.Timeout != "" {
+		t, err := time.ParseDuration(c.Timeout)
+		if err != nil || t <= 0 {
+			add("timeout: %q is not a positive duration such as \"10m\"", c.Timeout)
+		}
+		c.timeout = t
+	}
+	if c.CacheDir == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			c.CacheDir = filepath.Join(dir, "packer-plugin-refit", "metadata")
+		}
+	}
+	if errs != nil && len(errs.Errors) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// Execute computes the diff and returns DatasourceOutput as a cty value.
+func (d *Datasource) Execute() (cty.Value, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.config.timeout)
+	defer cancel()
+	out, err := Run(ctx, &d.config, func(msg string) { fmt.Fprintln(os.Stderr, "refit-repodiff: "+msg) })
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (raise timeout, currently %s)", err, d.config.timeout)
+		}
+		return cty.NullVal(cty.EmptyObject), err
+	}
+	return hcl2helper.HCL2ValueFromConfig(out, d.OutputSpec()), nil
+}
+
+// Run does the data source's work outside Packer (also used by tests and benchmarks).
+func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, error) {
+	var (
+		m   *installed.Manifest
+		err error
+	)
+	switch {
+	case c.Manifest != "":
+		m, err = installed.ReadManifest(c.Manifest)
+	case c.Rootfs != "":
+		if st, serr := os.Stat(c.Rootfs); serr != nil {
+			return nil, fmt.Errorf("rootfs: %w", serr)
+		} else if !st.IsDir() {
+			return nil, fmt.Errorf("rootfs: %s is not a directory", c.Rootfs)
+		}
+		m, err = installed.FromRoot(c.Rootfs)
+	default:
+		err = errors.New("no manifest or rootfs given")
+	}
+	if err != nil {
+		return nil, err
+	}
+	client := fetch.New(c.CacheDir)
+	client.Progress = log
+	job := outdated.Job{
+		Manifest: m,
+		Root:     c.Rootfs,
+		Filter:   updates.Filter{SecurityOnly: c.SecurityOnly, MinSeverity: c.MinSeverity, Include: c.Include, Exclude: c.Exclude},
+		Loader:   &repository.Loader{Fetch: client, Log: log},
+	}
+	for _, r := range c.Repositories {
+		if r.Enabled != nil && !*r.Enabled {
+			continue
+		}
+		job.Repositories = append(job.Repositories, repository.Spec{
+			Name: r.Name, URL: r.URL, Type: r.Type, Suite: r.Suite, Components: r.Components,
+			Arch: r.Architecture, GPGKey: r.GPGKey, Priority: r.Priority,
+		})
+	}
+	res, err := outdated.Run(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	return toOutput(m, res), nil
+}
+
+func toOutput(m *installed.Manifest, res *updates.Result) *DatasourceOutput {
+	out := &DatasourceOutput{
+		Count: len(res.Updates), SecurityCount: res.SecurityCount,
+		CVEs: nonNil(res.CVEs), Updates: []UpdateOutput{}, Advisories: []AdvisoryOutput{},
+		OSID: m.OS.ID, OSVersionID: m.OS.VersionID, OSFamily: m.OS.Family,
+		PackageManager: m.PackageManager, InstalledCount: len(m.Packages),
+	}
+	for _, u := range res.Updates {
+		out.Updates = append(out.Updates, UpdateOutput{
+			Name: u.Name, Arch: u.Arch, Action: u.Action,
+			Installed: u.Installed, Available: u.Available.String(),
+			Epoch: u.Available.Epoch, Version: u.Available.Version, Release: u.Available.Release,
+			Repository: u.Repository, Location: u.Location, Checksum: u.Checksum, Size: u.Size,
+			Advisories: nonNil(u.Advisories), Severity: u.Severity, Replaces: nonNil(u.Replaces),
+		})
+	}
+	for _, a := range res.Advisories {
+		out.Advisories = append(out.Advisories, AdvisoryOutput{ID: a.ID, Type: a.Type, Severity: a.Severity, Title: a.Title, CVEs: nonNil(a.CVEs)})
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
