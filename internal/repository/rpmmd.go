@@ -53,7 +53,7 @@ func (l *Loader) loadRPM(ctx context.Context, spec Spec, wanted Wanted) (*Loaded
 	}
 	l.log("%s: reading %s", spec.Name, primary.Location)
 	err = l.readData(ctx, spec, primary, func(r io.Reader) error {
-		return rpmmd.ParsePrimary(r, func(p *rpmmd.Package) error {
+		return rpmmd.ScanPrimary(r, wanted, func(p *rpmmd.Package) error {
 			if c, ok := rpmCandidate(spec, p, wanted); ok {
 				out.Candidates = append(out.Candidates, c)
 			}

@@ -13,7 +13,7 @@ import (
 
 // fixtureBytes returns the decompressed metadata of type typ of the
 // committed repository, as a fuzz seed.
-func fixtureBytes(f *testing.F, typ string) []byte {
+func fixtureBytes(f testing.TB, typ string) []byte {
 	rc := openFixture(f, fixtureRepo, typ)
 	defer rc.Close()
 	data, err := io.ReadAll(rc)
