@@ -122,7 +122,6 @@ func (s *scanner) fill() bool {
 	return true
 }
 
-
 func (s *scanner) readErr(what string) error {
 	if s.err != nil {
 		return s.err
