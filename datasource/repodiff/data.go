@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/fetch"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/outdated"
@@ -62,9 +63,16 @@ type Config struct {
 	// (`var/lib/rpm` or `usr/lib/sysimage/rpm`; sqlite, bdb or ndb) or from
 	// `var/lib/dpkg/status`. Nothing under it is modified.
 	Rootfs string `mapstructure:"rootfs"`
-	// Path to a qcow2 or raw disk image, opened read-only. Reserved: this version
-	// accepts `manifest` and `rootfs`; use refit-chroot's manifest for images.
+	// Path to a qcow2 or raw disk image. It is opened read-only (a qcow2 is first
+	// converted to a temporary raw copy): the root filesystem — the one holding
+	// `/etc/os-release`, on a partition or an LVM logical volume — and the filesystems
+	// of its fstab are mounted read-only without journal replay in a private mount
+	// namespace, and released afterwards. Needs root and loop devices.
 	Image string `mapstructure:"image"`
+	// With `image`: which filesystem is the root, when automatic detection is not
+	// wanted — a partition number (`"3"`), `UUID=…`, `LABEL=…` or an LVM volume
+	// (`"vg/root"`).
+	MountPartition string `mapstructure:"mount_partition"`
 	// One or more repositories to compare against.
 	Repositories []Repository `mapstructure:"repository" required:"true"`
 	// Only report updates that fix a security advisory (rpm-md updateinfo), or, for
@@ -88,30 +96,30 @@ type Config struct {
 
 // UpdateOutput is one element of the `updates` output.
 type UpdateOutput struct {
-	Name       string   `mapstructure:"name"`
-	Arch       string   `mapstructure:"arch"`
-	Action     string   `mapstructure:"action"`
-	Installed  string   `mapstructure:"installed"`
-	Available  string   `mapstructure:"available"`
-	Epoch      int      `mapstructure:"epoch"`
-	Version    string   `mapstructure:"version"`
-	Release    string   `mapstructure:"release"`
-	Repository string   `mapstructure:"repository"`
-	Location   string   `mapstructure:"location"`
-	Checksum   string   `mapstructure:"checksum"`
-	Size       int64    `mapstructure:"size"`
-	Advisories []string `mapstructure:"advisories"`
-	Severity   string   `mapstructure:"severity"`
-	Replaces   []string `mapstructure:"replaces"`
+	Name       string   `mapstructure:"name" json:"name"`
+	Arch       string   `mapstructure:"arch" json:"arch"`
+	Action     string   `mapstructure:"action" json:"action"`
+	Installed  string   `mapstructure:"installed" json:"installed"`
+	Available  string   `mapstructure:"available" json:"available"`
+	Epoch      int      `mapstructure:"epoch" json:"epoch"`
+	Version    string   `mapstructure:"version" json:"version"`
+	Release    string   `mapstructure:"release" json:"release"`
+	Repository string   `mapstructure:"repository" json:"repository"`
+	Location   string   `mapstructure:"location" json:"location"`
+	Checksum   string   `mapstructure:"checksum" json:"checksum"`
+	Size       int64    `mapstructure:"size" json:"size"`
+	Advisories []string `mapstructure:"advisories" json:"advisories"`
+	Severity   string   `mapstructure:"severity" json:"severity"`
+	Replaces   []string `mapstructure:"replaces" json:"replaces"`
 }
 
 // AdvisoryOutput is one element of the `advisories` output.
 type AdvisoryOutput struct {
-	ID       string   `mapstructure:"id"`
-	Type     string   `mapstructure:"type"`
-	Severity string   `mapstructure:"severity"`
-	Title    string   `mapstructure:"title"`
-	CVEs     []string `mapstructure:"cves"`
+	ID       string   `mapstructure:"id" json:"id"`
+	Type     string   `mapstructure:"type" json:"type"`
+	Severity string   `mapstructure:"severity" json:"severity"`
+	Title    string   `mapstructure:"title" json:"title"`
+	CVEs     []string `mapstructure:"cves" json:"cves"`
 }
 
 // DatasourceOutput is what the data source returns.
@@ -121,25 +129,25 @@ type DatasourceOutput struct {
 	// replaces}`. `action` is `upgrade`, `install` (an install-only package such as a
 	// kernel, installed beside the old ones) or `obsolete` (a new package replacing
 	// the installed ones named in `replaces`).
-	Updates []UpdateOutput `mapstructure:"updates"`
+	Updates []UpdateOutput `mapstructure:"updates" json:"updates"`
 	// The number of updates.
-	Count int `mapstructure:"count"`
+	Count int `mapstructure:"count" json:"count"`
 	// The number of updates that fix a security advisory (or come from a security suite).
-	SecurityCount int `mapstructure:"security_count"`
+	SecurityCount int `mapstructure:"security_count" json:"security_count"`
 	// The advisories fixed by the updates: `{id, type, severity, title, cves}`.
-	Advisories []AdvisoryOutput `mapstructure:"advisories"`
+	Advisories []AdvisoryOutput `mapstructure:"advisories" json:"advisories"`
 	// Sorted CVE ids fixed by the updates.
-	CVEs []string `mapstructure:"cves"`
+	CVEs []string `mapstructure:"cves" json:"cves"`
 	// The os-release ID of what was inspected (for example `rocky`, `debian`).
-	OSID string `mapstructure:"os_id"`
+	OSID string `mapstructure:"os_id" json:"os_id"`
 	// The os-release VERSION_ID.
-	OSVersionID string `mapstructure:"os_version_id"`
+	OSVersionID string `mapstructure:"os_version_id" json:"os_version_id"`
 	// `rhel`, `fedora`, `suse` or `debian`.
-	OSFamily string `mapstructure:"os_family"`
+	OSFamily string `mapstructure:"os_family" json:"os_family"`
 	// `rpm` or `dpkg`.
-	PackageManager string `mapstructure:"package_manager"`
+	PackageManager string `mapstructure:"package_manager" json:"package_manager"`
 	// How many packages are installed.
-	InstalledCount int `mapstructure:"installed_count"`
+	InstalledCount int `mapstructure:"installed_count" json:"installed_count"`
 }
 
 // Datasource is the refit-repodiff data source.
@@ -175,8 +183,8 @@ func (c *Config) prepare() error {
 	if inputs != 1 {
 		add("exactly one of manifest, rootfs and image must be set (got %d)", inputs)
 	}
-	if c.Image != "" {
-		add("image: reading a disk image directly is not available in this version; build with source \"refit-chroot\" and pass its <image>.manifest.json as manifest, or mount the image and pass rootfs")
+	if c.MountPartition != "" && c.Image == "" {
+		add("mount_partition applies to image only")
 	}
 	if len(c.Repositories) == 0 {
 		add("at least one repository block is required")
@@ -251,10 +259,34 @@ func (d *Datasource) Execute() (cty.Value, error) {
 // Run does the data source's work outside Packer (also used by tests and benchmarks).
 func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, error) {
 	var (
-		m   *installed.Manifest
-		err error
+		m    *installed.Manifest
+		err  error
+		root = c.Rootfs
 	)
 	switch {
+	case c.Image != "":
+		if err := diskimage.CheckHost(); err != nil {
+			return nil, fmt.Errorf("image: %w", err)
+		}
+		work, err := os.MkdirTemp("", "refit-repodiff-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(work)
+		log("opening " + c.Image + " read-only")
+		sess, err := diskimage.OpenReadOnly(ctx, c.Image, diskimage.Options{
+			MountPartition: c.MountPartition, MountFstab: true, WorkDir: work,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", c.Image, err)
+		}
+		defer func() {
+			if cerr := sess.Close(); cerr != nil {
+				log("releasing " + c.Image + ": " + cerr.Error())
+			}
+		}()
+		root = sess.Root()
+		m, err = installed.FromRoot(root)
 	case c.Manifest != "":
 		m, err = installed.ReadManifest(c.Manifest)
 	case c.Rootfs != "":
@@ -274,7 +306,7 @@ func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, e
 	client.Progress = log
 	job := outdated.Job{
 		Manifest: m,
-		Root:     c.Rootfs,
+		Root:     root,
 		Filter:   updates.Filter{SecurityOnly: c.SecurityOnly, MinSeverity: c.MinSeverity, Include: c.Include, Exclude: c.Exclude},
 		Loader:   &repository.Loader{Fetch: client, Log: log},
 	}

@@ -10,11 +10,11 @@ import (
 // FlatAdvisoryOutput is an auto-generated flat version of AdvisoryOutput.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatAdvisoryOutput struct {
-	ID       *string  `mapstructure:"id" cty:"id" hcl:"id"`
-	Type     *string  `mapstructure:"type" cty:"type" hcl:"type"`
-	Severity *string  `mapstructure:"severity" cty:"severity" hcl:"severity"`
-	Title    *string  `mapstructure:"title" cty:"title" hcl:"title"`
-	CVEs     []string `mapstructure:"cves" cty:"cves" hcl:"cves"`
+	ID       *string  `mapstructure:"id" json:"id" cty:"id" hcl:"id"`
+	Type     *string  `mapstructure:"type" json:"type" cty:"type" hcl:"type"`
+	Severity *string  `mapstructure:"severity" json:"severity" cty:"severity" hcl:"severity"`
+	Title    *string  `mapstructure:"title" json:"title" cty:"title" hcl:"title"`
+	CVEs     []string `mapstructure:"cves" json:"cves" cty:"cves" hcl:"cves"`
 }
 
 // FlatMapstructure returns a new FlatAdvisoryOutput.
@@ -41,16 +41,17 @@ func (*FlatAdvisoryOutput) HCL2Spec() map[string]hcldec.Spec {
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	Manifest     *string          `mapstructure:"manifest" cty:"manifest" hcl:"manifest"`
-	Rootfs       *string          `mapstructure:"rootfs" cty:"rootfs" hcl:"rootfs"`
-	Image        *string          `mapstructure:"image" cty:"image" hcl:"image"`
-	Repositories []FlatRepository `mapstructure:"repository" required:"true" cty:"repository" hcl:"repository"`
-	SecurityOnly *bool            `mapstructure:"security_only" cty:"security_only" hcl:"security_only"`
-	MinSeverity  *string          `mapstructure:"min_severity" cty:"min_severity" hcl:"min_severity"`
-	Include      []string         `mapstructure:"include" cty:"include" hcl:"include"`
-	Exclude      []string         `mapstructure:"exclude" cty:"exclude" hcl:"exclude"`
-	CacheDir     *string          `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
-	Timeout      *string          `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
+	Manifest       *string          `mapstructure:"manifest" cty:"manifest" hcl:"manifest"`
+	Rootfs         *string          `mapstructure:"rootfs" cty:"rootfs" hcl:"rootfs"`
+	Image          *string          `mapstructure:"image" cty:"image" hcl:"image"`
+	MountPartition *string          `mapstructure:"mount_partition" cty:"mount_partition" hcl:"mount_partition"`
+	Repositories   []FlatRepository `mapstructure:"repository" required:"true" cty:"repository" hcl:"repository"`
+	SecurityOnly   *bool            `mapstructure:"security_only" cty:"security_only" hcl:"security_only"`
+	MinSeverity    *string          `mapstructure:"min_severity" cty:"min_severity" hcl:"min_severity"`
+	Include        []string         `mapstructure:"include" cty:"include" hcl:"include"`
+	Exclude        []string         `mapstructure:"exclude" cty:"exclude" hcl:"exclude"`
+	CacheDir       *string          `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
+	Timeout        *string          `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -65,16 +66,17 @@ func (*Config) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec }
 // The decoded values from this spec will then be applied to a FlatConfig.
 func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"manifest":      &hcldec.AttrSpec{Name: "manifest", Type: cty.String, Required: false},
-		"rootfs":        &hcldec.AttrSpec{Name: "rootfs", Type: cty.String, Required: false},
-		"image":         &hcldec.AttrSpec{Name: "image", Type: cty.String, Required: false},
-		"repository":    &hcldec.BlockListSpec{TypeName: "repository", Nested: hcldec.ObjectSpec((*FlatRepository)(nil).HCL2Spec())},
-		"security_only": &hcldec.AttrSpec{Name: "security_only", Type: cty.Bool, Required: false},
-		"min_severity":  &hcldec.AttrSpec{Name: "min_severity", Type: cty.String, Required: false},
-		"include":       &hcldec.AttrSpec{Name: "include", Type: cty.List(cty.String), Required: false},
-		"exclude":       &hcldec.AttrSpec{Name: "exclude", Type: cty.List(cty.String), Required: false},
-		"cache_dir":     &hcldec.AttrSpec{Name: "cache_dir", Type: cty.String, Required: false},
-		"timeout":       &hcldec.AttrSpec{Name: "timeout", Type: cty.String, Required: false},
+		"manifest":        &hcldec.AttrSpec{Name: "manifest", Type: cty.String, Required: false},
+		"rootfs":          &hcldec.AttrSpec{Name: "rootfs", Type: cty.String, Required: false},
+		"image":           &hcldec.AttrSpec{Name: "image", Type: cty.String, Required: false},
+		"mount_partition": &hcldec.AttrSpec{Name: "mount_partition", Type: cty.String, Required: false},
+		"repository":      &hcldec.BlockListSpec{TypeName: "repository", Nested: hcldec.ObjectSpec((*FlatRepository)(nil).HCL2Spec())},
+		"security_only":   &hcldec.AttrSpec{Name: "security_only", Type: cty.Bool, Required: false},
+		"min_severity":    &hcldec.AttrSpec{Name: "min_severity", Type: cty.String, Required: false},
+		"include":         &hcldec.AttrSpec{Name: "include", Type: cty.List(cty.String), Required: false},
+		"exclude":         &hcldec.AttrSpec{Name: "exclude", Type: cty.List(cty.String), Required: false},
+		"cache_dir":       &hcldec.AttrSpec{Name: "cache_dir", Type: cty.String, Required: false},
+		"timeout":         &hcldec.AttrSpec{Name: "timeout", Type: cty.String, Required: false},
 	}
 	return s
 }
@@ -82,16 +84,16 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 // FlatDatasourceOutput is an auto-generated flat version of DatasourceOutput.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatDatasourceOutput struct {
-	Updates        []FlatUpdateOutput   `mapstructure:"updates" cty:"updates" hcl:"updates"`
-	Count          *int                 `mapstructure:"count" cty:"count" hcl:"count"`
-	SecurityCount  *int                 `mapstructure:"security_count" cty:"security_count" hcl:"security_count"`
-	Advisories     []FlatAdvisoryOutput `mapstructure:"advisories" cty:"advisories" hcl:"advisories"`
-	CVEs           []string             `mapstructure:"cves" cty:"cves" hcl:"cves"`
-	OSID           *string              `mapstructure:"os_id" cty:"os_id" hcl:"os_id"`
-	OSVersionID    *string              `mapstructure:"os_version_id" cty:"os_version_id" hcl:"os_version_id"`
-	OSFamily       *string              `mapstructure:"os_family" cty:"os_family" hcl:"os_family"`
-	PackageManager *string              `mapstructure:"package_manager" cty:"package_manager" hcl:"package_manager"`
-	InstalledCount *int                 `mapstructure:"installed_count" cty:"installed_count" hcl:"installed_count"`
+	Updates        []FlatUpdateOutput   `mapstructure:"updates" json:"updates" cty:"updates" hcl:"updates"`
+	Count          *int                 `mapstructure:"count" json:"count" cty:"count" hcl:"count"`
+	SecurityCount  *int                 `mapstructure:"security_count" json:"security_count" cty:"security_count" hcl:"security_count"`
+	Advisories     []FlatAdvisoryOutput `mapstructure:"advisories" json:"advisories" cty:"advisories" hcl:"advisories"`
+	CVEs           []string             `mapstructure:"cves" json:"cves" cty:"cves" hcl:"cves"`
+	OSID           *string              `mapstructure:"os_id" json:"os_id" cty:"os_id" hcl:"os_id"`
+	OSVersionID    *string              `mapstructure:"os_version_id" json:"os_version_id" cty:"os_version_id" hcl:"os_version_id"`
+	OSFamily       *string              `mapstructure:"os_family" json:"os_family" cty:"os_family" hcl:"os_family"`
+	PackageManager *string              `mapstructure:"package_manager" json:"package_manager" cty:"package_manager" hcl:"package_manager"`
+	InstalledCount *int                 `mapstructure:"installed_count" json:"installed_count" cty:"installed_count" hcl:"installed_count"`
 }
 
 // FlatMapstructure returns a new FlatDatasourceOutput.
@@ -162,21 +164,21 @@ func (*FlatRepository) HCL2Spec() map[string]hcldec.Spec {
 // FlatUpdateOutput is an auto-generated flat version of UpdateOutput.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatUpdateOutput struct {
-	Name       *string  `mapstructure:"name" cty:"name" hcl:"name"`
-	Arch       *string  `mapstructure:"arch" cty:"arch" hcl:"arch"`
-	Action     *string  `mapstructure:"action" cty:"action" hcl:"action"`
-	Installed  *string  `mapstructure:"installed" cty:"installed" hcl:"installed"`
-	Available  *string  `mapstructure:"available" cty:"available" hcl:"available"`
-	Epoch      *int     `mapstructure:"epoch" cty:"epoch" hcl:"epoch"`
-	Version    *string  `mapstructure:"version" cty:"version" hcl:"version"`
-	Release    *string  `mapstructure:"release" cty:"release" hcl:"release"`
-	Repository *string  `mapstructure:"repository" cty:"repository" hcl:"repository"`
-	Location   *string  `mapstructure:"location" cty:"location" hcl:"location"`
-	Checksum   *string  `mapstructure:"checksum" cty:"checksum" hcl:"checksum"`
-	Size       *int64   `mapstructure:"size" cty:"size" hcl:"size"`
-	Advisories []string `mapstructure:"advisories" cty:"advisories" hcl:"advisories"`
-	Severity   *string  `mapstructure:"severity" cty:"severity" hcl:"severity"`
-	Replaces   []string `mapstructure:"replaces" cty:"replaces" hcl:"replaces"`
+	Name       *string  `mapstructure:"name" json:"name" cty:"name" hcl:"name"`
+	Arch       *string  `mapstructure:"arch" json:"arch" cty:"arch" hcl:"arch"`
+	Action     *string  `mapstructure:"action" json:"action" cty:"action" hcl:"action"`
+	Installed  *string  `mapstructure:"installed" json:"installed" cty:"installed" hcl:"installed"`
+	Available  *string  `mapstructure:"available" json:"available" cty:"available" hcl:"available"`
+	Epoch      *int     `mapstructure:"epoch" json:"epoch" cty:"epoch" hcl:"epoch"`
+	Version    *string  `mapstructure:"version" json:"version" cty:"version" hcl:"version"`
+	Release    *string  `mapstructure:"release" json:"release" cty:"release" hcl:"release"`
+	Repository *string  `mapstructure:"repository" json:"repository" cty:"repository" hcl:"repository"`
+	Location   *string  `mapstructure:"location" json:"location" cty:"location" hcl:"location"`
+	Checksum   *string  `mapstructure:"checksum" json:"checksum" cty:"checksum" hcl:"checksum"`
+	Size       *int64   `mapstructure:"size" json:"size" cty:"size" hcl:"size"`
+	Advisories []string `mapstructure:"advisories" json:"advisories" cty:"advisories" hcl:"advisories"`
+	Severity   *string  `mapstructure:"severity" json:"severity" cty:"severity" hcl:"severity"`
+	Replaces   []string `mapstructure:"replaces" json:"replaces" cty:"replaces" hcl:"replaces"`
 }
 
 // FlatMapstructure returns a new FlatUpdateOutput.

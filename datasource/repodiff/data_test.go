@@ -25,7 +25,8 @@ func TestConfigure(t *testing.T) {
 		}}, []string{`type must be "rpm-md" or "deb", not "yum"`, "the name is used twice", "suite is required", "repository 3: name is required", "suite and components apply to type = \"deb\" only"}},
 		{"bad severity, glob and timeout", map[string]interface{}{"rootfs": "/", "repository": []map[string]interface{}{repo},
 			"min_severity": "urgent", "exclude": []string{"[a-"}, "timeout": "soon"}, []string{"min_severity must be one of", "bad package name pattern", "timeout"}},
-		{"image is reserved", map[string]interface{}{"image": "disk.qcow2", "repository": []map[string]interface{}{repo}}, []string{"image: reading a disk image directly is not available"}},
+		{"image with a partition", map[string]interface{}{"image": "disk.qcow2", "mount_partition": "2", "repository": []map[string]interface{}{repo}}, nil},
+		{"mount_partition without image", map[string]interface{}{"rootfs": "/", "mount_partition": "2", "repository": []map[string]interface{}{repo}}, []string{"mount_partition applies to image only"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
