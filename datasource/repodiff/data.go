@@ -265,27 +265,12 @@ func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, e
 	)
 	switch {
 	case c.Image != "":
-		if err := diskimage.CheckHost(); err != nil {
-			return nil, fmt.Errorf("image: %w", err)
-		}
-		work, err := os.MkdirTemp("", "refit-repodiff-")
+		var release func()
+		root, release, err = openImage(ctx, c, log)
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(work)
-		log("opening " + c.Image + " read-only")
-		sess, err := diskimage.OpenReadOnly(ctx, c.Image, diskimage.Options{
-			MountPartition: c.MountPartition, MountFstab: true, WorkDir: work,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("image %s: %w", c.Image, err)
-		}
-		defer func() {
-			if cerr := sess.Close(); cerr != nil {
-				log("releasing " + c.Image + ": " + cerr.Error())
-			}
-		}()
-		root = sess.Root()
+		defer release()
 		m, err = installed.FromRoot(root)
 	case c.Manifest != "":
 		m, err = installed.ReadManifest(c.Manifest)
@@ -324,6 +309,33 @@ func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, e
 		return nil, err
 	}
 	return toOutput(m, res), nil
+}
+
+// openImage attaches and mounts c.Image read-only and returns its root and the function
+// that releases it.
+func openImage(ctx context.Context, c *Config, log func(string)) (string, func(), error) {
+	if err := diskimage.CheckHost(); err != nil {
+		return "", nil, fmt.Errorf("image: %w", err)
+	}
+	work, err := os.MkdirTemp("", "refit-repodiff-")
+	if err != nil {
+		return "", nil, err
+	}
+	log("opening " + c.Image + " read-only")
+	sess, err := diskimage.OpenReadOnly(ctx, c.Image, diskimage.Options{
+		MountPartition: c.MountPartition, MountFstab: true, WorkDir: work,
+	})
+	if err != nil {
+		os.RemoveAll(work)
+		return "", nil, fmt.Errorf("image %s: %w", c.Image, err)
+	}
+	release := func() {
+		if err := sess.Close(); err != nil {
+			log("releasing " + c.Image + ": " + err.Error())
+		}
+		os.RemoveAll(work)
+	}
+	return sess.Root(), release, nil
 }
 
 func toOutput(m *installed.Manifest, res *updates.Result) *DatasourceOutput {

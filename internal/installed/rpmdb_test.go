@@ -450,3 +450,28 @@ func FuzzRPMDBFile(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadRPMDB measures each backend on a real database, including the private copy
+// a sqlite database is read from.
+func BenchmarkReadRPMDB(b *testing.B) {
+	testdata := goRPMDBTestdata(b)
+	for _, db := range []struct{ dir, file string }{
+		{"fedora35", "rpmdb.sqlite"},
+		{"centos7-many", "Packages"},
+		{"sle15-bci", "Packages.db"},
+	} {
+		b.Run(db.file, func(b *testing.B) {
+			data, err := os.ReadFile(filepath.Join(testdata, db.dir, db.file))
+			if err != nil {
+				b.Fatal(err)
+			}
+			root := b.TempDir()
+			copyFileContent(b, filepath.Join(root, "var", "lib", "rpm", db.file), string(data))
+			for b.Loop() {
+				if _, err := ReadRPMDB(root); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
