@@ -21,7 +21,7 @@ go build -o "$work/repodiff" ./bench/cmd/repodiff
 measure() { # label cmd... -> "seconds maxrss_kib" on stdout, command output in $work/out
   local label=$1; shift
   /usr/bin/time -f '%e %M' -o "$work/time" "$@" > "$work/out" 2>&1 || { rc=$?; [[ $rc == 100 ]] || { cat "$work/out" >&2; echo "$label failed ($rc)" >&2; exit 1; }; }
-  cat "$work/time"
+  tail -1 "$work/time"  # time prepends "Command exited with non-zero status" for dnf's 100
 }
 
 best() { sort -n | head -1; }
