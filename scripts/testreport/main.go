@@ -1,7 +1,8 @@
 // Command testreport reads `go test -json` on stdin, prints the usual test output, and ends
 // with a summary: the skipped tests with their reasons and a closing line
 // "N passed, N failed, N skipped". With -no-skip (as in CI, where every tool is
-// installed and tests run as root) a skipped test fails the run.
+// installed and tests run as root) a skipped test fails the run, except skips whose
+// reason matches -allow-skip (kernel features these machines lack).
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -23,9 +25,14 @@ type event struct {
 
 func main() {
 	noSkip := flag.Bool("no-skip", false, "fail when any test was skipped")
+	allowSkip := flag.String("allow-skip", "", "with -no-skip: a regular expression; skips whose reason matches it are allowed (a capability this kind of machine lacks, such as device-mapper)")
 	flag.Parse()
+	allowed := regexp.MustCompile("^$")
+	if *allowSkip != "" {
+		allowed = regexp.MustCompile(*allowSkip)
+	}
 	var passed, failed, skipped int
-	var failures, skips []string
+	var failures, skips, allowedSkips []string
 	output := map[string][]string{} // package/test -> output lines, for skip reasons
 	buildFailed := false
 	sc := bufio.NewScanner(os.Stdin)
@@ -60,12 +67,23 @@ func main() {
 			}
 		case "skip":
 			if e.Test != "" {
+				reason := skipReason(output[key])
+				if *allowSkip != "" && allowed.MatchString(reason) {
+					allowedSkips = append(allowedSkips, key+": "+reason)
+					continue
+				}
 				skipped++
-				skips = append(skips, key+": "+skipReason(output[key]))
+				skips = append(skips, key+": "+reason)
 			}
 		}
 	}
 	sort.Strings(skips)
+	if len(allowedSkips) > 0 {
+		fmt.Println("\nSkipped for lack of a capability this machine does not have (allowed):")
+		for _, s := range allowedSkips {
+			fmt.Println("  " + s)
+		}
+	}
 	if len(skips) > 0 {
 		fmt.Println("\nSkipped tests:")
 		for _, s := range skips {
