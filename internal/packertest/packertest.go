@@ -71,7 +71,7 @@ func build() (*Env, error) {
 		return nil, fmt.Errorf("building the plugin: %v\n%s", err, out)
 	}
 	e := &Env{Packer: packer, PluginPath: filepath.Join(dir, "plugins"), ConfigDir: filepath.Join(dir, "config")}
-	if out, err := e.run(context.Background(), dir, "plugins", "install", "--path", bin, "github.com/refit-images/refit"); err != nil {
+	if out, err := e.run(context.Background(), dir, "", "plugins", "install", "--path", bin, "github.com/refit-images/refit"); err != nil {
 		return nil, fmt.Errorf("packer plugins install: %v\n%s", err, out)
 	}
 	return e, nil
@@ -84,9 +84,10 @@ func Cleanup() {
 	}
 }
 
-func (e *Env) run(ctx context.Context, dir string, args ...string) (string, error) {
+func (e *Env) run(ctx context.Context, dir, stdin string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, e.Packer, args...)
 	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Env = append(os.Environ(),
 		"PACKER_PLUGIN_PATH="+e.PluginPath,
 		"PACKER_CONFIG_DIR="+e.ConfigDir,
@@ -102,9 +103,15 @@ func (e *Env) run(ctx context.Context, dir string, args ...string) (string, erro
 // Run runs `packer args...` in dir and returns its combined output.
 func (e *Env) Run(tb testing.TB, dir string, args ...string) (string, error) {
 	tb.Helper()
+	return e.RunInput(tb, dir, "", args...)
+}
+
+// RunInput runs `packer args...` in dir with stdin as its standard input (for packer console).
+func (e *Env) RunInput(tb testing.TB, dir, stdin string, args ...string) (string, error) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	out, err := e.run(ctx, dir, args...)
+	out, err := e.run(ctx, dir, stdin, args...)
 	tb.Logf("$ packer %s\n%s", strings.Join(args, " "), out)
 	return out, err
 }
