@@ -184,7 +184,7 @@ source "file" "out" {
 }
 build { sources = ["source.file.out"] }
 `, lab.Root, lab.Repo(t, "updates").URL, filepath.Join(packertest.RepoRoot(), "internal/apt/testdata/aptrepo/refit-archive-key.asc")))
-	out, err = env.Run(t, bad, "build", ".")
+	out, err := env.Run(t, bad, "build", ".")
 	if err == nil {
 		t.Fatal("packer build with the wrong gpg_key succeeded")
 	}
