@@ -1,0 +1,406 @@
+package scriptlet
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// checkGolden compares got with the golden file path, or rewrites it with -update.
+func checkGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading the golden file: %v (run go test -run %s -update to create it)", err, t.Name())
+	}
+	if got == string(want) {
+		return
+	}
+	gotLines, wantLines := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+	for i := 0; i < max(len(gotLines), len(wantLines)); i++ {
+		g, w := "", ""
+		if i < len(gotLines) {
+			g = gotLines[i]
+		}
+		if i < len(wantLines) {
+			w = wantLines[i]
+		}
+		if g != w {
+			t.Fatalf("%s differs from line %d:\n got: %s\nwant: %s\n(review, then run go test -run %s -update)",
+				path, i+1, g, w, t.Name())
+		}
+	}
+}
+
+// render prints an analysis for a golden file.
+func render(a Analysis) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "verdict: %s\ninitramfs: %v\n", a.Verdict, a.Initramfs)
+	for _, f := range a.Findings {
+		fmt.Fprintf(&b, "finding: %s\n", f)
+	}
+	for _, n := range a.Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
+	}
+	if a.Verdict == Rewritable {
+		fmt.Fprintf(&b, "--- rewritten\n%s", a.Rewritten)
+	}
+	return b.String()
+}
+
+// tally counts verdicts.
+type tally struct {
+	scripts, initramfs int
+	verdicts           [3]int
+}
+
+func (c *tally) add(a Analysis) {
+	c.scripts++
+	c.verdicts[a.Verdict]++
+	if a.Initramfs {
+		c.initramfs++
+	}
+}
+
+func (c tally) String() string {
+	return fmt.Sprintf("%d scripts: %d safe, %d rewritable, %d unsafe, %d initramfs", c.scripts,
+		c.verdicts[Safe], c.verdicts[Rewritable], c.verdicts[Unsafe], c.initramfs)
+}
+
+// hostDebianScripts returns every maintainer script dpkg keeps on this machine.
+func hostDebianScripts(t *testing.T) []Script {
+	t.Helper()
+	files, err := filepath.Glob("/var/lib/dpkg/info/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scripts []Script
+	for _, f := range files {
+		kind := Kind(strings.TrimPrefix(filepath.Ext(f), "."))
+		if !kind.Debian() {
+			continue
+		}
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scripts = append(scripts, Script{Package: strings.TrimSuffix(filepath.Base(f), filepath.Ext(f)),
+			Kind: kind, Body: string(body)})
+	}
+	if len(scripts) == 0 {
+		t.Skip("needs a Debian machine: no maintainer scripts under /var/lib/dpkg/info")
+	}
+	return scripts
+}
+
+// TestDebianMaintainerScripts analyses every maintainer script installed on this machine (hundreds on
+// a Debian 12 build host): each must parse, each rewrite must itself be safe, and the distribution is
+// logged. The scripts differ from machine to machine; testdata/debian pins a selection.
+func TestDebianMaintainerScripts(t *testing.T) {
+	var all tally
+	byKind := map[Kind]*tally{}
+	for _, s := range hostDebianScripts(t) {
+		a := Analyze(s)
+		for _, f := range a.Findings {
+			if strings.HasPrefix(f.Reason, "cannot be parsed") {
+				t.Errorf("%s.%s: %s", s.Package, s.Kind, f)
+			}
+		}
+		checkInvariants(t, s, a)
+		all.add(a)
+		if byKind[s.Kind] == nil {
+			byKind[s.Kind] = &tally{}
+		}
+		byKind[s.Kind].add(a)
+	}
+	t.Logf("/var/lib/dpkg/info: %s", all)
+	for _, kind := range slices.Sorted(func(yield func(Kind) bool) {
+		for k := range byKind {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		t.Logf("  %-8s %s", kind, byKind[kind])
+	}
+	if all.verdicts[Safe] < all.scripts/2 {
+		t.Errorf("fewer than half of the scripts are safe (%s): a rule is probably broken", all)
+	}
+}
+
+// debianFixtures are real maintainer scripts from Debian 12 packages, copied by testdata/debian/gen.sh.
+func debianFixtures(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("testdata/debian/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range files {
+		if Kind(strings.TrimPrefix(filepath.Ext(f), ".")).Debian() {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no Debian fixtures under testdata/debian (run testdata/debian/gen.sh)")
+	}
+	return out
+}
+
+// TestDebianFixtures pins the analysis and the rewritten text of selected real maintainer scripts in
+// golden files (testdata/debian/*.golden).
+func TestDebianFixtures(t *testing.T) {
+	want := map[string]Verdict{
+		"apt.postinst": Rewritable, "apt.prerm": Rewritable, "systemd.postinst": Rewritable,
+		"libc6.postinst": Rewritable, "libc6.preinst": Rewritable, "libc-bin.postinst": Safe,
+		"man-db.postinst": Rewritable, "hicolor-icon-theme.postinst": Safe, "python3-six.prerm": Safe,
+		"dbus.postinst": Rewritable, "ssl-cert.postinst": Unsafe, "tzdata.config": Safe,
+		"debian-archive-keyring.postinst": Unsafe,
+	}
+	for _, f := range debianFixtures(t) {
+		name := filepath.Base(f)
+		t.Run(name, func(t *testing.T) {
+			body, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := Script{Package: strings.TrimSuffix(name, filepath.Ext(name)),
+				Kind: Kind(strings.TrimPrefix(filepath.Ext(name), ".")), Body: string(body)}
+			a := Analyze(s)
+			if v, ok := want[name]; !ok || a.Verdict != v {
+				t.Errorf("verdict %s, want %s", a.Verdict, v)
+			}
+			checkInvariants(t, s, a)
+			checkGolden(t, f+".golden", render(a))
+		})
+	}
+}
+
+// TestRPMDBScriptlets analyses every scriptlet, trigger and file trigger in the real rpmdbs shipped
+// with go-rpmdb (CentOS 5–8, UBI 8, Fedora 35, CBL-Mariner 2, SLE 15 in bdb, sqlite and ndb),
+// dumped by Debian's rpm. The verdict of every script that is not plainly safe is pinned in
+// testdata/rpmdb/<corpus>.golden, and every distinct rewrite in testdata/rpmdb/rewrites.golden.
+func TestRPMDBScriptlets(t *testing.T) {
+	dbs := goRPMDBFixtures(t)
+	var rewrites strings.Builder
+	seen := map[string]bool{}
+	var total tally
+	for _, name := range slices.Sorted(func(yield func(string) bool) {
+		for k := range dbs {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		t.Run(name, func(t *testing.T) {
+			scripts := rpmdbScripts(t, dbs[name])
+			sort.SliceStable(scripts, func(i, j int) bool {
+				a, b := scripts[i], scripts[j]
+				return a.Package+"\x00"+string(a.Kind)+"\x00"+a.Condition <
+					b.Package+"\x00"+string(b.Kind)+"\x00"+b.Condition
+			})
+			var c tally
+			var lines strings.Builder
+			for _, s := range scripts {
+				a := Analyze(s.Script)
+				c.add(a)
+				total.add(a)
+				checkInvariants(t, s.Script, a)
+				for _, f := range a.Findings {
+					if strings.HasPrefix(f.Reason, "cannot be parsed") {
+						t.Errorf("%s %s: %s", s.Package, s.Kind, f)
+					}
+				}
+				if a.Verdict == Safe && !a.Initramfs {
+					continue
+				}
+				fmt.Fprintf(&lines, "%s %s %s", a.Verdict, s.Kind, s.Package)
+				if s.Condition != "" {
+					fmt.Fprintf(&lines, " (%s)", s.Condition)
+				}
+				if a.Initramfs {
+					lines.WriteString(" [initramfs]")
+				}
+				lines.WriteString("\n")
+				for _, f := range a.Findings {
+					fmt.Fprintf(&lines, "\t%s\n", f)
+				}
+				key := string(s.Kind) + "\x00" + s.Interpreter + "\x00" + s.Body
+				if a.Verdict == Rewritable && !seen[key] {
+					seen[key] = true
+					fmt.Fprintf(&rewrites, "=== %s %s (%s)\n%s", s.Kind, s.Package, name, a.Rewritten)
+				}
+			}
+			t.Logf("%s: %s", name, c)
+			if c.scripts == 0 && name != "libuuid" {
+				t.Errorf("no scripts in %s", name)
+			}
+			checkGolden(t, filepath.Join("testdata", "rpmdb", name+".golden"),
+				fmt.Sprintf("# %s: %s\n%s", name, c, lines.String()))
+		})
+	}
+	t.Logf("all go-rpmdb corpora: %s", total)
+	if !t.Failed() {
+		checkGolden(t, filepath.Join("testdata", "rpmdb", "rewrites.golden"), rewrites.String())
+	}
+}
+
+// TestRPMLabScriptlets builds the project's RPM lab (testdata/rpmlab: real rpmbuild output of specs
+// with every scriptlet kind) and checks the verdict of each of its scripts.
+func TestRPMLabScriptlets(t *testing.T) {
+	lab := fixture.BuildRPMLab(t)
+	var files []string
+	seen := map[string]bool{}
+	err := filepath.WalkDir(lab.Packages, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".rpm") && !seen[d.Name()] {
+			seen[d.Name()] = true
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	scripts := queryRPMScripts(t, home, append([]string{"--dbpath", home, "-qp", "--nosignature", "--nodigest"},
+		files...)...)
+	type expect struct {
+		verdict Verdict
+		reason  string // substring of a finding
+	}
+	want := map[string]expect{
+		"demo-lib post":                {verdict: Safe}, // -p /sbin/ldconfig
+		"demo-lib postun":              {verdict: Safe},
+		"demo-svc pre":                 {verdict: Safe}, // getent, groupadd, useradd
+		"demo-svc post":                {verdict: Safe}, // systemctl preset
+		"demo-svc preun":               {Rewritable, "--now would also start or stop"},
+		"demo-svc postun":              {Rewritable, "nothing runs in the offline root"},
+		"demo-trig pretrans":           {verdict: Safe}, // Lua
+		"demo-trig posttrans":          {verdict: Safe},
+		"demo-trig triggerin":          {verdict: Safe},
+		"demo-trig triggerun":          {verdict: Safe},
+		"demo-trig triggerpostun":      {verdict: Safe},
+		"demo-trig filetriggerin":      {verdict: Safe},
+		"demo-trig transfiletriggerin": {verdict: Safe},
+		"demo-unsafe post":             {Unsafe, "network"},
+		"demo-kernel posttrans":        {verdict: Safe},
+		"kernel-core posttrans":        {verdict: Safe},
+	}
+	found := map[string]bool{}
+	var c tally
+	for _, s := range scripts {
+		name := s.Package[:strings.LastIndex(s.Package[:strings.LastIndex(s.Package, "-")], "-")]
+		key := name + " " + string(s.Kind)
+		found[key] = true
+		a := Analyze(s.Script)
+		c.add(a)
+		checkInvariants(t, s.Script, a)
+		e, ok := want[key]
+		switch {
+		case !ok:
+			t.Errorf("%s %s: no expectation for this script (%s)", s.Package, s.Kind, a.Verdict)
+		case a.Verdict != e.verdict:
+			t.Errorf("%s %s: %s, want %s: %v", s.Package, s.Kind, a.Verdict, e.verdict, a.Findings)
+		case e.reason != "" && !slices.ContainsFunc(a.Findings, func(f Finding) bool {
+			return strings.Contains(f.Reason, e.reason)
+		}):
+			t.Errorf("%s %s: no finding says %q: %v", s.Package, s.Kind, e.reason, a.Findings)
+		}
+		if key == "demo-unsafe post" && !slices.ContainsFunc(a.Findings, func(f Finding) bool {
+			return strings.Contains(f.Reason, "read from its input")
+		}) {
+			t.Errorf("demo-unsafe post: the pipe into sh is not reported: %v", a.Findings)
+		}
+	}
+	for key := range want {
+		if !found[key] {
+			t.Errorf("the lab has no script %q", key)
+		}
+	}
+	t.Logf("RPM lab (%d packages): %s", len(files), c)
+}
+
+// corpusScripts returns the scripts of every real corpus: this machine's maintainer scripts and the
+// go-rpmdb databases, without duplicates.
+func corpusScripts(t *testing.T) []Script {
+	t.Helper()
+	scripts := hostDebianScripts(t)
+	for _, db := range goRPMDBFixtures(t) {
+		for _, s := range rpmdbScripts(t, db) {
+			scripts = append(scripts, s.Script)
+		}
+	}
+	seen := map[string]bool{}
+	return slices.DeleteFunc(scripts, func(s Script) bool {
+		key := string(s.Kind) + "\x00" + s.Interpreter + "\x00" + s.Body
+		dup := seen[key]
+		seen[key] = true
+		return dup
+	})
+}
+
+// TestShellAgreesOnSyntax uses the real shells as oracles: for every shell script of the corpora,
+// bash -n (rpm) or dash -n (Debian) must accept exactly the scripts this package parses, and must
+// accept every rewritten script.
+func TestShellAgreesOnSyntax(t *testing.T) {
+	fixture.Need(t, "bash", "dash")
+	checked := 0
+	for _, s := range corpusScripts(t) {
+		prog, _ := interpreter(s)
+		if !isShell(prog) {
+			continue
+		}
+		shell := "bash"
+		if dialect(prog, s.Kind) == syntax.LangPOSIX {
+			shell = "dash"
+		}
+		a := Analyze(s)
+		parsed := !slices.ContainsFunc(a.Findings, func(f Finding) bool {
+			return strings.HasPrefix(f.Reason, "cannot be parsed")
+		})
+		if err := shellCheck(shell, s.Body); (err == nil) != parsed {
+			t.Errorf("%s %s: %s -n says %v, this package parsed it: %v", s.Package, s.Kind, shell, err, parsed)
+		}
+		if a.Verdict == Rewritable {
+			if err := shellCheck(shell, a.Rewritten); err != nil {
+				t.Errorf("%s %s: %s -n rejects the rewritten script: %v\n%s", s.Package, s.Kind, shell, err, a.Rewritten)
+			}
+		}
+		checked++
+	}
+	t.Logf("%d distinct shell scripts checked", checked)
+}
+
+// shellCheck runs shell -n on text.
+func shellCheck(shell, text string) error {
+	cmd := exec.Command(shell, "-n")
+	cmd.Stdin = strings.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: %s", err, out)
+	}
+	return nil
+}

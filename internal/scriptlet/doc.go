@@ -1,0 +1,68 @@
+// Package scriptlet decides, for every script a package transaction would run, whether it can run in
+// an offline image root (a chroot with no running systemd, no network and the build host's kernel
+// underneath), whether it can be rewritten so that it can, or whether its package must wait for the
+// image's first boot.
+//
+// It owns the safety rules of refit-patch: rpm scriptlets (%pretrans … %posttrans, triggers and file
+// triggers, shell or Lua, and rpm's "-p program" form) and Debian maintainer scripts (preinst,
+// postinst, prerm, postrm, and debconf's config). Shell scripts are parsed with mvdan.cc/sh: rpm
+// scriptlets in the bash dialect (rpm runs them with /bin/sh, which is bash on every rpm
+// distribution), Debian scripts in the POSIX dialect (dash) unless their #! line names bash.
+//
+// # Verdicts
+//
+// A script is Safe when every command it can run is known to act only on files inside the root:
+// ldconfig, useradd, systemctl enable/disable/preset/is-enabled (answered from unit files),
+// update-alternatives, cache regenerators, dpkg's and debconf's helpers, the usual file and text tools,
+// and shell builtins and control flow. The table of known commands is in commands.go; anything not in
+// it is unsafe.
+//
+// A script is Rewritable when its only other commands ask or change the running system, which offline
+// means nothing, or means the build host. Each is replaced by the exit status it would have on a
+// stopped system: actions such as "systemctl try-restart", "deb-systemd-invoke", "invoke-rc.d",
+// "sysctl -p" or "load_policy" become ":" (success: there is nothing to act on, the next boot does it),
+// and questions such as "systemctl is-active", "pidof", "selinuxenabled" or "[ -d /run/systemd/system ]"
+// become "false" (nothing runs offline). Because each replacement is the answer the command would give
+// offline, a replaced command may sit anywhere, including if and while conditions and either side of
+// && and ||, and the script still takes the branches it takes on a stopped system:
+// "systemctl is-active -q x && systemctl restart x" becomes "false && :". A few commands are rewritten
+// rather than dropped: systemctl loses --now, semodule gains -n and semanage -N (no policy reload).
+// Commands that would bake a per-machine identity into the image (systemd-machine-id-setup,
+// "dbus-uuidgen --ensure", systemd-random-seed) become ":" too; those that would generate secret keys
+// (ssh-keygen, make-ssl-cert, openssl) make the script unsafe, as the image has to get them at first
+// boot. Analysis.Notes tells what the next boot does instead (a restart, a start).
+//
+// Everything else is Unsafe: the network, other package managers, unknown programs, eval of text
+// built at run time, commands read from a pipe ("curl … | sh"), sourcing files that are not known,
+// background jobs, mounts, kernel modules, and any path under /proc, /sys or /dev (but /dev/null and
+// the like), which in a chroot are the build host's.
+//
+// # Precision
+//
+// Branches that never run offline (after a replacement by false, or "if false") do not make a script
+// unsafe. A function that passes its arguments on ("$@") is judged at each call as the command it
+// passes them to. A program named by a variable is judged for every literal value the script
+// assigns to it. The text of sh -c, su -c, eval and trap is analysed as a script when it is literal.
+// A script that redefines true, false, : or test as a function, or defines an alias, is unsafe, since
+// the analysis relies on them. Bytes that are not UTF-8 (Latin-1 comments) are carried through.
+// Commands that rebuild an initramfs or boot entries (dracut, kernel-install, update-initramfs,
+// grubby, run-parts /etc/kernel/… ) do not decide the verdict: they set Analysis.Initramfs, and the
+// caller applies its kernel policy.
+//
+// # Lua
+//
+// Lua scriptlets are analysed conservatively from their tokens and never rewritten: library calls must
+// be on an allow-list (file operations in posix, io and os, rpm.expand and rpm.vercmp, and the string,
+// table and math libraries); programs started with posix.exec or rpm.execute (also through a function
+// that passes its arguments on, as glibc's post_exec does) are judged like shell commands and must be
+// safe, except that systemctl actions are accepted because systemctl ignores them when
+// SYSTEMD_OFFLINE=1; os.execute of a literal is analysed as a shell script. require, load, io.popen,
+// os.exit, the library tables used as values, and paths under /proc, /sys or /dev make a Lua scriptlet
+// unsafe.
+//
+// # For the caller
+//
+// Run the scripts that are applied offline with SYSTEMD_OFFLINE=1 and DEBIAN_FRONTEND=noninteractive
+// in the environment: systemctl then edits unit files instead of asking a manager, and debconf takes
+// its defaults instead of prompting.
+package scriptlet
