@@ -25,6 +25,7 @@ if [ "${1:-}" = --one ]; then  # build.sh --one OUT N DESTS SPEC TARGET [DEFINE.
     --define "use_source_date_epoch_as_buildtime 1" \
     --define "clamp_mtime_to_source_date_epoch 1" \
     --define "_build_id_links none" \
+    --define "_smp_build_nthreads 1" \
     "${args[@]}" -bb "$SRC/specs/$spec" >/dev/null ||
     { echo "build.sh: rpmbuild $spec $* failed" >&2; exit 1; }
   rpm=$(find "$top/RPMS" -name '*.rpm')
@@ -57,6 +58,7 @@ trap cleanup EXIT
 
 echo "==> packages"
 # One rpmbuild per line of packages.txt, JOBS at a time (each in its own _topdir): build.sh --one runs a line.
+# Each rpmbuild packages with a single thread: its OpenMP threads spin and crawl on a busy machine.
 grep -v -e '^#' -e '^[[:space:]]*$' "$SRC/packages.txt" | nl -ba -w1 |
   xargs -L1 -P "${JOBS:-4}" "$SRC/build.sh" --one "$OUT" ||
   { echo "build.sh: building the packages failed" >&2; exit 1; }
