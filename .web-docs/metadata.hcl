@@ -14,11 +14,6 @@ integration {
     url = "https://github.com/refit-images/packer-plugin-refit/blob/main/LICENSE"
   }
   component {
-    type = "provisioner"
-    name = "refit-harden"
-    slug = "harden"
-  }
-  component {
     type = "data-source"
     name = "refit-repodiff"
     slug = "repodiff"
