@@ -69,12 +69,14 @@ source "file" "report" {
 build {
   sources = ["source.file.report"]
 
+  # A fixed number of commands, so that `packer validate` (which does not run data
+  # sources) accepts the template too.
   post-processor "shell-local" {
-    inline = concat(
-      ["echo '${data.refit-repodiff.image.count} updates (${data.refit-repodiff.image.security_count} security) for ${data.refit-repodiff.image.os_id} ${data.refit-repodiff.image.os_version_id}:'"],
-      [for line in local.summary : "echo '  ${line}'"],
-      ["echo 'CVEs fixed: ${join(" ", data.refit-repodiff.image.cves)}'"],
-      ["echo 'Important or worse security updates: ${join(" ", [for u in data.refit-repodiff.security.updates : u.name])}'"],
-    )
+    inline = [
+      "echo '${data.refit-repodiff.image.count} updates (${data.refit-repodiff.image.security_count} security) for ${data.refit-repodiff.image.os_id} ${data.refit-repodiff.image.os_version_id}:'",
+      "printf '  %s\\n' ${join(" ", formatlist("'%s'", local.summary))}",
+      "echo 'CVEs fixed: ${join(" ", data.refit-repodiff.image.cves)}'",
+      "echo 'Important or worse security updates: ${join(" ", [for u in data.refit-repodiff.security.updates : u.name])}'",
+    ]
   }
 }
