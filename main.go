@@ -8,12 +8,14 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 
+	"github.com/refit-images/packer-plugin-refit/builder/chroot"
 	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
 	"github.com/refit-images/packer-plugin-refit/version"
 )
 
 func main() {
 	pps := plugin.NewSet()
+	pps.RegisterBuilder("chroot", new(chroot.Builder))
 	pps.RegisterDatasource("repodiff", new(repodiff.Datasource))
 	pps.SetVersion(version.PluginVersion)
 	if err := pps.Run(); err != nil {

@@ -1,0 +1,67 @@
+package chroot
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Artifact is the output of a refit-chroot build: the image, its package manifest
+// (unless package_manifest is false) and its checksum file.
+type Artifact struct {
+	// Image is the path of the output image.
+	Image string
+	// Format is "qcow2" or "raw".
+	Format string
+	// Manifest is the path of the refit-manifest/v1 file; "" when none was written.
+	Manifest string
+	// Checksum is the path of the sha256sum-style checksum file.
+	Checksum string
+	// StateData holds os_id, os_version_id, os_family, package_manager and
+	// generated_data, and the paths above as image, image_format, manifest and
+	// checksum.
+	StateData map[string]interface{}
+}
+
+// BuilderId implements packersdk.Artifact.
+func (a *Artifact) BuilderId() string { return BuilderID } //nolint:revive // the SDK's name
+
+// Files implements packersdk.Artifact: the image first, then the manifest and the
+// checksum file.
+func (a *Artifact) Files() []string {
+	files := []string{a.Image}
+	if a.Manifest != "" {
+		files = append(files, a.Manifest)
+	}
+	if a.Checksum != "" {
+		files = append(files, a.Checksum)
+	}
+	return files
+}
+
+// Id implements packersdk.Artifact: the path of the image.
+func (a *Artifact) Id() string { return a.Image } //nolint:revive // the SDK's name
+
+// String implements packersdk.Artifact.
+func (a *Artifact) String() string {
+	return fmt.Sprintf("%s disk image: %s", a.Format, a.Image)
+}
+
+// State implements packersdk.Artifact.
+func (a *Artifact) State(name string) interface{} { return a.StateData[name] }
+
+// Destroy implements packersdk.Artifact: it removes the files and then their
+// folder when nothing else is left in it.
+func (a *Artifact) Destroy() error {
+	var errs []error
+	for _, f := range a.Files() {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		_ = os.Remove(filepath.Dir(a.Image)) // fails, as wanted, unless empty
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,209 @@
+package chroot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
+	"github.com/refit-images/packer-plugin-refit/internal/packertest"
+)
+
+// Test images are built by committed scripts and cached under fixture.CacheDir(),
+// keyed by a hash of their inputs, so that every test (and later runs) share them.
+
+// smallImageNames are the images of testdata/images/make-images.sh the tests use.
+var smallImageNames = []string{"mbr-ext4", "mbr-ext4.qcow2", "gpt-efi", "lvm", "xfs"}
+
+// smallImages returns the folder holding the small layout images (mbr-ext4.raw,
+// mbr-ext4.qcow2, gpt-efi.raw, lvm.raw, xfs.raw). Treat them as read-only.
+func smallImages(t *testing.T) string {
+	t.Helper()
+	fixture.NeedRoot(t)
+	fixture.Need(t, "sfdisk", "mkfs.ext4", "mkswap", "mkfs.vfat", "mcopy", "mkfs.xfs", "qemu-img", "vgcreate")
+	script := filepath.Join(packertest.RepoRoot(), "testdata", "images", "make-images.sh")
+	key := inputsKey(t, []string{script}, strings.Join(smallImageNames, ","))
+	return cachedBuild(t, "chroot-small-images", key, func(dir string) error {
+		return runLogged(exec.Command(script, append([]string{dir}, smallImageNames...)...))
+	})
+}
+
+// debianImage returns the folder holding debian12.raw and debian12.qcow2: a
+// bootable Debian 12 image (testdata/debian-image/make-image.sh) whose apt sources
+// are this machine's mirror for the base suite. Treat them as read-only.
+func debianImage(t *testing.T) string {
+	t.Helper()
+	fixture.NeedRoot(t)
+	fixture.Need(t, "sfdisk", "mkfs.ext4", "partx", "losetup", "fstrim", "fsfreeze", "unshare", "qemu-img")
+	tarball := fixture.DebianRootTarball(t)
+	sources := fixture.DebianSourcesList(t, fixture.DebianSuite)
+	script := filepath.Join(packertest.RepoRoot(), "testdata", "debian-image", "make-image.sh")
+	key := inputsKey(t, []string{script}, tarball, sources)
+	return cachedBuild(t, "chroot-debian-image", key, func(dir string) error {
+		list := filepath.Join(filepath.Dir(dir), "sources.list")
+		if err := os.WriteFile(list, []byte(sources), 0o644); err != nil {
+			return err
+		}
+		t.Logf("building the bootable Debian test image (once; about 4 minutes)")
+		return runLogged(exec.Command(script, tarball, list, dir))
+	})
+}
+
+// cachedBuild returns CacheDir()/<kind>-<key>, building it with build first when
+// missing. build writes into a fresh folder that is renamed into place only when it
+// succeeds; a lock makes concurrent test processes wait for one builder.
+func cachedBuild(t *testing.T, kind, key string, build func(dir string) error) string {
+	t.Helper()
+	root := fixture.CacheDir()
+	final := filepath.Join(root, kind+"-"+key)
+	if fi, err := os.Stat(final); err == nil && fi.IsDir() {
+		return final
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatalf("creating the fixture cache: %v", err)
+	}
+	lock, err := os.OpenFile(final+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("locking %s: %v", lock.Name(), err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck
+	if fi, err := os.Stat(final); err == nil && fi.IsDir() {
+		return final
+	}
+	tmp, err := os.MkdirTemp(root, ".build-"+kind+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "out")
+	if err := build(out); err != nil {
+		t.Fatalf("building test fixture %s: %v", kind, err)
+	}
+	if err := os.Rename(out, final); err != nil {
+		t.Fatal(err)
+	}
+	return final
+}
+
+// inputsKey hashes the files and strings that determine a fixture.
+func inputsKey(t *testing.T, files []string, extra ...string) string {
+	t.Helper()
+	h := sha256.New()
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(h, "file %s %d\n", filepath.Base(f), len(data))
+		h.Write(data)
+	}
+	for _, s := range extra {
+		fmt.Fprintf(h, "extra %d %s\n", len(s), s)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// runLogged runs cmd and returns its output in the error when it fails.
+func runLogged(cmd *exec.Cmd) error {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		tail := string(out)
+		if len(tail) > 8000 {
+			tail = "…" + tail[len(tail)-8000:]
+		}
+		return fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail)
+	}
+	return nil
+}
+
+// fileDigest returns the sha256 of a file.
+func fileDigest(t *testing.T, path string) string {
+	t.Helper()
+	sum, err := fileSHA256(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
+}
+
+// imageFiles opens image read-only (with the filesystems of its fstab when
+// withFstab) and returns the content of each of names, a path inside the image;
+// a missing file maps to "<missing>".
+func imageFiles(t *testing.T, image string, withFstab bool, names ...string) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := diskimage.OpenReadOnly(ctx, image, diskimage.Options{MountFstab: withFstab, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("opening the output image %s: %v", image, err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("closing %s: %v", image, err)
+		}
+	}()
+	out := map[string]string{}
+	for _, name := range names {
+		p, err := s.Mounts.ResolvePath(name)
+		if err != nil {
+			t.Fatalf("resolving %s in %s: %v", name, image, err)
+		}
+		data, err := os.ReadFile(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			out[name] = "<missing>"
+		case err != nil:
+			out[name] = "<error: " + err.Error() + ">"
+		default:
+			out[name] = string(data)
+		}
+	}
+	return out
+}
+
+// TestDebianImageFixture checks the bootable Debian image the acceptance tests and
+// bench/chroot use: a kernel and an initrd, grub.cfg booting the root by UUID
+// (never by a loop device), the fstab naming the same UUID, and apt sources.
+func TestDebianImageFixture(t *testing.T) {
+	dir := debianImage(t)
+	t.Logf("image folder: %s", dir) // bench/chroot/run.sh reads this line
+	for _, name := range []string{"debian12.raw", "debian12.qcow2"} {
+		t.Run(name, func(t *testing.T) {
+			files := imageFiles(t, filepath.Join(dir, name), true,
+				"/boot/grub/grub.cfg", "/etc/fstab", "/vmlinuz", "/initrd.img", "/etc/apt/sources.list", "/usr/sbin/policy-rc.d")
+			fstab := strings.Fields(files["/etc/fstab"])
+			if len(fstab) < 2 || !strings.HasPrefix(fstab[0], "UUID=") || fstab[1] != "/" {
+				t.Fatalf("fstab %q: want the root by UUID", files["/etc/fstab"])
+			}
+			grub := files["/boot/grub/grub.cfg"]
+			if !strings.Contains(grub, "root="+fstab[0]) || strings.Contains(grub, "/dev/loop") {
+				t.Errorf("grub.cfg does not boot root=%s (or names a loop device)", fstab[0])
+			}
+			for _, name := range []string{"/vmlinuz", "/initrd.img"} {
+				if files[name] == "<missing>" || len(files[name]) < 1<<20 {
+					t.Errorf("%s is missing or too small (%d bytes)", name, len(files[name]))
+				}
+			}
+			if !strings.Contains(files["/etc/apt/sources.list"], fixture.DebianSuite) {
+				t.Errorf("sources.list %q does not name %s", files["/etc/apt/sources.list"], fixture.DebianSuite)
+			}
+			if files["/usr/sbin/policy-rc.d"] != "<missing>" {
+				t.Error("the image build left its policy-rc.d behind")
+			}
+		})
+	}
+}

@@ -1,0 +1,48 @@
+package chroot
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
+)
+
+// StepConvertImage turns the detached working copy into the output image: a raw
+// output is the working copy itself, renamed; a qcow2 output is converted from it
+// (sparse, compressed with output_compress), and the working copy is removed.
+//
+// Uses: ui, work_image, output_image, output_format. Produces nothing.
+type StepConvertImage struct {
+	Compress bool
+}
+
+// Run implements multistep.Step.
+func (s *StepConvertImage) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := uiOf(state)
+	work, out := stringOf(state, stateWorkImage), stringOf(state, stateOutputImage)
+	format, _ := state.Get(stateOutputFormat).(diskimage.Format)
+	if format == diskimage.FormatRaw {
+		if err := os.Rename(work, out); err != nil {
+			return halt(state, fmt.Errorf("moving the working copy to %s: %w", out, err))
+		}
+		return multistep.ActionContinue
+	}
+	what := "qcow2"
+	if s.Compress {
+		what = "compressed qcow2"
+	}
+	ui.Say(fmt.Sprintf("Converting the image to %s: %s...", what, out))
+	if err := diskimage.Convert(ctx, work, out, format, s.Compress); err != nil {
+		return halt(state, fmt.Errorf("writing the output image: %w", err))
+	}
+	if err := os.Remove(work); err != nil {
+		return halt(state, fmt.Errorf("removing the working copy: %w", err))
+	}
+	return multistep.ActionContinue
+}
+
+// Cleanup implements multistep.Step.
+func (s *StepConvertImage) Cleanup(multistep.StateBag) {}
