@@ -14,6 +14,11 @@ integration {
     url = "https://github.com/refit-images/packer-plugin-refit/blob/main/LICENSE"
   }
   component {
+    type = "builder"
+    name = "refit-chroot"
+    slug = "chroot"
+  }
+  component {
     type = "data-source"
     name = "refit-repodiff"
     slug = "repodiff"
