@@ -5,6 +5,7 @@ package outdated
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -81,14 +82,8 @@ func Run(ctx context.Context, job Job) (*updates.Result, error) {
 		}()
 	}
 	wg.Wait()
-	var msgs []string
-	for _, err := range errs {
-		if err != nil {
-			msgs = append(msgs, err.Error())
-		}
-	}
-	if len(msgs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(msgs, "\n"))
+	if err := errors.Join(errs...); err != nil {
+		return nil, err // every repository's error, each naming it; errors.Is sees through
 	}
 
 	mod := updates.Modularity{Defaults: map[string]string{}}

@@ -1,0 +1,215 @@
+// Package firstboot places packages that cannot be installed offline into an image,
+// together with a one-shot systemd unit (refit-firstboot.service) that installs them
+// with the image's own package manager at the next boot, logs to the journal, and
+// disables itself.
+//
+// It owns the queue layout inside the image (QueueDir), the unit, and the installer
+// script; it does not decide which packages are deferred (package patch does).
+package firstboot
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+const (
+	// QueueDir is where, inside the image, deferred packages wait for the first boot.
+	// The unit runs only while it exists (ConditionPathExists).
+	QueueDir = "/var/lib/refit/firstboot"
+	// UnitName is the name of the one-shot unit.
+	UnitName = "refit-firstboot.service"
+	// ScriptPath is the installer the unit runs, inside the image.
+	ScriptPath = "/usr/libexec/refit/firstboot-install"
+	unitPath   = "/etc/systemd/system/" + UnitName
+	wantsLink  = "/etc/systemd/system/multi-user.target.wants/" + UnitName
+)
+
+// ErrPackageManager is returned for a package manager other than "dpkg" or "rpm".
+var ErrPackageManager = errors.New("firstboot: unsupported package manager")
+
+// Package is one deferred package file.
+type Package struct {
+	// Path is the verified package file on the host.
+	Path string
+	// Name, Version and Arch identify it (the control/header fields).
+	Name, Version, Arch string
+	// Control is, for dpkg, the package's control paragraph (for the queue's Packages index).
+	Control string
+	// Reason says why it was deferred; it is written to the queue's README.
+	Reason string
+}
+
+// Unit returns the text of refit-firstboot.service.
+func Unit() string {
+	return `[Unit]
+Description=Install packages refit-patch deferred to the first boot
+Documentation=https://github.com/refit-images/refit
+ConditionPathExists=` + QueueDir + `
+After=local-fs.target
+Before=multi-user.target ssh.service sshd.service
+DefaultDependencies=no
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+ExecStart=` + ScriptPath + `
+StandardOutput=journal+console
+StandardError=journal+console
+TimeoutStartSec=1h
+RemainAfterExit=no
+
+[Install]
+WantedBy=multi-user.target
+`
+}
+
+// Script returns the installer script for packageManager ("dpkg" or "rpm"). It installs
+// every package of the queue in one transaction, removes the queue (so the unit's
+// condition fails from then on) and disables the unit. On failure it leaves everything
+// in place and exits non-zero, so the journal shows the error and the next boot retries.
+func Script(packageManager string) (string, error) {
+	var install string
+	switch packageManager {
+	case "dpkg":
+		install = `export DEBIAN_FRONTEND=noninteractive
+apt_opts="-o Dir::Etc::sourcelist=$Q/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::Lists=$Q/lists -o APT::Get::List-Cleanup=0 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+mkdir -p "$Q/lists/partial"
+if command -v apt-get >/dev/null 2>&1; then
+	apt-get $apt_opts update
+	# shellcheck disable=SC2046
+	apt-get $apt_opts install -y --no-remove --only-upgrade --no-install-recommends $(cat "$Q/packages")
+else
+	dpkg --force-confdef --force-confold -i "$Q"/*.deb
+fi`
+	case "rpm":
+		install = `rpm -U --replacepkgs --oldpackage "$Q"/*.rpm`
+	default:
+		return "", fmt.Errorf("%w: %q (want dpkg or rpm)", ErrPackageManager, packageManager)
+	}
+	return `#!/bin/sh
+# Installed by refit-patch: installs the packages it deferred to the first boot.
+set -eu
+Q=` + QueueDir + `
+echo "refit-firstboot: installing $(wc -l < "$Q/packages") deferred package(s): $(tr '\n' ' ' < "$Q/packages")"
+` + install + `
+rm -rf "$Q"
+rm -f ` + wantsLink + `
+echo "refit-firstboot: done; ` + UnitName + ` disabled"
+`, nil
+}
+
+// Place copies pkgs into the queue of the image whose root this process reaches at
+// hostRoot, writes the installer script, the unit and its enabling symlink. It refuses to
+// write through a symlink of the image (a hostile image cannot redirect the queue to the
+// host). Nothing is written when pkgs is empty.
+func Place(hostRoot, packageManager string, pkgs []Package) error {
+	if len(pkgs) == 0 {
+		return nil
+	}
+	script, err := Script(packageManager)
+	if err != nil {
+		return err
+	}
+	q, err := safeDir(hostRoot, QueueDir)
+	if err != nil {
+		return err
+	}
+	var names, index, readme strings.Builder
+	sorted := append([]Package(nil), pkgs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	for _, p := range sorted {
+		base := filepath.Base(p.Path)
+		sum, size, err := copyFile(p.Path, filepath.Join(q, base))
+		if err != nil {
+			return fmt.Errorf("placing %s for the first boot: %w", p.Name, err)
+		}
+		if packageManager == "dpkg" {
+			fmt.Fprintf(&names, "%s=%s\n", p.Name, p.Version)
+			fmt.Fprintf(&index, "%s\nFilename: ./%s\nSize: %d\nSHA256: %s\n\n", strings.TrimRight(p.Control, "\n"), base, size, sum)
+		} else {
+			fmt.Fprintf(&names, "%s\n", p.Name)
+		}
+		fmt.Fprintf(&readme, "%s %s %s: %s\n", p.Name, p.Version, p.Arch, p.Reason)
+	}
+	files := map[string]string{
+		filepath.Join(q, "packages"): names.String(),
+		filepath.Join(q, "README"):   "Deferred by refit-patch; " + UnitName + " installs these at the next boot.\n" + readme.String(),
+	}
+	if packageManager == "dpkg" {
+		files[filepath.Join(q, "Packages")] = index.String()
+		files[filepath.Join(q, "sources.list")] = "deb [trusted=yes] file:" + QueueDir + " ./\n"
+	}
+	for name, text := range files {
+		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	for p, text := range map[string]string{ScriptPath: script, unitPath: Unit()} {
+		dir, err := safeDir(hostRoot, path.Dir(p))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, path.Base(p)), []byte(text), 0o755); err != nil {
+			return fmt.Errorf("writing %s: %w", p, err)
+		}
+	}
+	wants, err := safeDir(hostRoot, path.Dir(wantsLink))
+	if err != nil {
+		return err
+	}
+	link := filepath.Join(wants, UnitName)
+	os.Remove(link)
+	if err := os.Symlink(unitPath, link); err != nil {
+		return fmt.Errorf("enabling %s: %w", UnitName, err)
+	}
+	return nil
+}
+
+// safeDir creates dir (absolute, inside the image) under hostRoot, refusing any existing
+// component that is a symlink, and returns its host path.
+func safeDir(hostRoot, dir string) (string, error) {
+	cur := hostRoot
+	for _, c := range strings.Split(strings.Trim(dir, "/"), "/") {
+		cur = filepath.Join(cur, c)
+		st, err := os.Lstat(cur)
+		switch {
+		case os.IsNotExist(err):
+			if err := os.Mkdir(cur, 0o755); err != nil {
+				return "", fmt.Errorf("creating %s in the image: %w", dir, err)
+			}
+		case err != nil:
+			return "", fmt.Errorf("checking %s in the image: %w", dir, err)
+		case st.Mode()&os.ModeSymlink != 0:
+			return "", fmt.Errorf("%s in the image is a symlink (%s); refusing to write through it", dir, cur)
+		case !st.IsDir():
+			return "", fmt.Errorf("%s in the image is not a directory", cur)
+		}
+	}
+	return cur, nil
+}
+
+func copyFile(src, dst string) (string, int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", 0, err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(out, h), in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}

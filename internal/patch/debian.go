@@ -1,0 +1,734 @@
+package patch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/refit-images/packer-plugin-refit/internal/apt"
+	"github.com/refit-images/packer-plugin-refit/internal/debfile"
+	"github.com/refit-images/packer-plugin-refit/internal/firstboot"
+	"github.com/refit-images/packer-plugin-refit/internal/installed"
+	"github.com/refit-images/packer-plugin-refit/internal/scriptlet"
+	"github.com/refit-images/packer-plugin-refit/internal/updates"
+)
+
+// applyDir is where, inside the root, the packages applied offline wait during the run.
+const applyDir = "/var/lib/refit/apply"
+
+// debUpdate is one update with its verified package file.
+type debUpdate struct {
+	u    updates.Update
+	file string
+	deb  *debfile.Deb
+	pkg  *debPackage
+	// rewritten maps a script (new "postinst", old "prerm"/"postrm") to its rewritten text.
+	rewritten map[string]string
+	scripts   []ScriptReport
+	deferWhy  string
+	notes     []string
+}
+
+func (d *debUpdate) report(reason string) PackageReport {
+	return PackageReport{Name: d.u.Name, Arch: d.u.Arch, From: d.u.Installed, To: d.u.Available.String(),
+		Advisories: d.u.Advisories, Reason: reason, Scripts: d.scripts, Action: d.u.Action, Replaces: d.u.Replaces}
+}
+
+func runDebian(ctx context.Context, opts *Options, m *installed.Manifest, res *updates.Result, work string, rep *Report) (*Report, error) {
+	t := opts.Target
+	if err := opts.step(StepDownload); err != nil {
+		return nil, err
+	}
+	ups, err := downloadDebs(ctx, opts, res.Updates, work)
+	if err != nil {
+		return nil, err
+	}
+	instPkgs, err := readDebInstalled(t.HostRoot)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*debUpdate{}
+	cands := map[string]*debPackage{}
+	for _, d := range ups {
+		if isDebKernel(d.u.Name) && opts.Kernel == KernelSkip {
+			rep.HeldBack = append(rep.HeldBack, d.report(`kernel = "skip"`))
+			continue
+		}
+		byName[d.u.Name] = d
+		cands[d.u.Name] = d.pkg
+	}
+	for name, why := range resolveDebUpgrade(instPkgs, cands) {
+		rep.HeldBack = append(rep.HeldBack, byName[name].report(why))
+		delete(byName, name)
+		delete(cands, name)
+	}
+
+	if err := opts.step(StepAnalyse); err != nil {
+		return nil, err
+	}
+	restore, err := analyseDebian(opts, byName, instPkgs)
+	if err != nil {
+		return nil, err
+	}
+	// Whatever depends on a deferred package's new version is deferred with it.
+	apply := map[string]*debPackage{}
+	for n, d := range byName {
+		if d.deferWhy == "" {
+			apply[n] = d.pkg
+		}
+	}
+	for n, why := range resolveDebUpgrade(instPkgs, apply) {
+		byName[n].deferWhy = why + " (deferred with it)"
+		delete(apply, n)
+	}
+	var applied, deferred []*debUpdate
+	for _, n := range sortedKeys(byName) {
+		d := byName[n]
+		if d.deferWhy != "" {
+			deferred = append(deferred, d)
+		} else {
+			applied = append(applied, d)
+		}
+	}
+	if opts.Scriptlets == ScriptletsFail && len(deferred) > 0 {
+		var why []string
+		for _, d := range deferred {
+			why = append(why, d.u.Name+": "+d.deferWhy)
+		}
+		return nil, fmt.Errorf("%w: scriptlets = \"fail\" and these packages cannot be installed offline:\n  %s", ErrRefused, strings.Join(why, "\n  "))
+	}
+
+	if len(applied) > 0 {
+		if err := opts.step(StepApply); err != nil {
+			return nil, err
+		}
+		opts.log("applying %d package(s) offline with the image's own apt/dpkg", len(applied))
+		if err := applyDebs(ctx, opts, applied, restore); err != nil {
+			return nil, err
+		}
+		if err := opts.step(StepVerify); err != nil {
+			return nil, err
+		}
+		if err := verifyDebs(ctx, opts, applied, rep); err != nil {
+			return nil, err
+		}
+	}
+	if len(deferred) > 0 {
+		if err := opts.step(StepDefer); err != nil {
+			return nil, err
+		}
+		var q []firstboot.Package
+		for _, d := range deferred {
+			q = append(q, firstboot.Package{Path: d.file, Name: d.u.Name, Version: d.u.Available.String(), Arch: d.u.Arch, Control: d.deb.ControlText, Reason: d.deferWhy})
+		}
+		if err := firstboot.Place(t.HostRoot, "dpkg", q); err != nil {
+			return nil, fmt.Errorf("placing the deferred packages: %w", err)
+		}
+		opts.log("%d package(s) deferred to %s", len(deferred), firstboot.UnitName)
+	}
+	seen := map[string]bool{}
+	for _, d := range applied {
+		rep.Updated = append(rep.Updated, d.report(""))
+		for _, n := range d.notes {
+			if !seen[n] {
+				seen[n] = true
+				rep.Notes = append(rep.Notes, n)
+			}
+		}
+	}
+	for _, d := range deferred {
+		rep.Deferred = append(rep.Deferred, d.report(d.deferWhy))
+	}
+	sort.Slice(rep.HeldBack, func(i, j int) bool { return rep.HeldBack[i].Name < rep.HeldBack[j].Name })
+	return rep, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// downloadDebs fetches every update concurrently (see downloadAll), reads each .deb
+// (payload paths checked) and checks it is the package the metadata named.
+func downloadDebs(ctx context.Context, opts *Options, ups []updates.Update, work string) ([]*debUpdate, error) {
+	return downloadAll(ctx, opts, ups, filepath.Join(work, "debs"), func(u updates.Update, r io.Reader, file string) (*debUpdate, error) {
+		deb, err := debfile.Read(r)
+		if err != nil {
+			return nil, err
+		}
+		c := deb.Control
+		if c.Package != u.Name || c.Version != u.Available.String() || (u.Arch != "" && c.Architecture != u.Arch) {
+			return nil, fmt.Errorf("%w: %s is %s %s %s, but the metadata promised %s %s %s", ErrRefused, u.Location, c.Package, c.Version, c.Architecture, u.Name, u.Available, u.Arch)
+		}
+		p, err := newDebPackage(&c)
+		if err != nil {
+			return nil, err
+		}
+		return &debUpdate{u: u, file: file, deb: deb, pkg: p, rewritten: map[string]string{}}, nil
+	})
+}
+
+// readDebInstalled reads the installed packages' relationships from the dpkg status.
+func readDebInstalled(root string) (map[string]*debPackage, error) {
+	name := filepath.Join(root, "var/lib/dpkg/status")
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading the dpkg status: %w", err)
+	}
+	entries, err := apt.ParseStatus(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	isInstalled := map[string]bool{}
+	for _, e := range entries {
+		if e.Installed() {
+			isInstalled[e.Package+"\x00"+e.Version] = true
+		}
+	}
+	out := map[string]*debPackage{}
+	err = apt.ParsePackages(bytes.NewReader(data), func(p *apt.Package) error {
+		if !isInstalled[p.Package+"\x00"+p.Version] {
+			return nil
+		}
+		d, err := newDebPackage(p)
+		if err != nil {
+			return err
+		}
+		out[p.Package] = d
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// infoScript reads an installed package's maintainer script from the dpkg database;
+// "" when it has none.
+func infoScript(root, pkg, arch, kind string) (string, string) {
+	for _, base := range []string{pkg + "." + kind, pkg + ":" + arch + "." + kind} {
+		p := filepath.Join(root, "var/lib/dpkg/info", base)
+		if data, err := os.ReadFile(p); err == nil {
+			return string(data), p
+		}
+	}
+	return "", ""
+}
+
+// infoRestore is an installed maintainer script refit replaced for the run.
+type infoRestore struct {
+	path string
+	orig []byte
+}
+
+// analyseDebian judges every script the upgrade of each package runs and sets deferWhy
+// for those that cannot run offline. It returns the installed scripts of packages that
+// are not upgraded but whose triggers run, when they had to be rewritten.
+func analyseDebian(opts *Options, byName map[string]*debUpdate, inst map[string]*debPackage) ([]infoRestore, error) {
+	root := opts.Target.HostRoot
+	for _, n := range sortedKeys(byName) {
+		d := byName[n]
+		var unsafe []string
+		judge := func(side string, kind scriptlet.Kind, body string) {
+			if body == "" {
+				return
+			}
+			a := scriptlet.Analyze(scriptlet.Script{Package: n, Kind: kind, Body: body})
+			sr := ScriptReport{Kind: kind, Side: side, Verdict: a.Verdict}
+			for _, f := range a.Findings {
+				sr.Findings = append(sr.Findings, f.String())
+			}
+			d.scripts = append(d.scripts, sr)
+			d.notes = append(d.notes, a.Notes...)
+			switch {
+			case a.Initramfs && opts.Kernel == KernelFirstboot:
+				unsafe = append(unsafe, fmt.Sprintf("%s %s rebuilds the initramfs and kernel = \"firstboot\"", side, kind))
+			case a.Verdict == scriptlet.Unsafe:
+				unsafe = append(unsafe, fmt.Sprintf("%s %s is unsafe offline: %s", side, kind, strings.Join(sr.Findings, "; ")))
+			case a.Verdict == scriptlet.Rewritable && side == "new" && kind != scriptlet.KindDebianPostInst:
+				unsafe = append(unsafe, fmt.Sprintf("new %s needs rewriting, which refit does for postinst, prerm and postrm only: %s", kind, strings.Join(sr.Findings, "; ")))
+			case a.Verdict == scriptlet.Rewritable:
+				d.rewritten[side+"."+string(kind)] = a.Rewritten
+			}
+		}
+		for _, k := range []scriptlet.Kind{scriptlet.KindDebianPreInst, scriptlet.KindDebianPostInst, scriptlet.KindDebianConfig} {
+			judge("new", k, d.deb.Scripts[string(k)])
+		}
+		for _, k := range []scriptlet.Kind{scriptlet.KindDebianPreRm, scriptlet.KindDebianPostRm} {
+			body, _ := infoScript(root, n, d.u.Arch, string(k))
+			judge("old", k, body)
+		}
+		if isDebKernel(n) && opts.Kernel == KernelFirstboot {
+			unsafe = append(unsafe, "kernel = \"firstboot\"")
+		}
+		if opts.Scriptlets == ScriptletsDefer {
+			d.deferWhy = "scriptlets = \"defer\""
+		} else if len(unsafe) > 0 {
+			d.deferWhy = strings.Join(unsafe, "; ")
+		}
+	}
+	return analyseDebTriggers(opts, byName, inst)
+}
+
+// isDebKernel reports whether a Debian package installs a kernel image.
+func isDebKernel(name string) bool {
+	return strings.HasPrefix(name, "linux-image-")
+}
+
+// analyseDebTriggers finds the installed packages whose triggers the upgrades activate
+// (dpkg then runs their postinst with "triggered") and judges those postinst scripts.
+// An unsafe one defers the packages activating it; a rewritable one is replaced for the
+// run (and restored afterwards).
+func analyseDebTriggers(opts *Options, byName map[string]*debUpdate, inst map[string]*debPackage) ([]infoRestore, error) {
+	root := opts.Target.HostRoot
+	activators := map[string][]string{} // interested package → upgraded packages activating it
+	addActivator := func(interested, by string) {
+		interested = strings.TrimSuffix(strings.TrimSuffix(interested, "/noawait"), "/await")
+		if i := strings.IndexByte(interested, ':'); i >= 0 {
+			interested = interested[:i]
+		}
+		if _, upgraded := byName[interested]; upgraded || interested == "" {
+			return
+		}
+		activators[interested] = append(activators[interested], by)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/triggers/File")); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 2 {
+				continue
+			}
+			for _, n := range sortedKeys(byName) {
+				for _, p := range byName[n].deb.Paths {
+					if p == f[0] || strings.HasPrefix(p, strings.TrimSuffix(f[0], "/")+"/") {
+						addActivator(f[1], n)
+						break
+					}
+				}
+			}
+		}
+	}
+	for _, n := range sortedKeys(byName) {
+		for _, line := range strings.Split(byName[n].deb.Triggers, "\n") {
+			f := strings.Fields(line)
+			if len(f) != 2 || !strings.HasPrefix(f[0], "activate") || strings.ContainsAny(f[1], "/.") && !strings.HasPrefix(f[1], "/") {
+				continue
+			}
+			if strings.HasPrefix(f[1], "/") {
+				continue // file triggers are matched by path above
+			}
+			data, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/triggers", f[1]))
+			if err != nil {
+				continue
+			}
+			for _, interested := range strings.Fields(string(data)) {
+				addActivator(interested, n)
+			}
+		}
+	}
+	var restore []infoRestore
+	for _, p := range sortedKeys(activators) {
+		if inst[p] == nil {
+			continue
+		}
+		body, file := infoScript(root, p, "", "postinst")
+		if body == "" {
+			matches, _ := filepath.Glob(filepath.Join(root, "var/lib/dpkg/info", p+":*.postinst"))
+			if len(matches) == 0 {
+				continue
+			}
+			data, err := os.ReadFile(matches[0])
+			if err != nil {
+				continue
+			}
+			body, file = string(data), matches[0]
+		}
+		a := scriptlet.Analyze(scriptlet.Script{Package: p, Kind: scriptlet.KindDebianPostInst, Body: body})
+		switch a.Verdict {
+		case scriptlet.Unsafe:
+			var why []string
+			for _, f := range a.Findings {
+				why = append(why, f.String())
+			}
+			for _, by := range activators[p] {
+				if d := byName[by]; d != nil && d.deferWhy == "" {
+					d.deferWhy = fmt.Sprintf("activates a trigger of installed %s, whose postinst is unsafe offline: %s", p, strings.Join(why, "; "))
+				}
+			}
+		case scriptlet.Rewritable:
+			restore = append(restore, infoRestore{path: file, orig: []byte(body)})
+			if err := os.WriteFile(file+".refit-rewritten", []byte(a.Rewritten), 0o755); err != nil {
+				return nil, fmt.Errorf("preparing the rewritten trigger script of %s: %w", p, err)
+			}
+		}
+	}
+	return restore, nil
+}
+
+// wrapperScript is the dpkg that apt runs during the offline apply: after every dpkg
+// call it swaps each freshly unpacked postinst that refit rewrote for its rewritten text,
+// so the rewrite runs at the native point (dpkg --configure).
+const wrapperScript = `#!/bin/sh
+/usr/bin/dpkg "$@"
+rc=$?
+R=` + applyDir + `/rewritten
+for orig in "$R"/*.orig; do
+	[ -e "$orig" ] || continue
+	base=${orig##*/}
+	base=${base%.orig}
+	pkg=${base%.*}
+	kind=${base##*.}
+	for info in /var/lib/dpkg/info/"$pkg"."$kind" /var/lib/dpkg/info/"$pkg":*."$kind"; do
+		[ -f "$info" ] || continue
+		if cmp -s "$info" "$orig"; then
+			cat "$R/$base" > "$info"
+			echo "$base" >> "$R/swapped"
+		fi
+	done
+done
+exit $rc
+`
+
+// command runs args inside the target root (chroot) with a clean offline environment.
+func (t Target) command(ctx context.Context, args ...string) *exec.Cmd {
+	if t.ChrootDir == "" {
+		t.ChrootDir = t.HostRoot
+	}
+	argv := append(append([]string{}, t.Prefix...), "chroot", t.ChrootDir, "/usr/bin/env", "-i",
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C.UTF-8",
+		"DEBIAN_FRONTEND=noninteractive", "DEBCONF_NONINTERACTIVE_SEEN=true", "SYSTEMD_OFFLINE=1")
+	argv = append(argv, args...)
+	return exec.CommandContext(ctx, argv[0], argv[1:]...)
+}
+
+func runIn(ctx context.Context, opts *Options, args ...string) (string, error) {
+	cmd := opts.Target.command(ctx, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err != nil {
+		tail := out.String()
+		if len(tail) > 4000 {
+			tail = "…" + tail[len(tail)-4000:]
+		}
+		return out.String(), fmt.Errorf("%w: %s: %v\n%s", ErrApply, strings.Join(args, " "), err, tail)
+	}
+	return out.String(), nil
+}
+
+// aptOptions point apt at the run's local repository only.
+var aptOptions = []string{
+	"-o", "Dir::Etc::sourcelist=" + applyDir + "/sources.list", "-o", "Dir::Etc::sourceparts=-",
+	"-o", "Dir::State::Lists=" + applyDir + "/lists", "-o", "APT::Get::List-Cleanup=0",
+	"-o", "Dir::Cache::archives=" + applyDir + "/archives", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=",
+	"-o", "Dir::Bin::dpkg=" + applyDir + "/dpkg", "-o", "APT::Sandbox::User=root", "-o", "DPkg::Lock::Timeout=300",
+	"-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "-o", "Dpkg::Use-Pty=0",
+}
+
+// applyDebs installs the packages offline with the image's own apt (or dpkg when the image
+// has no apt), from a local repository of the verified files, with services kept from
+// starting and rewritten scripts in place of the originals.
+func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore []infoRestore) (err error) {
+	root := opts.Target.HostRoot
+	dir, err := safeDir(root, applyDir)
+	if err != nil {
+		return err
+	}
+	var cleanups []func()
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+	cleanups = append(cleanups, func() {
+		os.RemoveAll(filepath.Join(root, "var/lib/refit/apply"))
+		os.Remove(filepath.Join(root, "var/lib/refit"))
+	})
+	for _, sub := range []string{"lists/partial", "archives/partial", "rewritten"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return err
+		}
+	}
+	var index bytes.Buffer
+	var names []string
+	for _, d := range applied {
+		base := filepath.Base(d.file)
+		sum, size, err := copyFileSum(d.file, filepath.Join(dir, base))
+		if err != nil {
+			return fmt.Errorf("copying %s into the image: %w", base, err)
+		}
+		fmt.Fprintf(&index, "%s\nFilename: ./%s\nSize: %d\nSHA256: %s\n\n", strings.TrimRight(d.deb.ControlText, "\n"), base, size, sum)
+		names = append(names, d.u.Name+"="+d.u.Available.String())
+		for key, text := range d.rewritten {
+			side, kind, _ := strings.Cut(key, ".")
+			if side == "new" {
+				files := map[string]string{d.u.Name + "." + kind: text, d.u.Name + "." + kind + ".orig": d.deb.Scripts[kind]}
+				for n, body := range files {
+					if err := os.WriteFile(filepath.Join(dir, "rewritten", n), []byte(body), 0o755); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			// The old package's prerm/postrm: replaced in the dpkg database before the run.
+			if _, p := infoScript(root, d.u.Name, d.u.Arch, kind); p != "" {
+				if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
+					return fmt.Errorf("rewriting the installed %s of %s: %w", kind, d.u.Name, err)
+				}
+			}
+		}
+	}
+	for _, r := range restore {
+		r := r
+		if err := os.Rename(r.path+".refit-rewritten", r.path); err != nil {
+			return fmt.Errorf("rewriting %s: %w", r.path, err)
+		}
+		cleanups = append(cleanups, func() { os.WriteFile(r.path, r.orig, 0o755) })
+	}
+	for name, text := range map[string]string{
+		"Packages":     index.String(),
+		"sources.list": "deb [trusted=yes] file:" + applyDir + " ./\n",
+		"dpkg":         wrapperScript,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o755); err != nil {
+			return err
+		}
+	}
+	undo, err := preventServiceStart(root)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, undo)
+	undoDev, err := ensureDeviceNodes(root)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, undoDev)
+
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/apt-get")); err == nil {
+		if _, err := runIn(ctx, opts, append(append([]string{"apt-get"}, aptOptions...), "update")...); err != nil {
+			return err
+		}
+		args := append(append([]string{"apt-get"}, aptOptions...), "install", "-y", "--no-remove", "--only-upgrade", "--no-install-recommends")
+		out, err := runIn(ctx, opts, append(args, names...)...)
+		if err != nil {
+			return err
+		}
+		opts.log("apt-get: %s", lastLine(out))
+	} else {
+		args := []string{applyDir + "/dpkg", "--force-confdef", "--force-confold", "-i"}
+		for _, d := range applied {
+			args = append(args, applyDir+"/"+filepath.Base(d.file))
+		}
+		if _, err := runIn(ctx, opts, args...); err != nil {
+			return err
+		}
+	}
+	swapped, _ := os.ReadFile(filepath.Join(dir, "rewritten", "swapped"))
+	for _, d := range applied {
+		if _, ok := d.rewritten["new.postinst"]; ok && !strings.Contains(string(swapped), d.u.Name+".postinst\n") {
+			d.notes = append(d.notes, fmt.Sprintf("%s: the rewritten postinst could not be swapped in; the original ran with services kept from starting", d.u.Name))
+		}
+	}
+	return nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// preventServiceStart installs a policy-rc.d that denies every service action (invoke-rc.d
+// and deb-systemd-invoke honour it) and returns the function restoring the previous one.
+func preventServiceStart(root string) (func(), error) {
+	dir, err := safeDir(root, "/usr/sbin")
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.Join(dir, "policy-rc.d")
+	saved := p + ".refit-saved"
+	had := false
+	if _, err := os.Lstat(p); err == nil {
+		if err := os.Rename(p, saved); err != nil {
+			return nil, err
+		}
+		had = true
+	}
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n# refit-patch: no service starts while patching offline\nexit 101\n"), 0o755); err != nil {
+		return nil, err
+	}
+	return func() {
+		os.Remove(p)
+		if had {
+			os.Rename(saved, p)
+		}
+	}, nil
+}
+
+// ensureDeviceNodes creates the few device nodes maintainer scripts expect (/dev/null …)
+// when the root's /dev is empty, and returns the function removing them again.
+func ensureDeviceNodes(root string) (func(), error) {
+	dev, err := safeDir(root, "/dev")
+	if err != nil {
+		return nil, err
+	}
+	var made []string
+	for _, n := range []struct {
+		name         string
+		major, minor uint32
+	}{{"null", 1, 3}, {"zero", 1, 5}, {"random", 1, 8}, {"urandom", 1, 9}} {
+		p := filepath.Join(dev, n.name)
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
+			return nil, fmt.Errorf("creating /dev/%s in the image (needs root): %w", n.name, err)
+		}
+		os.Chmod(p, 0o666)
+		made = append(made, p)
+	}
+	return func() {
+		for _, p := range made {
+			os.Remove(p)
+		}
+	}, nil
+}
+
+// verifyDebs checks that each applied package is installed at its new version, that dpkg
+// has nothing half-done (dpkg --audit), and that its files match (dpkg --verify; changed
+// conffiles are the user's and only noted).
+func verifyDebs(ctx context.Context, opts *Options, applied []*debUpdate, rep *Report) error {
+	data, err := os.ReadFile(filepath.Join(opts.Target.HostRoot, "var/lib/dpkg/status"))
+	if err != nil {
+		return err
+	}
+	entries, err := apt.ParseStatus(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	now := map[string]string{}
+	for _, e := range entries {
+		if e.Installed() {
+			now[e.Package] = e.Version
+		}
+	}
+	var wrong []string
+	var names []string
+	for _, d := range applied {
+		names = append(names, d.u.Name)
+		if now[d.u.Name] != d.u.Available.String() {
+			wrong = append(wrong, fmt.Sprintf("%s is %q, want %s", d.u.Name, now[d.u.Name], d.u.Available))
+		}
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("%w: after the run: %s", ErrApply, strings.Join(wrong, "; "))
+	}
+	if out, err := runIn(ctx, opts, "dpkg", "--audit"); err != nil || strings.TrimSpace(out) != "" {
+		return fmt.Errorf("%w: dpkg --audit reports unfinished packages: %s %v", ErrApply, out, err)
+	}
+	out, _ := runIn(ctx, opts, append([]string{"dpkg", "--verify"}, names...)...)
+	var bad []string
+	filter := readDpkgPathFilter(opts.Target.HostRoot)
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 3 && f[1] == "c":
+			rep.Notes = append(rep.Notes, "changed configuration file kept: "+f[2])
+		case len(f) == 2 && f[0] == "missing" && filter.excluded(f[1]):
+			// left out by the image's dpkg path-exclude configuration
+		case strings.TrimSpace(line) != "":
+			bad = append(bad, line)
+		}
+	}
+	if len(bad) > 20 {
+		bad = append(bad[:20], fmt.Sprintf("and %d more", len(bad)-20))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: dpkg --verify: %s", ErrApply, strings.Join(bad, "; "))
+	}
+	if err := checkKernels(opts.Target.HostRoot, names); err != nil {
+		return err
+	}
+	rep.Verified = fmt.Sprintf("dpkg --audit clean; dpkg --verify of %d package(s) clean", len(names))
+	return nil
+}
+
+// safeDir creates dir (absolute, inside the root) under root, refusing any existing
+// component that is a symlink, and returns its host path.
+func safeDir(root, dir string) (string, error) {
+	cur := root
+	for _, c := range strings.Split(strings.Trim(dir, "/"), "/") {
+		cur = filepath.Join(cur, c)
+		st, err := os.Lstat(cur)
+		switch {
+		case os.IsNotExist(err):
+			if err := os.Mkdir(cur, 0o755); err != nil {
+				return "", fmt.Errorf("creating %s in the image: %w", dir, err)
+			}
+		case err != nil:
+			return "", err
+		case st.Mode()&os.ModeSymlink != 0:
+			// usr/sbin → merged-/usr images link /sbin, never /usr/sbin; a link here is hostile.
+			return "", fmt.Errorf("%w: %s in the image is a symlink; refusing to write through it", ErrRefused, dir)
+		case !st.IsDir():
+			return "", fmt.Errorf("%s in the image is not a directory", dir)
+		}
+	}
+	return cur, nil
+}
+
+func copyFileSum(src, dst string) (string, int64, error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return "", 0, err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(out, h), in)
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+// checkKernels checks that every kernel image package applied offline left its kernel and
+// an initramfs in /boot (kernel = "offline" promises a bootable result).
+func checkKernels(root string, names []string) error {
+	var missing []string
+	for _, n := range names {
+		ver, ok := strings.CutPrefix(n, "linux-image-")
+		if !ok || ver == "" || ver[0] < '0' || ver[0] > '9' {
+			continue // metapackages (linux-image-amd64) install no kernel themselves
+		}
+		for _, f := range []string{"vmlinuz-" + ver, "initrd.img-" + ver} {
+			if _, err := os.Stat(filepath.Join(root, "boot", f)); err != nil {
+				missing = append(missing, "/boot/"+f)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: kernel installed offline but %s missing (is initramfs-tools installed in the image? or use kernel = \"firstboot\")", ErrApply, strings.Join(missing, ", "))
+	}
+	return nil
+}

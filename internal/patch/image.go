@@ -1,0 +1,144 @@
+package patch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
+	"github.com/refit-images/packer-plugin-refit/internal/installed"
+)
+
+// The image steps, as passed to Options.Hook around the steps of Run.
+const (
+	StepCopy     = "copy"
+	StepAttach   = "attach"
+	StepMount    = "mount"
+	StepUnmount  = "unmount"
+	StepConvert  = "convert"
+	StepManifest = "manifest"
+)
+
+// ImageOptions describe the patch of one disk image.
+type ImageOptions struct {
+	// Input is the qcow2 or raw image. It is only read, unless Output is the same file.
+	Input string
+	// Output is where the patched image goes, in Input's format. It appears only when the
+	// whole run succeeded (written under a temporary name and renamed); it may equal Input
+	// (in place), which is then replaced only at that final rename.
+	Output string
+	// MountPartition chooses the root filesystem (see diskimage.Options).
+	MountPartition string
+	// Patch are the options of the package transaction; Patch.Target is set here.
+	Patch Options
+}
+
+// ImageResult is what PatchImage produced.
+type ImageResult struct {
+	Report *Report
+	// Manifest lists the installed packages of the patched image.
+	Manifest *installed.Manifest
+	// ManifestPath is where Manifest was written: Output + ".manifest.json".
+	ManifestPath string
+	// Format is the format of Input and Output.
+	Format diskimage.Format
+}
+
+// PatchImage copies Input to a working raw file next to Output, attaches and mounts it,
+// patches it with Run, unmounts and detaches it, and converts it to Output. On any error or
+// cancellation, nothing is left: no mount, no loop device, no working file, no Output (and
+// Input untouched).
+func PatchImage(ctx context.Context, o ImageOptions) (res *ImageResult, err error) {
+	opts := &o.Patch
+	if o.Input == "" || o.Output == "" {
+		return nil, errors.New("patch: both the input and the output image are needed")
+	}
+	if err := diskimage.CheckHost(); err != nil {
+		return nil, err
+	}
+	outDir := filepath.Dir(o.Output)
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the output directory: %w", err)
+	}
+	work, err := os.MkdirTemp(outDir, ".refit-patch-")
+	if err != nil {
+		return nil, fmt.Errorf("creating a working directory beside the output: %w", err)
+	}
+	defer os.RemoveAll(work)
+	if err := opts.step(StepCopy); err != nil {
+		return nil, err
+	}
+	opts.log("copying %s to a working image", o.Input)
+	raw := filepath.Join(work, "work.raw")
+	format, err := diskimage.MakeWorkingCopy(ctx, o.Input, raw)
+	if err != nil {
+		return nil, fmt.Errorf("copying %s: %w", o.Input, err)
+	}
+	if err := opts.step(StepAttach); err != nil {
+		return nil, err
+	}
+	img, err := diskimage.Attach(ctx, raw, diskimage.Options{MountPartition: o.MountPartition, MountFstab: true, Log: opts.Log})
+	if err != nil {
+		return nil, fmt.Errorf("attaching %s: %w", o.Input, err)
+	}
+	detached := false
+	defer func() {
+		if !detached {
+			if derr := img.Detach(context.Background()); derr != nil {
+				err = errors.Join(err, fmt.Errorf("releasing the working image: %w", derr))
+			}
+		}
+	}()
+	if err := opts.step(StepMount); err != nil {
+		return nil, err
+	}
+	mounts, err := img.MountRoot(ctx, filepath.Join(work, "root"))
+	if err != nil {
+		return nil, fmt.Errorf("mounting %s: %w", o.Input, err)
+	}
+	opts.Target = Target{HostRoot: mounts.HostRoot(), ChrootDir: mounts.Root(), Prefix: mounts.CommandPrefix()}
+	if opts.WorkDir == "" {
+		opts.WorkDir = filepath.Join(work, "packages")
+		if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	rep, err := Run(ctx, *opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.step(StepManifest); err != nil {
+		return nil, err
+	}
+	m, err := installed.FromRoot(mounts.HostRoot())
+	if err != nil {
+		return nil, fmt.Errorf("reading the patched image's packages: %w", err)
+	}
+	if err := opts.step(StepUnmount); err != nil {
+		return nil, err
+	}
+	if err := mounts.Unmount(ctx); err != nil {
+		return nil, fmt.Errorf("unmounting the patched image: %w", err)
+	}
+	if err := img.Detach(ctx); err != nil {
+		return nil, fmt.Errorf("detaching the patched image: %w", err)
+	}
+	detached = true
+	if err := opts.step(StepConvert); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	opts.log("writing %s (%s)", o.Output, format)
+	if err := diskimage.Convert(ctx, raw, o.Output, format, false); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", o.Output, err)
+	}
+	res = &ImageResult{Report: rep, Manifest: m, ManifestPath: o.Output + ".manifest.json", Format: format}
+	if err := m.Write(res.ManifestPath); err != nil {
+		return res, fmt.Errorf("writing the manifest (the patched image is complete): %w", err)
+	}
+	return res, nil
+}

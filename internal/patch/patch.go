@@ -1,0 +1,220 @@
+// Package patch brings the packages of an offline image root up to date: it computes the
+// updates (package outdated), resolves the transaction, downloads and verifies the
+// packages, analyses every script the transaction would run (package scriptlet), applies
+// what is safe with the image's own package manager inside a chroot, defers the rest to a
+// first-boot unit (package firstboot), verifies the result and writes a report.
+//
+// It owns the transaction and its safety rules; it does not attach or mount images
+// (package diskimage does) and knows nothing of Packer (post-processor/patch does).
+// Debian roots (dpkg) are patched with the image's own apt/dpkg; RPM roots with the image's
+// own rpm in a chroot, or with the host's rpm --root when the rpmdb is sqlite.
+package patch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/refit-images/packer-plugin-refit/internal/fetch"
+	"github.com/refit-images/packer-plugin-refit/internal/installed"
+	"github.com/refit-images/packer-plugin-refit/internal/outdated"
+	"github.com/refit-images/packer-plugin-refit/internal/repository"
+	"github.com/refit-images/packer-plugin-refit/internal/updates"
+)
+
+// Scriptlet policies (Options.Scriptlets).
+const (
+	// ScriptletsAnalyze runs offline what is proven safe, rewrites what can be made safe and
+	// defers the rest to the first boot.
+	ScriptletsAnalyze = "analyze"
+	// ScriptletsDefer defers every package to the first boot.
+	ScriptletsDefer = "defer"
+	// ScriptletsFail refuses to patch when any package would have to be deferred.
+	ScriptletsFail = "fail"
+)
+
+// Kernel policies (Options.Kernel).
+const (
+	// KernelOffline installs kernels offline and checks their initramfs afterwards.
+	KernelOffline = "offline"
+	// KernelFirstboot defers kernels (and anything rebuilding the initramfs) to the first boot.
+	KernelFirstboot = "firstboot"
+	// KernelSkip leaves kernels as they are.
+	KernelSkip = "skip"
+)
+
+// The steps of a run, in order, as passed to Options.Hook.
+const (
+	StepInventory = "inventory"
+	StepUpdates   = "updates"
+	StepDownload  = "download"
+	StepAnalyse   = "analyse"
+	StepApply     = "apply"
+	StepVerify    = "verify"
+	StepDefer     = "defer"
+)
+
+var (
+	// ErrUnsupported is returned for a root whose package manager refit cannot patch yet.
+	ErrUnsupported = errors.New("patch: unsupported package manager")
+	// ErrRefused is wrapped by errors for packages refit refuses (scriptlets = "fail", a
+	// package that is not what the metadata said, an unsafe payload).
+	ErrRefused = errors.New("patch: refused")
+	// ErrApply is wrapped by errors of the package manager run inside the root.
+	ErrApply = errors.New("patch: applying the packages failed")
+)
+
+// Target is the root filesystem to patch.
+type Target struct {
+	// HostRoot is where this process reads and writes the root (for an image, its
+	// Mounts.HostRoot).
+	HostRoot string
+	// ChrootDir is the root as the commands run with Prefix see it (Mounts.Root); defaults
+	// to HostRoot.
+	ChrootDir string
+	// Prefix runs a command where the root is mounted (Mounts.CommandPrefix); nil runs it
+	// directly.
+	Prefix []string
+}
+
+// Options describe one patch run.
+type Options struct {
+	Target Target
+	// Repositories are the repositories to update from (ignored when Updates is set
+	// and Repositories empty).
+	Repositories []repository.Spec
+	// Filter narrows the updates as refit-repodiff does.
+	Filter updates.Filter
+	// Updates, when set, are the updates to apply (refit-repodiff's output). With
+	// Repositories too, each must still be offered by them at the same version.
+	Updates []updates.Update
+	// Scriptlets is ScriptletsAnalyze (default), ScriptletsDefer or ScriptletsFail.
+	Scriptlets string
+	// Kernel is KernelOffline (default), KernelFirstboot or KernelSkip.
+	Kernel string
+	// CacheDir keeps downloaded metadata and packages between runs.
+	CacheDir string
+	// WorkDir holds the downloaded packages during the run (default: a temporary directory).
+	WorkDir string
+	// Concurrency bounds parallel downloads (default 4).
+	Concurrency int
+	// Log receives progress lines.
+	Log func(string)
+	// Hook, when set, is called at the start of each step (StepInventory …); an error stops
+	// the run there. Tests use it to inject faults.
+	Hook func(step string) error
+}
+
+func (o *Options) log(format string, args ...any) {
+	if o.Log != nil {
+		o.Log(fmt.Sprintf(format, args...))
+	}
+}
+
+func (o *Options) step(name string) error {
+	if o.Hook == nil {
+		return nil
+	}
+	if err := o.Hook(name); err != nil {
+		return fmt.Errorf("step %s: %w", name, err)
+	}
+	return nil
+}
+
+// Run patches the target. On error the root may be partly changed (the caller works on a
+// copy and discards it); everything refit placed there for the run is removed again.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	if opts.Target.ChrootDir == "" {
+		opts.Target.ChrootDir = opts.Target.HostRoot
+	}
+	if opts.Scriptlets == "" {
+		opts.Scriptlets = ScriptletsAnalyze
+	}
+	if opts.Kernel == "" {
+		opts.Kernel = KernelOffline
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if err := opts.step(StepInventory); err != nil {
+		return nil, err
+	}
+	m, err := installed.FromRoot(opts.Target.HostRoot)
+	if err != nil {
+		return nil, fmt.Errorf("reading the installed packages: %w", err)
+	}
+	rep := &Report{Format: ReportFormat, OS: m.OS, PackageManager: m.PackageManager,
+		Updated: []PackageReport{}, Deferred: []PackageReport{}, HeldBack: []PackageReport{}, CVEs: []string{}}
+	if m.PackageManager != "dpkg" && m.PackageManager != "rpm" {
+		return nil, fmt.Errorf("%w: %q", ErrUnsupported, m.PackageManager)
+	}
+	if err := opts.step(StepUpdates); err != nil {
+		return nil, err
+	}
+	res, err := computeUpdates(ctx, &opts, m)
+	if err != nil {
+		return nil, err
+	}
+	rep.CVEs = append(rep.CVEs, res.CVEs...)
+	rep.Advisories = res.Advisories
+	if len(res.Updates) == 0 {
+		opts.log("no updates: the image is up to date")
+		return rep, nil
+	}
+	opts.log("%d update(s) to apply", len(res.Updates))
+	work := opts.WorkDir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "refit-patch-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(work)
+	}
+	if m.PackageManager == "rpm" {
+		return runRPM(ctx, &opts, m, res, work, rep)
+	}
+	return runDebian(ctx, &opts, m, res, work, rep)
+}
+
+// computeUpdates returns the updates to apply: Options.Updates (checked against the
+// repositories when there are any) or the diff against the repositories.
+func computeUpdates(ctx context.Context, opts *Options, m *installed.Manifest) (*updates.Result, error) {
+	if len(opts.Updates) > 0 && len(opts.Repositories) == 0 {
+		return &updates.Result{Updates: opts.Updates}, nil
+	}
+	client := fetch.New(filepath.Join(opts.CacheDir, "metadata"))
+	client.Progress = opts.Log
+	res, err := outdated.Run(ctx, outdated.Job{
+		Manifest: m, Root: opts.Target.HostRoot, Repositories: opts.Repositories, Filter: opts.Filter,
+		Loader: &repository.Loader{Fetch: client, Log: opts.Log},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("computing the updates: %w", err)
+	}
+	if len(opts.Updates) == 0 {
+		return res, nil
+	}
+	offered := map[string]updates.Update{}
+	for _, u := range res.Updates {
+		offered[u.Name+"."+u.Arch] = u
+	}
+	var keep []updates.Update
+	var stale []string
+	for _, u := range opts.Updates {
+		o, ok := offered[u.Name+"."+u.Arch]
+		if !ok || o.Available.String() != u.Available.String() {
+			stale = append(stale, fmt.Sprintf("%s %s", u.Name, u.Available))
+			continue
+		}
+		keep = append(keep, o)
+	}
+	if len(stale) > 0 {
+		sort.Strings(stale)
+		return nil, fmt.Errorf("%w: the updates given are no longer what the repositories offer: %s (re-run the refit-repodiff data source)", ErrRefused, strings.Join(stale, ", "))
+	}
+	res.Updates = keep
+	return res, nil
+}

@@ -1,0 +1,293 @@
+package patch
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/refit-images/packer-plugin-refit/internal/evr"
+	"github.com/refit-images/packer-plugin-refit/internal/fetch"
+	"github.com/refit-images/packer-plugin-refit/internal/firstboot"
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
+	"github.com/refit-images/packer-plugin-refit/internal/scriptlet"
+	"github.com/refit-images/packer-plugin-refit/internal/signature"
+	"github.com/refit-images/packer-plugin-refit/internal/updates"
+)
+
+// buildDeb builds a .deb with dpkg-deb: control fields, maintainer scripts and files.
+func buildDeb(t *testing.T, dir, name, version string, scripts, files map[string]string) string {
+	t.Helper()
+	pkg := filepath.Join(t.TempDir(), "pkg")
+	os.MkdirAll(filepath.Join(pkg, "DEBIAN"), 0o755)
+	control := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: refit <t@example.org>\nDescription: refit test package\n", name, version)
+	os.WriteFile(filepath.Join(pkg, "DEBIAN/control"), []byte(control), 0o644)
+	for n, body := range scripts {
+		mode := os.FileMode(0o755)
+		if n == "triggers" {
+			mode = 0o644
+		}
+		os.WriteFile(filepath.Join(pkg, "DEBIAN", n), []byte(body), mode)
+	}
+	for n, body := range files {
+		p := filepath.Join(pkg, n)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(body), 0o644)
+	}
+	deb := filepath.Join(dir, fmt.Sprintf("%s_%s_all.deb", name, version))
+	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "--build", pkg, deb).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb: %v\n%s", err, out)
+	}
+	return deb
+}
+
+// updateFor describes a local .deb as the update metadata would.
+func updateFor(t *testing.T, deb, name, installed, version string) updates.Update {
+	t.Helper()
+	data, err := os.ReadFile(deb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	v, err := evr.ParseDeb(version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return updates.Update{Name: name, Arch: "all", Action: updates.ActionUpgrade, Installed: installed, Available: v,
+		Location: "file://" + deb, Checksum: "sha256:" + hex.EncodeToString(sum[:]), Size: int64(len(data))}
+}
+
+// TestDebianScriptVerdicts installs three packages into a Debian root, then offers an
+// update of each: one whose postinst is safe, one whose postinst restarts a service
+// (rewritable: the rewritten text must run in place of the original), and one whose
+// postinst pipes curl into sh (unsafe: deferred to the first boot, never run).
+func TestDebianScriptVerdicts(t *testing.T) {
+	needDebianLab(t)
+	fixture.Need(t, "dpkg-deb")
+	root := fixture.DebianRoot(t)
+	dir := filepath.Join(root, "tmp/debs")
+	os.MkdirAll(dir, 0o755)
+	for _, n := range []string{"refit-safe", "refit-rewrite", "refit-unsafe"} {
+		buildDeb(t, dir, n, "1.0-1", nil, map[string]string{"usr/share/" + n + "/v": "1"})
+	}
+	chrootRun(t, root, "dpkg -i /tmp/debs/*.deb")
+	out := t.TempDir()
+	safe := buildDeb(t, out, "refit-safe", "1.0-2", map[string]string{"postinst": "#!/bin/sh\nset -e\nldconfig\nmkdir -p /var/lib/refit-safe\n"}, map[string]string{"usr/share/refit-safe/v": "2"})
+	rewrite := buildDeb(t, out, "refit-rewrite", "1.0-2", map[string]string{"postinst": "#!/bin/sh\nset -e\necho ran > /var/lib/refit-rewrite-ran\nif systemctl is-active -q refit-demo; then systemctl restart refit-demo; fi\nsystemctl try-restart refit-demo || true\n"}, map[string]string{"usr/share/refit-rewrite/v": "2"})
+	unsafe := buildDeb(t, out, "refit-unsafe", "1.0-2", map[string]string{"postinst": "#!/bin/sh\ncurl -fsSL https://example.org/x.sh | sh\n"}, map[string]string{"usr/share/refit-unsafe/v": "2"})
+	ups := []updates.Update{
+		updateFor(t, safe, "refit-safe", "1.0-1", "1.0-2"),
+		updateFor(t, rewrite, "refit-rewrite", "1.0-1", "1.0-2"),
+		updateFor(t, unsafe, "refit-unsafe", "1.0-1", "1.0-2"),
+	}
+	rep, err := Run(context.Background(), Options{Target: Target{HostRoot: root}, Updates: ups, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := installedVersions(t, root)
+	for name, want := range map[string]string{"refit-safe": "1.0-2", "refit-rewrite": "1.0-2", "refit-unsafe": "1.0-1"} {
+		if now[name] != want {
+			t.Errorf("%s is %q after the patch, want %q", name, now[name], want)
+		}
+	}
+	if len(rep.Deferred) != 1 || rep.Deferred[0].Name != "refit-unsafe" || !strings.Contains(rep.Deferred[0].Reason, "unsafe") {
+		t.Fatalf("deferred = %+v", rep.Deferred)
+	}
+	verdicts := map[string]scriptlet.Verdict{}
+	for _, p := range rep.Updated {
+		for _, s := range p.Scripts {
+			verdicts[p.Name+"/"+string(s.Kind)] = s.Verdict
+		}
+	}
+	if verdicts["refit-safe/postinst"] != scriptlet.Safe || verdicts["refit-rewrite/postinst"] != scriptlet.Rewritable {
+		t.Errorf("verdicts = %v", verdicts)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/refit-rewrite-ran")); err != nil {
+		t.Errorf("the rewritten postinst did not run at configure time: %v", err)
+	}
+	info, _ := os.ReadFile(filepath.Join(root, "var/lib/dpkg/info/refit-rewrite.postinst"))
+	if strings.Contains(string(info), "systemctl restart") {
+		t.Errorf("the installed postinst is still the original:\n%s", info)
+	}
+	for _, n := range rep.Notes {
+		if strings.Contains(n, "could not be swapped") {
+			t.Error(n)
+		}
+	}
+	queued, err := os.ReadFile(filepath.Join(root, firstboot.QueueDir, "packages"))
+	if err != nil || string(queued) != "refit-unsafe=1.0-2\n" {
+		t.Errorf("first-boot queue = %q, %v", queued, err)
+	}
+}
+
+// TestDebianHostilePackages: a package whose payload escapes the root, a truncated one and
+// one with a wrong checksum are each refused before anything in the root changes.
+func TestDebianHostilePackages(t *testing.T) {
+	needDebianLab(t)
+	fixture.Need(t, "dpkg-deb")
+	root := fixture.DebianRoot(t)
+	dir := filepath.Join(root, "tmp/debs")
+	os.MkdirAll(dir, 0o755)
+	buildDeb(t, dir, "refit-victim", "1.0-1", nil, map[string]string{"usr/share/refit-victim/v": "1"})
+	chrootRun(t, root, "dpkg -i /tmp/debs/*.deb")
+	statusBefore, _ := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status"))
+	out := t.TempDir()
+	good := buildDeb(t, out, "refit-victim", "1.0-2", nil, map[string]string{"usr/share/refit-victim/v": "2"})
+
+	escaping := filepath.Join(out, "escaping.deb")
+	os.WriteFile(escaping, handMadeDeb(t, "Package: refit-victim\nVersion: 1.0-2\nArchitecture: all\n", "./../../etc/refit-pwned"), 0o644)
+	throughLink := filepath.Join(out, "link.deb")
+	os.WriteFile(throughLink, handMadeDeb(t, "Package: refit-victim\nVersion: 1.0-2\nArchitecture: all\n", "./usr/share/x -> /etc", "./usr/share/x/refit-pwned"), 0o644)
+	data, _ := os.ReadFile(good)
+	truncated := filepath.Join(out, "truncated.deb")
+	os.WriteFile(truncated, data[:len(data)/2], 0o644)
+
+	wrongSum := updateFor(t, good, "refit-victim", "1.0-1", "1.0-2")
+	wrongSum.Checksum = "sha256:" + strings.Repeat("0", 64)
+	truncUp := updateFor(t, good, "refit-victim", "1.0-1", "1.0-2") // metadata of the good file
+	truncUp.Location = "file://" + truncated
+	truncUp.Size = 0
+	truncSum := sha256.Sum256(data[:len(data)/2])
+	truncUp.Checksum = "sha256:" + hex.EncodeToString(truncSum[:])
+	cases := []struct {
+		name string
+		up   updates.Update
+		want error
+	}{
+		{"payload escapes with ..", updateFor(t, escaping, "refit-victim", "1.0-1", "1.0-2"), ErrRefused},
+		{"payload escapes through its own symlink", updateFor(t, throughLink, "refit-victim", "1.0-1", "1.0-2"), ErrRefused},
+		{"truncated package", truncUp, ErrRefused},
+		{"wrong checksum", wrongSum, fetch.ErrChecksum},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Run(context.Background(), Options{Target: Target{HostRoot: root}, Updates: []updates.Update{c.up}, CacheDir: t.TempDir()})
+			if err == nil {
+				t.Fatal("the package was accepted")
+			}
+			if !errors.Is(err, c.want) {
+				t.Errorf("error %v, want %v", err, c.want)
+			}
+			t.Log(err)
+			if after, _ := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status")); !bytes.Equal(after, statusBefore) {
+				t.Fatal("the dpkg status changed")
+			}
+			for _, p := range []string{"etc/refit-pwned", "var/lib/refit"} {
+				if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
+					t.Errorf("%s exists in the root", p)
+				}
+			}
+		})
+	}
+}
+
+// handMadeDeb writes a .deb whose data.tar holds the given entries ("a -> b" is a symlink),
+// such as dpkg-deb refuses to build.
+func handMadeDeb(t *testing.T, control string, entries ...string) []byte {
+	t.Helper()
+	tgz := func(add func(tw *tar.Writer)) []byte {
+		var buf bytes.Buffer
+		gz := gzip.NewWriter(&buf)
+		tw := tar.NewWriter(gz)
+		add(tw)
+		tw.Close()
+		gz.Close()
+		return buf.Bytes()
+	}
+	ctl := tgz(func(tw *tar.Writer) {
+		tw.WriteHeader(&tar.Header{Name: "./control", Mode: 0o644, Size: int64(len(control)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(control))
+	})
+	data := tgz(func(tw *tar.Writer) {
+		for _, e := range entries {
+			if name, target, ok := strings.Cut(e, " -> "); ok {
+				tw.WriteHeader(&tar.Header{Name: name, Linkname: target, Typeflag: tar.TypeSymlink, Mode: 0o777})
+				continue
+			}
+			tw.WriteHeader(&tar.Header{Name: e, Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+			tw.Write([]byte("x"))
+		}
+	})
+	var out bytes.Buffer
+	out.WriteString("!<arch>\n")
+	for _, m := range []struct {
+		name string
+		body []byte
+	}{{"debian-binary", []byte("2.0\n")}, {"control.tar.gz", ctl}, {"data.tar.gz", data}} {
+		fmt.Fprintf(&out, "%-16s%-12d%-6d%-6d%-8s%-10d`\n", m.name, 0, 0, 0, "100644", len(m.body))
+		out.Write(m.body)
+		if len(m.body)%2 == 1 {
+			out.WriteByte('\n')
+		}
+	}
+	return out.Bytes()
+}
+
+// TestDebianBadSignature: repository metadata signed by a key that is not the one given
+// is refused before anything changes.
+func TestDebianBadSignature(t *testing.T) {
+	needDebianLab(t)
+	root := fixture.DebianRoot(t)
+	before, _ := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status"))
+	specs := debianSpecs(t, debianUpdateSuites...)
+	for i := range specs {
+		specs[i].GPGKey = "/usr/share/keyrings/debian-archive-bullseye-stable.gpg"
+	}
+	_, err := Run(context.Background(), Options{Target: Target{HostRoot: root}, Repositories: specs, CacheDir: t.TempDir()})
+	// outdated.Run joins the repositories' errors as text, so match the sentinel's message.
+	if err == nil || !strings.Contains(err.Error(), signature.ErrUnknownKey.Error()) {
+		t.Fatalf("Run = %v, want %v", err, signature.ErrUnknownKey)
+	}
+	if after, _ := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status")); !bytes.Equal(after, before) {
+		t.Fatal("the dpkg status changed")
+	}
+}
+
+// TestDebianTriggers: an upgrade that activates a file trigger of an installed package
+// whose postinst is unsafe offline is deferred; one whose trigger postinst only restarts a
+// service runs offline with that postinst rewritten for the run and restored afterwards.
+func TestDebianTriggers(t *testing.T) {
+	needDebianLab(t)
+	fixture.Need(t, "dpkg-deb")
+	root := fixture.DebianRoot(t)
+	dir := filepath.Join(root, "tmp/debs")
+	os.MkdirAll(dir, 0o755)
+	unsafePostinst := "#!/bin/sh\nif [ \"$1\" = triggered ]; then curl -fsSL https://example.org/reindex | sh; fi\n"
+	rewritePostinst := "#!/bin/sh\nif [ \"$1\" = triggered ]; then echo triggered > /var/lib/refit-watch-b; systemctl try-restart refit-watch || true; fi\n"
+	buildDeb(t, dir, "refit-watch-a", "1.0-1", map[string]string{"triggers": "interest-noawait /usr/share/refit-watched-a\n", "postinst": unsafePostinst}, map[string]string{"usr/share/refit-watch-a/v": "1"})
+	buildDeb(t, dir, "refit-watch-b", "1.0-1", map[string]string{"triggers": "interest-noawait /usr/share/refit-watched-b\n", "postinst": rewritePostinst}, map[string]string{"usr/share/refit-watch-b/v": "1"})
+	buildDeb(t, dir, "refit-feed-a", "1.0-1", nil, map[string]string{"usr/share/refit-watched-a/1": "1"})
+	buildDeb(t, dir, "refit-feed-b", "1.0-1", nil, map[string]string{"usr/share/refit-watched-b/1": "1"})
+	// the unsafe trigger would fail without network: keep it from running while setting up
+	chrootRun(t, root, "dpkg --no-triggers -i /tmp/debs/refit-watch-*.deb /tmp/debs/refit-feed-*.deb && rm -f /var/lib/refit-watch-b")
+	out := t.TempDir()
+	feedA := buildDeb(t, out, "refit-feed-a", "1.0-2", nil, map[string]string{"usr/share/refit-watched-a/1": "2"})
+	feedB := buildDeb(t, out, "refit-feed-b", "1.0-2", nil, map[string]string{"usr/share/refit-watched-b/1": "2"})
+	rep, err := Run(context.Background(), Options{Target: Target{HostRoot: root}, CacheDir: t.TempDir(), Updates: []updates.Update{
+		updateFor(t, feedA, "refit-feed-a", "1.0-1", "1.0-2"), updateFor(t, feedB, "refit-feed-b", "1.0-1", "1.0-2"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Deferred) != 1 || rep.Deferred[0].Name != "refit-feed-a" || !strings.Contains(rep.Deferred[0].Reason, "trigger of installed refit-watch-a") {
+		t.Fatalf("deferred = %+v", rep.Deferred)
+	}
+	if len(rep.Updated) != 1 || rep.Updated[0].Name != "refit-feed-b" {
+		t.Fatalf("updated = %+v", rep.Updated)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "var/lib/refit-watch-b")); err != nil || string(data) != "triggered\n" {
+		t.Errorf("refit-watch-b's trigger did not run: %q %v", data, err)
+	}
+	if info, _ := os.ReadFile(filepath.Join(root, "var/lib/dpkg/info/refit-watch-b.postinst")); string(info) != rewritePostinst {
+		t.Errorf("refit-watch-b's postinst was not restored:\n%s", info)
+	}
+}

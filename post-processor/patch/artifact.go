@@ -1,0 +1,59 @@
+package patch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// Artifact is the output of refit-patch: the patched image, its package manifest and,
+// when asked for, the JSON report.
+type Artifact struct {
+	// Image is the path of the patched image.
+	Image string
+	// Format is "qcow2" or "raw".
+	Format string
+	// Manifest is the path of the refit-manifest/v1 file of the patched image.
+	Manifest string
+	// Report is the path of the JSON report; "" when none was written.
+	Report string
+	// StateData holds image, image_format, manifest, os_id, os_version_id, os_family,
+	// package_manager and generated_data (updated, deferred, held_back counts).
+	StateData map[string]interface{}
+}
+
+// BuilderId implements packersdk.Artifact.
+func (a *Artifact) BuilderId() string { return BuilderID } //nolint:revive // the SDK's name
+
+// Files implements packersdk.Artifact: the image first, then the manifest and the report.
+func (a *Artifact) Files() []string {
+	files := []string{a.Image}
+	for _, f := range []string{a.Manifest, a.Report} {
+		if f != "" {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
+// Id implements packersdk.Artifact: the path of the image.
+func (a *Artifact) Id() string { return a.Image } //nolint:revive // the SDK's name
+
+// String implements packersdk.Artifact.
+func (a *Artifact) String() string {
+	return fmt.Sprintf("patched %s disk image: %s", a.Format, a.Image)
+}
+
+// State implements packersdk.Artifact.
+func (a *Artifact) State(name string) interface{} { return a.StateData[name] }
+
+// Destroy implements packersdk.Artifact: it removes the files.
+func (a *Artifact) Destroy() error {
+	var errs []error
+	for _, f := range a.Files() {
+		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

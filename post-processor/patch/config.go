@@ -1,0 +1,213 @@
+//go:generate packer-sdc struct-markdown
+//go:generate packer-sdc mapstructure-to-hcl2 -type Config
+
+package patch
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/packer-plugin-sdk/common"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
+	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
+	"github.com/refit-images/packer-plugin-refit/internal/repository"
+	"github.com/refit-images/packer-plugin-refit/internal/updates"
+)
+
+// Config is the configuration of the refit-patch post-processor.
+type Config struct {
+	common.PackerConfig `mapstructure:",squash"`
+
+	// Path to the qcow2 or raw image to patch. Defaults to the incoming artifact's
+	// first file ending in `.qcow2`, `.raw` or `.img`.
+	Image string `mapstructure:"image"`
+	// With several filesystems holding `/etc/os-release`: which one is the root — a
+	// partition number (`"3"`), `UUID=…`, `LABEL=…` or an LVM volume (`"vg/root"`).
+	MountPartition string `mapstructure:"mount_partition"`
+	// Repositories to update from, exactly as in the refit-repodiff data source: `name`,
+	// `url`, `type` (`rpm-md` or `deb`), `suite`, `components`, `architecture`, `gpg_key`,
+	// `priority`, `enabled`.
+	Repositories []repodiff.Repository `mapstructure:"repository"`
+	// The `updates` output of a refit-repodiff data source: apply exactly these. With
+	// `repository` blocks too, each must still be offered at the same version (else the
+	// run fails, asking for a fresh diff); without them the checksums they carry are
+	// trusted as the data source verified them.
+	Updates []repodiff.UpdateOutput `mapstructure:"updates"`
+	// The same as `updates`, as one JSON string: `updates_json =
+	// jsonencode(data.refit-repodiff.NAME.updates)` passes the data source's output
+	// without a `dynamic "updates"` block.
+	UpdatesJSON string `mapstructure:"updates_json"`
+	// Only apply updates fixing a security advisory (rpm-md), or offered by a security
+	// suite (deb).
+	SecurityOnly bool `mapstructure:"security_only"`
+	// Only apply updates fixing an advisory of at least this severity: `Low`,
+	// `Moderate`, `Important` or `Critical`.
+	MinSeverity string `mapstructure:"min_severity"`
+	// Only apply updates to packages whose names match one of these globs.
+	Include []string `mapstructure:"include"`
+	// Never apply updates to packages whose names match one of these globs.
+	Exclude []string `mapstructure:"exclude"`
+	// Armored or binary OpenPGP public key files. A `repository` block without its own
+	// `gpg_key` uses the first of them to verify its metadata signature.
+	GPGKeys []string `mapstructure:"gpg_keys"`
+	// Refuse to apply anything whose signature chain cannot be verified: every enabled
+	// repository needs a `gpg_key` (or `gpg_keys`). Downloads are always checked
+	// against the checksums of the (signed) metadata.
+	RequireSignatures bool `mapstructure:"require_signatures"`
+	// What to do with package scripts: `analyze` (default: run offline only what is
+	// proven safe, rewrite what can be made safe, defer the rest to the first boot),
+	// `defer` (defer every package to the first boot) or `fail` (fail instead of
+	// deferring anything).
+	Scriptlets string `mapstructure:"scriptlets"`
+	// Kernel packages: `offline` (default: install them offline; the initramfs is built
+	// in the image), `firstboot` (defer them, and anything rebuilding the initramfs, to
+	// the first boot) or `skip` (leave them as they are).
+	Kernel string `mapstructure:"kernel"`
+	// Path of the patched image. Defaults to `<input without extension>-patched.<ext>`
+	// beside the input. It appears only when everything succeeded.
+	Output string `mapstructure:"output"`
+	// Replace the input image with the patched one (only at the very end, by a rename:
+	// after a failure the input is unchanged). Cannot be combined with `output`.
+	InPlace bool `mapstructure:"in_place"`
+	// Path of the JSON report to write: what was updated, deferred (with the reason
+	// for each script) or held back, CVEs and advisories fixed.
+	Report string `mapstructure:"report"`
+	// Folder for downloaded metadata and packages, kept by checksum between runs.
+	// Defaults to `$XDG_CACHE_HOME/packer-plugin-refit` (or `~/.cache/...`).
+	CacheDir string `mapstructure:"cache_dir"`
+	// How long the whole patch may take, as a Go duration. Defaults to `1h`.
+	Timeout string `mapstructure:"timeout"`
+
+	timeout time.Duration
+	ctx     interpolate.Context
+}
+
+// unknownValue is what Packer passes for a value only known at build time (a data
+// source's output during packer validate).
+const unknownValue = "<unknown>"
+
+// Prepare decodes raws into c, applies defaults and validates every field, returning all
+// problems at once.
+func (c *Config) Prepare(raws ...interface{}) error {
+	if err := config.Decode(c, &config.DecodeOpts{
+		PluginType: BuilderID, Interpolate: true, InterpolateContext: &c.ctx,
+	}, raws...); err != nil {
+		return err
+	}
+	var errs *packersdk.MultiError
+	add := func(format string, args ...any) { errs = packersdk.MultiErrorAppend(errs, fmt.Errorf(format, args...)) }
+	if c.Scriptlets == "" {
+		c.Scriptlets = ipatch.ScriptletsAnalyze
+	}
+	switch c.Scriptlets {
+	case ipatch.ScriptletsAnalyze, ipatch.ScriptletsDefer, ipatch.ScriptletsFail:
+	default:
+		add("scriptlets must be \"analyze\", \"defer\" or \"fail\", not %q", c.Scriptlets)
+	}
+	if c.Kernel == "" {
+		c.Kernel = ipatch.KernelOffline
+	}
+	switch c.Kernel {
+	case ipatch.KernelOffline, ipatch.KernelFirstboot, ipatch.KernelSkip:
+	default:
+		add("kernel must be \"offline\", \"firstboot\" or \"skip\", not %q", c.Kernel)
+	}
+	if c.InPlace && c.Output != "" {
+		add("output and in_place cannot both be set: in_place replaces the input image")
+	}
+	// packer validate does not run data sources: their outputs arrive as "<unknown>".
+	if c.UpdatesJSON != "" && c.UpdatesJSON != unknownValue {
+		var more []repodiff.UpdateOutput
+		if err := json.Unmarshal([]byte(c.UpdatesJSON), &more); err != nil {
+			add("updates_json: %v (pass jsonencode(data.refit-repodiff.NAME.updates))", err)
+		}
+		c.Updates = append(c.Updates, more...)
+	}
+	if len(c.Repositories) == 0 && len(c.Updates) == 0 && c.UpdatesJSON != unknownValue {
+		add("at least one repository block, or updates (from a refit-repodiff data source), is required")
+	}
+	names := map[string]bool{}
+	enabled := 0
+	for i, r := range c.Repositories {
+		where := fmt.Sprintf("repository %d (%q)", i+1, r.Name)
+		if r.Name == "" {
+			add("repository %d: name is required", i+1)
+		} else if names[r.Name] {
+			add("%s: the name is used twice; repository names must be unique", where)
+		}
+		names[r.Name] = true
+		if r.URL == "" {
+			add("%s: url is required", where)
+		}
+		switch r.Type {
+		case "", repository.TypeRPM:
+			if r.Suite != "" || len(r.Components) > 0 {
+				add("%s: suite and components apply to type = \"deb\" only", where)
+			}
+		case repository.TypeDeb:
+			if r.Suite == "" {
+				add("%s: suite is required for type = \"deb\" (for example \"bookworm-security\")", where)
+			}
+		default:
+			add("%s: type must be \"rpm-md\" or \"deb\", not %q", where, r.Type)
+		}
+		if r.Priority < 0 {
+			add("%s: priority must be positive (lower numbers win; default 99)", where)
+		}
+		if r.Enabled != nil && !*r.Enabled {
+			continue
+		}
+		enabled++
+		if c.RequireSignatures && r.GPGKey == "" && len(c.GPGKeys) == 0 {
+			add("%s: require_signatures is set, so it needs gpg_key (or set gpg_keys)", where)
+		}
+		if r.GPGKey != "" {
+			if _, err := os.Stat(r.GPGKey); err != nil {
+				add("%s: gpg_key: %v", where, err)
+			}
+		}
+	}
+	if c.RequireSignatures && len(c.Updates) > 0 && enabled == 0 {
+		add("require_signatures with updates needs the repository blocks they came from, to verify them again")
+	}
+	for _, k := range c.GPGKeys {
+		if _, err := os.Stat(k); err != nil {
+			add("gpg_keys: %v", err)
+		}
+	}
+	for i, u := range c.Updates {
+		if u.Name == "" || u.Location == "" || u.Checksum == "" {
+			add("updates[%d] (%q): name, location and checksum are required (pass the refit-repodiff data source's updates output)", i, u.Name)
+		}
+	}
+	if c.MinSeverity != "" && !updates.ValidSeverity(c.MinSeverity) {
+		add("min_severity must be one of Low, Moderate, Important, Critical; got %q", c.MinSeverity)
+	}
+	if err := updates.ValidateGlobs(append(append([]string{}, c.Include...), c.Exclude...)); err != nil {
+		add("include/exclude: %v", err)
+	}
+	c.timeout = time.Hour
+	if c.Timeout != "" {
+		t, err := time.ParseDuration(c.Timeout)
+		if err != nil || t <= 0 {
+			add("timeout: %q is not a positive duration such as \"45m\"", c.Timeout)
+		}
+		c.timeout = t
+	}
+	if c.CacheDir == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			c.CacheDir = filepath.Join(dir, "packer-plugin-refit")
+		}
+	}
+	if errs != nil && len(errs.Errors) > 0 {
+		return errs
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+// Package patch is the refit-patch post-processor: it patches the disk image of the
+// incoming artifact (or `image`) offline — updates computed as refit-repodiff does,
+// packages verified, their scripts analysed, applied with the image's own package manager
+// in a chroot or deferred to a one-shot first-boot unit — and returns the patched image as
+// a new artifact. The work is done by internal/patch; this package is Packer wiring.
+package patch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
+	"github.com/refit-images/packer-plugin-refit/internal/evr"
+	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
+	"github.com/refit-images/packer-plugin-refit/internal/repository"
+	"github.com/refit-images/packer-plugin-refit/internal/updates"
+)
+
+// BuilderID identifies artifacts made by refit-patch.
+const BuilderID = "refit.post-processor.patch"
+
+// PostProcessor is the refit-patch post-processor.
+type PostProcessor struct {
+	config Config
+}
+
+// ConfigSpec returns the HCL spec of Config.
+func (p *PostProcessor) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
+
+// Configure decodes and validates the configuration.
+func (p *PostProcessor) Configure(raws ...interface{}) error { return p.config.Prepare(raws...) }
+
+// imageExtensions are the file name endings taken as disk images in an incoming artifact.
+var imageExtensions = []string{".qcow2", ".raw", ".img"}
+
+// inputImage returns the image to patch: `image`, else the artifact's first image file.
+func inputImage(c *Config, a packersdk.Artifact) (string, error) {
+	if c.Image != "" {
+		return c.Image, nil
+	}
+	if a != nil {
+		for _, f := range a.Files() {
+			for _, ext := range imageExtensions {
+				if strings.HasSuffix(strings.ToLower(f), ext) {
+					return f, nil
+				}
+			}
+		}
+	}
+	return "", errors.New("refit-patch: the incoming artifact has no .qcow2, .raw or .img file; set image")
+}
+
+// outputImage returns where the patched image goes.
+func outputImage(c *Config, input string) string {
+	switch {
+	case c.InPlace:
+		return input
+	case c.Output != "":
+		return c.Output
+	}
+	ext := filepath.Ext(input)
+	return strings.TrimSuffix(input, ext) + "-patched" + ext
+}
+
+// toUpdates converts the data source's updates output back into updates.
+func toUpdates(in []repodiff.UpdateOutput) []updates.Update {
+	var out []updates.Update
+	for _, u := range in {
+		v, err := evr.ParseDeb(u.Available)
+		if err != nil {
+			v = evr.ParseRPM(u.Available)
+		}
+		out = append(out, updates.Update{Name: u.Name, Arch: u.Arch, Action: u.Action, Installed: u.Installed,
+			Available: v, Repository: u.Repository, Location: u.Location, Checksum: u.Checksum, Size: u.Size,
+			Advisories: u.Advisories, Severity: u.Severity, Replaces: u.Replaces})
+	}
+	return out
+}
+
+// options turns the configuration into the internal job.
+func options(c *Config, input, output string, log func(string)) ipatch.ImageOptions {
+	o := ipatch.ImageOptions{Input: input, Output: output, MountPartition: c.MountPartition, Patch: ipatch.Options{
+		Filter:     updates.Filter{SecurityOnly: c.SecurityOnly, MinSeverity: c.MinSeverity, Include: c.Include, Exclude: c.Exclude},
+		Updates:    toUpdates(c.Updates),
+		Scriptlets: c.Scriptlets, Kernel: c.Kernel, CacheDir: c.CacheDir, Log: log,
+	}}
+	for _, r := range c.Repositories {
+		if r.Enabled != nil && !*r.Enabled {
+			continue
+		}
+		key := r.GPGKey
+		if key == "" && len(c.GPGKeys) > 0 {
+			key = c.GPGKeys[0]
+		}
+		o.Patch.Repositories = append(o.Patch.Repositories, repository.Spec{
+			Name: r.Name, URL: r.URL, Type: r.Type, Suite: r.Suite, Components: r.Components,
+			Arch: r.Architecture, GPGKey: key, Priority: r.Priority,
+		})
+	}
+	return o
+}
+
+// PostProcess patches the image and returns the patched one as a new artifact. The
+// input artifact is kept unless the patch was in place.
+func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, a packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
+	c := &p.config
+	input, err := inputImage(c, a)
+	if err != nil {
+		return nil, false, false, err
+	}
+	output := outputImage(c, input)
+	if !c.InPlace {
+		if _, err := os.Stat(output); err == nil && !c.PackerForce {
+			return nil, false, false, fmt.Errorf("refit-patch: %s already exists; remove it, choose another output, or run packer build -force", output)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	ui.Say(fmt.Sprintf("refit-patch: patching %s offline into %s", input, output))
+	res, err := ipatch.PatchImage(ctx, options(c, input, output, func(s string) { ui.Say(s) }))
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (raise timeout, currently %s)", err, c.timeout)
+		}
+		return nil, false, false, fmt.Errorf("refit-patch: %w (the input image is unchanged)", err)
+	}
+	if c.Report != "" {
+		if err := res.Report.Write(c.Report); err != nil {
+			return nil, false, false, fmt.Errorf("refit-patch: %w", err)
+		}
+		ui.Say("report written to " + c.Report)
+	}
+	ui.Say("refit-patch: " + res.Report.Summary())
+	for _, n := range res.Report.Notes {
+		ui.Say("note: " + n)
+	}
+	art := &Artifact{Image: output, Format: string(res.Format), Manifest: res.ManifestPath, Report: c.Report,
+		StateData: map[string]interface{}{
+			"image": output, "image_format": string(res.Format), "manifest": res.ManifestPath,
+			"os_id": res.Manifest.OS.ID, "os_version_id": res.Manifest.OS.VersionID, "os_family": res.Manifest.OS.Family,
+			"package_manager": res.Manifest.PackageManager,
+			"generated_data": map[string]interface{}{
+				"updated": len(res.Report.Updated), "deferred": len(res.Report.Deferred), "held_back": len(res.Report.HeldBack),
+			},
+		}}
+	// keep the input artifact unless it was patched in place (then it is the output)
+	return art, true, c.InPlace, nil
+}
