@@ -19,6 +19,11 @@ integration {
     slug = "chroot"
   }
   component {
+    type = "post-processor"
+    name = "refit-patch"
+    slug = "patch"
+  }
+  component {
     type = "data-source"
     name = "refit-repodiff"
     slug = "repodiff"
