@@ -11,6 +11,7 @@ import (
 	"github.com/refit-images/packer-plugin-refit/builder/chroot"
 	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
 	"github.com/refit-images/packer-plugin-refit/post-processor/patch"
+	"github.com/refit-images/packer-plugin-refit/provisioner/harden"
 	"github.com/refit-images/packer-plugin-refit/version"
 )
 
@@ -19,6 +20,7 @@ func main() {
 	pps.RegisterBuilder("chroot", new(chroot.Builder))
 	pps.RegisterDatasource("repodiff", new(repodiff.Datasource))
 	pps.RegisterPostProcessor("patch", new(patch.PostProcessor))
+	pps.RegisterProvisioner("harden", new(harden.Provisioner))
 	pps.SetVersion(version.PluginVersion)
 	if err := pps.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, err.Error())

@@ -1,0 +1,18 @@
+// Package hardening owns refit-harden's rule catalogue and the POSIX-sh program that applies it.
+//
+// A Config (plain Go values, no Packer types) says what to harden and which users, SSH settings,
+// network settings and firewall to configure. Render turns it into ONE self-contained POSIX-sh
+// program (dash, bash and busybox sh run it) that
+//
+//   - detects the operating system from /etc/os-release (Debian 12, Ubuntu 22.04/24.04,
+//     RHEL-family 8/9, Fedora) and exits with an error before changing anything on any other;
+//   - applies every rule idempotently, writing persistent configuration only, so that it works in a
+//     chroot with no running systemd; on a running system it also applies what is safe live
+//     (sysctl, sshd reload, the firewall ruleset);
+//   - verifies each rule it changed, and prints one machine-readable line per rule:
+//     "REFIT-RULE\t<id>\t<changed|ok|skipped|failed>\t<title>\t<detail>".
+//
+// ParseResults reads those lines back. Catalogue lists the rules of a profile with stable ids
+// (for example sysctl.net.ipv4.conf.all.accept_redirects, ssh.ciphers, fs.perm.shadow), and
+// RuleTable renders them as the documentation's table.
+package hardening

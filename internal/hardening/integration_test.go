@@ -1,0 +1,390 @@
+package hardening
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// integrationConfig asks for a bit of everything: a user with keys and sudo, a user to remove,
+// host name, DNS, NTP, IPv6 off and the firewall. Packages are not installed: the root has them,
+// and the test must not depend on a mirror.
+func integrationConfig(t *testing.T) Config {
+	cfg := DefaultConfig()
+	cfg.InstallPackages = false
+	deploy := NewUser("deploy")
+	deploy.Groups = []string{"ssh-users"}
+	deploy.Sudo = SudoNoPasswd
+	deploy.SSHAuthorizedKeys = []string{readKey(t, "ed25519.pub"), readKey(t, "options.pub")}
+	auditor := NewUser("auditor")
+	auditor.Sudo = SudoPassword
+	auditor.HomeMode = "0700"
+	auditor.Shell = "/bin/sh"
+	cfg.Users = []User{deploy, auditor}
+	cfg.RemoveUsers = []string{"olduser"}
+	cfg.SSH.AllowGroups = []string{"ssh-users"}
+	cfg.Network = Network{Hostname: "web01", Domain: "example.test", DNSServers: []string{"192.0.2.53"},
+		DNSSearch: []string{"example.test"}, NTPServers: []string{"ntp1.example.test"}, DisableIPv6: true}
+	cfg.Firewall = Firewall{Enabled: true, Backend: BackendAuto, AllowTCP: []int{80, 443}, AllowSources: []string{"10.0.0.0/8"},
+		DefaultInbound: PolicyDrop, DefaultForward: PolicyDrop}
+	return cfg
+}
+
+// TestDebianChroot runs the program in a chroot of a Debian 12 server root (no running systemd):
+// every rule applies, verifies and is idempotent, with dash and with busybox sh, and the files it
+// writes pass the system's own validators.
+func TestDebianChroot(t *testing.T) {
+	root := extractRoot(t, flavourServer)
+	if out, err := inRoot(t, root, "useradd", "-m", "olduser"); err != nil {
+		t.Fatalf("useradd olduser: %v\n%s", err, out)
+	}
+	cfg := integrationConfig(t)
+
+	first, out := runProgram(t, root, cfg, "/bin/sh")
+	if first.OSID != "debian" || first.Family != "debian" || first.Live {
+		t.Errorf("system %s/%s live=%v, want debian offline", first.OSID, first.Family, first.Live)
+	}
+	if first.Counts.Failed != 0 {
+		t.Fatalf("%d rules failed:\n%s", first.Counts.Failed, failures(first))
+	}
+	if first.Counts.Changed < 150 {
+		t.Errorf("only %d rules changed on a fresh root:\n%s", first.Counts.Changed, out)
+	}
+	byID := resultsByID(first)
+	for id, want := range map[string]Status{
+		"modules.vfat":                       StatusChanged, // no EFI partition in this root
+		"user.deploy.account":                StatusChanged,
+		"user.deploy.password":               StatusOK, // useradd leaves new accounts locked
+		"user.olduser.absent":                StatusChanged,
+		"packages.install.auditd":            StatusOK,
+		"packages.absent.telnet":             StatusOK,
+		"live.sysctl":                        StatusSkipped, // offline
+		"ssh.validate":                       StatusOK,
+		"firewall.rules":                     StatusChanged,
+		"sysctl.net.ipv4.conf.all.rp_filter": StatusChanged,
+	} {
+		if got := byID[id].Status; got != want {
+			t.Errorf("%s: %s (%s), want %s", id, got, byID[id].Detail, want)
+		}
+	}
+
+	// idempotent, and the same with busybox sh
+	second, _ := runProgram(t, root, cfg, "busybox", "sh")
+	if second.Counts.Changed != 0 || second.Counts.Failed != 0 {
+		t.Errorf("second run (busybox sh): %d changed, %d failed:\n%s%s", second.Counts.Changed, second.Counts.Failed, changes(second), failures(second))
+	}
+
+	t.Run("sshd", func(t *testing.T) {
+		if out, err := inRoot(t, root, "/usr/sbin/sshd", "-t"); err != nil {
+			t.Fatalf("sshd -t: %v\n%s", err, out)
+		}
+		eff, err := inRoot(t, root, "/usr/sbin/sshd", "-T")
+		if err != nil {
+			t.Fatalf("sshd -T: %v\n%s", err, eff)
+		}
+		for _, want := range []string{"permitrootlogin no", "passwordauthentication no", "kbdinteractiveauthentication no",
+			"maxauthtries 3", "allowgroups ssh-users", "x11forwarding no", "banner /etc/issue.net",
+			"macs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,hmac-sha2-512,hmac-sha2-256"} {
+			if !strings.Contains(eff, want+"\n") {
+				t.Errorf("sshd -T lacks %q", want)
+			}
+		}
+	})
+	t.Run("sudo", func(t *testing.T) {
+		if out, err := inRoot(t, root, "visudo", "-c"); err != nil {
+			t.Fatalf("visudo -c: %v\n%s", err, out)
+		}
+		for file, want := range map[string]string{
+			"etc/sudoers.d/90-refit-user-deploy":  "deploy ALL=(ALL:ALL) NOPASSWD: ALL\n",
+			"etc/sudoers.d/90-refit-user-auditor": "auditor ALL=(ALL:ALL) ALL\n",
+			"etc/sudoers.d/00-refit-hardening":    "Defaults use_pty\n",
+		} {
+			if got := readFile(t, root, file); !strings.Contains(got, want) {
+				t.Errorf("%s lacks %q:\n%s", file, want, got)
+			}
+		}
+	})
+	t.Run("audit rules", func(t *testing.T) {
+		// auditctl would load the rules into this machine's kernel: check every system call
+		// name against the image's own audit tables instead
+		rules := readFile(t, root, "etc/audit/rules.d/50-refit-hardening.rules")
+		checked := 0
+		for _, line := range strings.Split(rules, "\n") {
+			f := strings.Fields(line)
+			arch := ""
+			for i := 0; i+1 < len(f); i++ {
+				switch {
+				case f[i] == "-F" && strings.HasPrefix(f[i+1], "arch="):
+					arch = map[string]string{"arch=b64": map[string]string{"amd64": "x86_64", "arm64": "aarch64"}[runtime.GOARCH], "arch=b32": "i386"}[f[i+1]]
+				case f[i] == "-S":
+					for _, name := range strings.Split(f[i+1], ",") {
+						if out, err := inRoot(t, root, "ausyscall", arch, name, "--exact"); err != nil {
+							t.Errorf("ausyscall %s %s: %v %s (in %q)", arch, name, err, out, line)
+						}
+						checked++
+					}
+				}
+			}
+		}
+		if checked < 20 || !strings.Contains(rules, "-F path=/usr/bin/sudo -F perm=x") {
+			t.Errorf("only %d system calls checked, or sudo is not audited:\n%s", checked, rules)
+		}
+	})
+	t.Run("firewall", func(t *testing.T) {
+		if out, err := inRoot(t, root, "nft", "-c", "-f", "/etc/nftables.conf"); err != nil {
+			t.Fatalf("nft -c: %v\n%s", err, out)
+		}
+		if !fileExists(filepath.Join(root, "etc/systemd/system/sysinit.target.wants/nftables.service")) {
+			t.Error("nftables.service is not enabled")
+		}
+	})
+	t.Run("users", func(t *testing.T) {
+		passwd := readFile(t, root, "etc/passwd")
+		shadow := readFile(t, root, "etc/shadow")
+		if strings.Contains(passwd, "\nolduser:") || fileExists(filepath.Join(root, "home/olduser")) {
+			t.Error("olduser and its home are still there")
+		}
+		for _, u := range []string{"deploy", "auditor"} {
+			if !strings.Contains(shadow, "\n"+u+":!") {
+				t.Errorf("the password of %s is not locked", u)
+			}
+		}
+		keys := readFile(t, root, "home/deploy/.ssh/authorized_keys")
+		for _, k := range []string{readKey(t, "ed25519.pub"), readKey(t, "options.pub")} {
+			if !strings.Contains(keys, k+"\n") {
+				t.Errorf("authorized_keys lacks %q", k)
+			}
+		}
+		for path, want := range map[string]string{"home/deploy": "750 deploy", "home/deploy/.ssh": "700 deploy", "home/deploy/.ssh/authorized_keys": "600 deploy", "home/auditor": "700 auditor"} {
+			out, _ := inRoot(t, root, "stat", "-c", "%a %U", "/"+path)
+			if got := strings.TrimSpace(out); got != want {
+				t.Errorf("%s is %q, want %q", path, got, want)
+			}
+		}
+		if groups, _ := inRoot(t, root, "id", "-nG", "deploy"); !strings.Contains(groups, "ssh-users") {
+			t.Errorf("deploy is in %q, not ssh-users", groups)
+		}
+	})
+	t.Run("network", func(t *testing.T) {
+		for file, want := range map[string]string{
+			"etc/hostname":    "web01\n",
+			"etc/hosts":       "127.0.1.1\tweb01.example.test web01\n",
+			"etc/resolv.conf": "nameserver 192.0.2.53\nsearch example.test\n",
+			"etc/systemd/timesyncd.conf.d/refit-ntp.conf": "NTP=ntp1.example.test\n",
+			"etc/sysctl.d/zz-refit-hardening.conf":        "net.ipv6.conf.all.disable_ipv6 = 1\n",
+		} {
+			if got := readFile(t, root, file); !strings.Contains(got, want) {
+				t.Errorf("%s lacks %q:\n%s", file, want, got)
+			}
+		}
+	})
+}
+
+// TestRefusesBeforeChanging checks that the program stops before changing anything on an
+// unsupported system and when it is not root.
+func TestRefusesBeforeChanging(t *testing.T) {
+	root := extractRoot(t, flavourServer)
+	program, err := Render(integrationConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "tmp", "refit-harden.sh"), program, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alpine, err := os.ReadFile(filepath.Join("testdata", "os-release", "alpine-3.19"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	debian := readFile(t, root, "usr/lib/os-release")
+	cases := []struct {
+		name    string
+		prepare func(t *testing.T)
+		args    []string
+		want    string
+	}{
+		{"unsupported OS", func(t *testing.T) { writeFile(t, root, "usr/lib/os-release", string(alpine)) }, []string{"/bin/sh", "/tmp/refit-harden.sh"}, "unsupported operating system Alpine Linux"},
+		{"not root", func(t *testing.T) { writeFile(t, root, "usr/lib/os-release", debian) }, []string{"--userspec=nobody:nogroup", root, "/bin/sh", "/tmp/refit-harden.sh"}, "must run as root"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.prepare(t)
+			before := treeState(t, root)
+			var out []byte
+			var err error
+			if tc.args[0] == "--userspec=nobody:nogroup" {
+				out, err = exec.Command("chroot", tc.args...).CombinedOutput()
+			} else {
+				var s string
+				s, err = inRoot(t, root, tc.args...)
+				out = []byte(s)
+			}
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != ExitFatal {
+				t.Errorf("exit %v, want %d", err, ExitFatal)
+			}
+			if _, perr := ParseReport(out); !errors.Is(perr, ErrProgram) || !strings.Contains(perr.Error(), tc.want) {
+				t.Errorf("error %v, want %q\n%s", perr, tc.want, out)
+			}
+			if after := treeState(t, root); after != before {
+				t.Error("the root changed")
+			}
+		})
+	}
+}
+
+// TestRPMFamilyChroot runs the RHEL-family code paths in a Debian root dressed as Rocky 9: an
+// rpmdb (Debian's rpm) and Rocky's os-release. It covers package queries through rpm, SHA512
+// hashes, the nftables layout of /etc/sysconfig, and PAM rules that find no authselect stack
+// (skipped). What it cannot cover: dnf installs, authselect, firewalld and SELinux labels of a
+// real RHEL image; those need an RPM-family image.
+func TestRPMFamilyChroot(t *testing.T) {
+	root := extractRoot(t, flavourRPM)
+	rocky, err := os.ReadFile(filepath.Join("testdata", "os-release", "rocky-9.3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, root, "usr/lib/os-release", string(rocky))
+	writeFile(t, root, "etc/rpm/macros", "%_dbpath /var/lib/rpm\n")
+	if out, err := inRoot(t, root, "rpm", "--initdb"); err != nil {
+		t.Fatalf("rpm --initdb: %v\n%s", err, out)
+	}
+	cfg := integrationConfig(t)
+	first, _ := runProgram(t, root, cfg, "/bin/sh")
+	if first.OSID != "rocky" || first.Family != "rhel" {
+		t.Errorf("system %s/%s, want rocky/rhel", first.OSID, first.Family)
+	}
+	if first.Counts.Failed != 0 {
+		t.Fatalf("%d rules failed:\n%s", first.Counts.Failed, failures(first))
+	}
+	byID := resultsByID(first)
+	for id, want := range map[string]Status{
+		"packages.install.auditd":   StatusSkipped, // not in the rpmdb, and installing is off
+		"login.defs.ENCRYPT_METHOD": StatusOK,      // Debian's login.defs already says SHA512
+		"fs.perm.shadow":            StatusChanged, // group root on RPM systems, not shadow
+		"pam.faillock.enabled":      StatusSkipped, // no /etc/pam.d/system-auth
+		"boot.cmdline.apparmor":     StatusSkipped, // Debian family only
+		"firewall.rules":            StatusChanged,
+	} {
+		if got := byID[id].Status; got != want {
+			t.Errorf("%s: %s (%s), want %s", id, got, byID[id].Detail, want)
+		}
+	}
+	if got := readFile(t, root, "etc/login.defs"); !strings.Contains(got, "\nENCRYPT_METHOD SHA512\n") {
+		t.Error("ENCRYPT_METHOD is not SHA512")
+	}
+	if got := readFile(t, root, "etc/sysconfig/nftables.conf"); !strings.Contains(got, `include "/etc/nftables/refit-filter.nft"`) {
+		t.Errorf("/etc/sysconfig/nftables.conf does not include refit's ruleset:\n%s", got)
+	}
+	if out, err := inRoot(t, root, "nft", "-c", "-f", "/etc/sysconfig/nftables.conf"); err != nil {
+		t.Errorf("nft -c: %v\n%s", err, out)
+	}
+	second, _ := runProgram(t, root, cfg, "/bin/sh")
+	if second.Counts.Changed != 0 || second.Counts.Failed != 0 {
+		t.Errorf("second run: %d changed, %d failed:\n%s%s", second.Counts.Changed, second.Counts.Failed, changes(second), failures(second))
+	}
+}
+
+// TestFirewallBackendsChroot configures firewalld (firewall-offline-cmd) and ufw (its files and
+// CLI, disabled while it runs) offline, twice each.
+func TestFirewallBackendsChroot(t *testing.T) {
+	for _, backend := range []string{BackendFirewalld, BackendUFW} {
+		t.Run(backend, func(t *testing.T) {
+			root := extractRoot(t, flavourFirewalls)
+			cfg := DefaultConfig()
+			cfg.Hardening = false
+			cfg.InstallPackages = false
+			cfg.Firewall = Firewall{Enabled: true, Backend: backend, AllowTCP: []int{80, 443}, AllowUDP: []int{53},
+				AllowSources: []string{"10.0.0.0/8"}, DefaultInbound: PolicyDrop, DefaultForward: PolicyDrop}
+			first, _ := runProgram(t, root, cfg, "/bin/sh")
+			if first.Counts.Failed != 0 {
+				t.Fatalf("%d rules failed:\n%s", first.Counts.Failed, failures(first))
+			}
+			if got := resultsByID(first)["firewall.rules"].Status; got != StatusChanged {
+				t.Errorf("firewall.rules: %s", got)
+			}
+			second, _ := runProgram(t, root, cfg, "/bin/sh")
+			if second.Counts.Changed != 0 || second.Counts.Failed != 0 {
+				t.Errorf("second run: %d changed, %d failed:\n%s%s", second.Counts.Changed, second.Counts.Failed, changes(second), failures(second))
+			}
+			switch backend {
+			case BackendFirewalld:
+				out, err := inRoot(t, root, "firewall-offline-cmd", "--list-all")
+				if err != nil || !strings.Contains(out, "target: DROP") || !strings.Contains(out, "80/tcp") {
+					t.Errorf("firewall-offline-cmd --list-all: %v\n%s", err, out)
+				}
+			case BackendUFW:
+				if got := readFile(t, root, "etc/ufw/ufw.conf"); !strings.Contains(got, "ENABLED=yes") {
+					t.Errorf("ufw is not enabled:\n%s", got)
+				}
+				out, err := inRoot(t, root, "ufw", "show", "added")
+				if err != nil || !strings.Contains(out, "ufw allow 22/tcp") || !strings.Contains(out, "ufw allow from 10.0.0.0/8") {
+					t.Errorf("ufw show added: %v\n%s", err, out)
+				}
+			}
+		})
+	}
+}
+
+func readFile(t *testing.T, root, rel string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, rel))
+	if err != nil {
+		t.Fatalf("reading %s: %v", rel, err)
+	}
+	return string(data)
+}
+
+func writeFile(t *testing.T, root, rel, content string) {
+	t.Helper()
+	p := filepath.Join(root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// treeState summarises a root (paths, modes, owners, sizes, times) to detect any change.
+func treeState(t *testing.T, root string) string {
+	t.Helper()
+	out, err := exec.Command("find", root, "-xdev", "-not", "-path", root+"/tmp/*", "-printf", "%P %m %U %G %s %T@\n").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// TestSSHDValidateRestores gives sshd a cipher it does not know: sshd -t rejects the result, the
+// program restores the sshd configuration it found, and reports ssh.validate as failed.
+func TestSSHDValidateRestores(t *testing.T) {
+	root := extractRoot(t, flavourServer)
+	before := readFile(t, root, "etc/ssh/sshd_config")
+	cfg := DefaultConfig()
+	cfg.Hardening = false
+	cfg.InstallPackages = false
+	cfg.SSH.Ciphers = []string{"aes256-gcm@openssh.com", "no-such-cipher@example.com"}
+	rep, _ := runProgram(t, root, cfg, "/bin/sh")
+	byID := resultsByID(rep)
+	if r := byID["ssh.validate"]; r.Status != StatusFailed || !strings.Contains(r.Detail, "restored") {
+		t.Fatalf("ssh.validate: %s %q, want failed and restored", r.Status, r.Detail)
+	}
+	if got := readFile(t, root, "etc/ssh/sshd_config"); got != before {
+		t.Error("sshd_config was not restored")
+	}
+	if fileExists(filepath.Join(root, "etc/ssh/sshd_config.d/00-refit-hardening.conf")) {
+		t.Error("the drop-in of the failed run is still there")
+	}
+	if out, err := inRoot(t, root, "/usr/sbin/sshd", "-t"); err != nil {
+		t.Errorf("sshd -t after the restore: %v\n%s", err, out)
+	}
+}

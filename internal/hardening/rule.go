@@ -1,0 +1,151 @@
+package hardening
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// Rule groups, in the order the program applies them.
+const (
+	GroupPackages = "packages"
+	GroupSysctl   = "sysctl"
+	GroupModules  = "modules"
+	GroupFiles    = "files"
+	GroupAccounts = "accounts"
+	GroupPAM      = "pam"
+	GroupAudit    = "audit"
+	GroupBoot     = "boot"
+	GroupServices = "services"
+	GroupSSH      = "ssh"
+	GroupUsers    = "users"
+	GroupNetwork  = "network"
+	GroupFirewall = "firewall"
+	GroupLive     = "live"
+)
+
+// Rule is one entry of the catalogue: a stable id, what it changes, and the shell code that
+// checks and applies it.
+type Rule struct {
+	// ID is stable across releases: skip lists and reports refer to it.
+	ID string
+	// Group is one of the Group constants.
+	Group string
+	// Title is a short description, printed in results.
+	Title string
+	// Changes says what the rule writes, for the documentation.
+	Changes string
+
+	// check is the body of a POSIX-sh function returning 0 (in effect), 1 (needs a change),
+	// 2 (not applicable); apply is the body of one returning 0 when the change was made.
+	check, apply string
+}
+
+// Catalogue returns the rules one run of cfg applies, in order: the profile's hardening rules
+// (when cfg.Hardening), the SSH, user, network and firewall rules the configuration asks for, the
+// hardening rules that depend on those (home directories, audit rules), then the live-apply steps. Rules listed in cfg.Skip are included (they are reported as skipped).
+func Catalogue(cfg Config) ([]Rule, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg.withDefaults().rules()
+}
+
+// rules assembles the catalogue of a configuration that has its defaults filled in.
+func (c Config) rules() ([]Rule, error) {
+	var rules, late []Rule
+	if c.Hardening {
+		rules, late = baselineRules(c)
+	}
+	rules = append(rules, sshRules(c)...)
+	rules = append(rules, userRules(c)...)
+	rules = append(rules, networkRules(c)...)
+	rules = append(rules, firewallRules(c)...)
+	rules = append(rules, late...)
+	rules = append(rules, liveRules()...)
+	seen := make(map[string]bool, len(rules))
+	for _, r := range rules {
+		if seen[r.ID] {
+			return nil, fmt.Errorf("%w: rule id %s appears twice (a user or group name collides with a rule)", ErrInvalid, r.ID)
+		}
+		seen[r.ID] = true
+	}
+	return rules, nil
+}
+
+// documentationConfig is a configuration that produces every kind of rule, with placeholder names.
+func documentationConfig() Config {
+	c := DefaultConfig()
+	u := NewUser("username")
+	u.SSHAuthorizedKeys = []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl docs"}
+	u.Sudo = SudoNoPasswd
+	u.Groups = []string{"groupname"}
+	c.Users = []User{u}
+	c.RemoveUsers = []string{"oldusername"}
+	c.Network = Network{Hostname: "host", Domain: "example.com", DNSServers: []string{"192.0.2.53"},
+		DNSSearch: []string{"example.com"}, NTPServers: []string{"ntp.example.com"}, DisableIPv6: true, DisableIPv6Kernel: true}
+	c.Firewall.Enabled = true
+	return c
+}
+
+// RuleTable writes the documentation's Markdown table of every rule id: the baseline profile,
+// and the rules that the ssh, user, network and firewall settings add (<name>, <group> and
+// <oldname> stand for the configured names).
+func RuleTable(w io.Writer) error {
+	rules, err := documentationConfig().withDefaults().rules()
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("| id | group | what it changes |\n| --- | --- | --- |\n")
+	for _, r := range rules {
+		id := strings.NewReplacer("oldusername", "<oldname>", "username", "<name>", "groupname", "<group>").Replace(r.ID)
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", id, r.Group, strings.ReplaceAll(r.Changes, "|", `\|`))
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+// RuleIDs returns the ids of the baseline profile's hardening rules, in order.
+func RuleIDs() []string {
+	var ids []string
+	early, late := baselineRules(DefaultConfig().withDefaults())
+	for _, r := range append(early, late...) {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// skipped reports whether the configuration skips the rule.
+func (c Config) skipped(id string) bool {
+	return slices.ContainsFunc(c.Skip, func(p string) bool { return skipMatches(p, id) })
+}
+
+// Markers around the generated rule table in the documentation.
+const (
+	RuleTableBegin = "<!-- BEGIN rule table: generated from internal/hardening by `go generate ./provisioner/harden`; do not edit -->"
+	RuleTableEnd   = "<!-- END rule table -->"
+)
+
+// ReplaceRuleTable returns doc with the text between RuleTableBegin and RuleTableEnd replaced by
+// the current RuleTable.
+func ReplaceRuleTable(doc []byte) ([]byte, error) {
+	begin := bytes.Index(doc, []byte(RuleTableBegin))
+	end := bytes.Index(doc, []byte(RuleTableEnd))
+	if begin < 0 || end < begin {
+		return nil, fmt.Errorf("the document has no %q ... %q section to fill", RuleTableBegin, RuleTableEnd)
+	}
+	var table bytes.Buffer
+	if err := RuleTable(&table); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	out.Write(doc[:begin+len(RuleTableBegin)])
+	out.WriteString("\n\n")
+	out.Write(table.Bytes())
+	out.WriteString("\n")
+	out.Write(doc[end:])
+	return out.Bytes(), nil
+}

@@ -1,0 +1,285 @@
+package hardening
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testShell is a POSIX shell the program must run with, and the awk it finds: each awk the
+// supported systems ship (mawk on Debian and Ubuntu, gawk on RPM systems, busybox awk) is paired
+// with one shell, because awks disagree in corners (backslashes in gsub replacements).
+type testShell struct {
+	name string
+	argv []string
+	awk  []string
+}
+
+var allShells = []testShell{
+	{"dash+mawk", []string{"dash"}, []string{"mawk"}},
+	{"bash+gawk", []string{"bash", "--posix"}, []string{"gawk"}},
+	{"busybox", []string{"busybox", "sh"}, []string{"busybox", "awk"}},
+}
+
+// shells returns the shells installed here; CI has all three, so a missing one fails there.
+func shells(t *testing.T) []testShell {
+	t.Helper()
+	var found []testShell
+	var missing []string
+	for _, s := range allShells {
+		_, errShell := exec.LookPath(s.argv[0])
+		_, errAwk := exec.LookPath(s.awk[0])
+		switch {
+		case errShell != nil:
+			missing = append(missing, s.argv[0])
+		case errAwk != nil:
+			missing = append(missing, s.awk[0])
+		default:
+			found = append(found, s)
+		}
+	}
+	if len(missing) > 0 {
+		t.Logf("shells or awks not installed (apt-get install %s): only %d of %d combinations tested", strings.Join(missing, " "), len(found), len(allShells))
+	}
+	if len(found) == 0 {
+		t.Skip("needs dash, bash or busybox")
+	}
+	return found
+}
+
+// runScript runs script with the shell and returns its standard output and exit status.
+func runScript(t *testing.T, sh testShell, script string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(sh.argv[0], append(sh.argv[1:], "-c", script)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", sh.name, err)
+	}
+	if stderr.Len() > 0 {
+		t.Logf("%s stderr:\n%s", sh.name, stderr.String())
+	}
+	return stdout.String(), code
+}
+
+// withPrelude wraps a test body: the prelude's helpers, the shell's awk first in PATH, a private
+// REFIT_TMP and Debian settings.
+func withPrelude(t *testing.T, sh testShell, body string) string {
+	t.Helper()
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "#!/bin/sh\nexec " + shWords(sh.awk...) + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "awk"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return "REFIT_VERIFY=1\nREFIT_INSTALL=0\n" + prelude + "\nPATH=" + shq(bin) + ":$PATH\nREFIT_TMP=" + shq(tmp) +
+		"\nREFIT_OS_ID=debian REFIT_OS_VERSION=12 REFIT_FAMILY=debian REFIT_RPM=0 REFIT_LIVE=0\n" + body
+}
+
+// TestProtocolRoundTrip prints details with tabs, newlines, carriage returns and backslashes
+// through the program's own refit_report and reads them back with ParseResults.
+func TestProtocolRoundTrip(t *testing.T) {
+	details := []string{
+		"",
+		"plain",
+		"tab\there",
+		"two\nlines\n",
+		`back\slash \t not a tab`,
+		"cr\r\nlf",
+		"trailing backslash\\",
+		"unicode ✓ and 'quotes' \"double\" $(not run) `nor this`",
+	}
+	for _, sh := range shells(t) {
+		t.Run(sh.name, func(t *testing.T) {
+			var body strings.Builder
+			for i, d := range details {
+				body.WriteString("refit_report " + shq("rule."+string(rune('a'+i))) + " changed 'title' " + shq(d) + "\n")
+			}
+			body.WriteString(`printf 'REFIT-DONE\t%d\t%d\t%d\t%d\n' "$REFIT_N_CHANGED" "$REFIT_N_OK" "$REFIT_N_SKIPPED" "$REFIT_N_FAILED"` + "\n")
+			out, code := runScript(t, sh, withPrelude(t, sh, body.String()))
+			if code != 0 {
+				t.Fatalf("exit %d\n%s", code, out)
+			}
+			results, err := ParseResults([]byte(out))
+			if err != nil {
+				t.Fatalf("ParseResults: %v\n%s", err, out)
+			}
+			if len(results) != len(details) {
+				t.Fatalf("%d results, want %d", len(results), len(details))
+			}
+			for i, r := range results {
+				// command substitution drops trailing newlines of a detail
+				if want := strings.TrimRight(details[i], "\n"); r.Detail != want {
+					t.Errorf("detail %d = %q, want %q", i, r.Detail, want)
+				}
+			}
+		})
+	}
+}
+
+// TestClassifyOS runs the program's OS detection on real os-release files.
+func TestClassifyOS(t *testing.T) {
+	cases := []struct {
+		file   string
+		family string // "" = unsupported
+	}{
+		{"debian-12", "debian"},
+		{"ubuntu-22.04", "debian"},
+		{"ubuntu-24.04", "debian"},
+		{"rhel-9.3", "rhel"},
+		{"rocky-9.3", "rhel"},
+		{"almalinux-8.9", "rhel"},
+		{"centos-stream-9", "rhel"},
+		{"fedora-40", "fedora"},
+		{"debian-11", ""},
+		{"ubuntu-20.04", ""},
+		{"centos-7", ""},
+		{"linuxmint-21.3", ""},
+		{"amzn-2023", ""},
+		{"alpine-3.19", ""},
+		{"opensuse-leap-15.5", ""},
+		{"sles-15-sp5", ""},
+	}
+	for _, sh := range shells(t) {
+		for _, tc := range cases {
+			t.Run(sh.name+"/"+tc.file, func(t *testing.T) {
+				path, err := filepath.Abs(filepath.Join("testdata", "os-release", tc.file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, code := runScript(t, sh, withPrelude(t, sh, "refit_os_release "+shq(path)+" || exit 9\nrefit_classify_os || exit 8\nprintf '%s' \"$REFIT_FAMILY\""))
+				switch {
+				case code == 9:
+					t.Fatalf("could not read %s", path)
+				case tc.family == "" && code != 8:
+					t.Errorf("%s classified as %q, want unsupported", tc.file, out)
+				case tc.family != "" && (code != 0 || out != tc.family):
+					t.Errorf("%s: family %q (exit %d), want %q", tc.file, out, code, tc.family)
+				}
+			})
+		}
+	}
+}
+
+// TestKVHelpers edits key/value files the way login.defs, pwquality.conf and systemd files are
+// edited, and checks the result and that a second edit changes nothing.
+func TestKVHelpers(t *testing.T) {
+	cases := []struct {
+		name, in, key, value, sep, ci, want string
+	}{
+		{"login.defs replace", "# c\nPASS_MAX_DAYS\t99999\nUMASK 022\n", "PASS_MAX_DAYS", "365", "ws", "", "# c\nPASS_MAX_DAYS 365\nUMASK 022\n"},
+		{"login.defs append", "UMASK 022\n", "PASS_MIN_DAYS", "1", "ws", "", "UMASK 022\nPASS_MIN_DAYS 1\n"},
+		{"duplicates collapse", "A 1\nB 2\nA 3\n", "A", "4", "ws", "", "A 4\nB 2\n"},
+		{"comment kept", "#minlen = 8\n", "minlen", "15", "eq", "", "#minlen = 8\nminlen = 15\n"},
+		{"eq spacing", "minlen=8\n", "minlen", "15", "eq", "", "minlen = 15\n"},
+		{"eq0 systemd", "[Journal]\n#Storage=auto\nStorage=volatile\n", "Storage", "persistent", "eq0", "", "[Journal]\n#Storage=auto\nStorage=persistent\n"},
+		{"no final newline", "A 1", "B", "2", "ws", "", "A 1\nB 2\n"},
+		{"case-insensitive", "passwordauthentication yes\n", "PasswordAuthentication", "no", "ws", "i", "PasswordAuthentication no\n"},
+		{"missing file", "", "deny", "3", "eq", "", "deny = 3\n"},
+	}
+	for _, sh := range shells(t) {
+		for _, tc := range cases {
+			t.Run(sh.name+"/"+tc.name, func(t *testing.T) {
+				f := filepath.Join(t.TempDir(), "conf")
+				if tc.name != "missing file" {
+					if err := os.WriteFile(f, []byte(tc.in), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				args := shWords(f, tc.key, tc.value, tc.sep, tc.ci)
+				body := "refit_kv_is " + args + " && exit 7\nrefit_kv_set " + args + " || exit 5\nrefit_kv_is " + args + " || exit 6\n" +
+					"cp " + shq(f) + " " + shq(f+".1") + "\nrefit_kv_set " + args + " || exit 5\ncmp -s " + shq(f) + " " + shq(f+".1") + " || exit 4"
+				if _, code := runScript(t, sh, withPrelude(t, sh, body)); code != 0 {
+					t.Fatalf("exit %d (7: already set, 6: not set after kv_set, 4: second kv_set changed the file)", code)
+				}
+				got, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(got) != tc.want {
+					t.Errorf("file =\n%q\nwant\n%q", got, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// TestSSHDSetIn checks that sshd keywords are set before the first Match block, where they apply
+// to every connection, and that Match blocks are left alone.
+func TestSSHDSetIn(t *testing.T) {
+	cases := []struct{ name, in, key, value, want string }{
+		{"replace first", "Port 2222\nX11Forwarding yes\n", "X11Forwarding", "no", "Port 2222\nX11Forwarding no\n"},
+		{"append", "Port 22\n", "MaxAuthTries", "3", "Port 22\nMaxAuthTries 3\n"},
+		{"before match", "Port 22\nMatch User bob\n\tX11Forwarding yes\n", "X11Forwarding", "no", "Port 22\nX11Forwarding no\nMatch User bob\n\tX11Forwarding yes\n"},
+		{"case and equals", "x11forwarding=yes\n", "X11Forwarding", "no", "X11Forwarding no\n"},
+		{"commented left", "#PermitRootLogin yes\n", "PermitRootLogin", "no", "#PermitRootLogin yes\nPermitRootLogin no\n"},
+	}
+	for _, sh := range shells(t) {
+		for _, tc := range cases {
+			t.Run(sh.name+"/"+tc.name, func(t *testing.T) {
+				f := filepath.Join(t.TempDir(), "sshd_config")
+				if err := os.WriteFile(f, []byte(tc.in), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if _, code := runScript(t, sh, withPrelude(t, sh, "refit_sshd_set_in "+shWords(f, tc.key, tc.value))); code != 0 {
+					t.Fatalf("exit %d", code)
+				}
+				got, _ := os.ReadFile(f)
+				if string(got) != tc.want {
+					t.Errorf("file =\n%q\nwant\n%q", got, tc.want)
+				}
+			})
+		}
+	}
+}
+
+// TestSSHDExpand checks the effective-value reader: Include globs expand in order, the first
+// value wins, and nothing after a Match counts.
+func TestSSHDExpand(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"sshd_config":               "Include " + filepath.Join(dir, "d") + "/*.conf\nPermitRootLogin yes\nMaxAuthTries 6\nMatch User x\n\tLogLevel DEBUG\n",
+		"d/00-first.conf":           "PermitRootLogin no\n",
+		"d/50-second.conf":          "PermitRootLogin prohibit-password\nPasswordAuthentication=no\n",
+		"d/not-included.disabled":   "MaxAuthTries 1\n",
+		"d/99-last-with-match.conf": "Match Address 10.0.0.0/8\n\tMaxAuthTries 2\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct{ key, want string }{
+		{"PermitRootLogin", "no"},
+		{"PasswordAuthentication", "no"},
+		{"MaxAuthTries", ""}, // the Match of 99-last-with-match.conf comes before the main file's line
+		{"LogLevel", ""},
+	}
+	for _, sh := range shells(t) {
+		for _, tc := range cases {
+			t.Run(sh.name+"/"+tc.key, func(t *testing.T) {
+				out, code := runScript(t, sh, withPrelude(t, sh, "REFIT_SSHD_MAIN="+shq(filepath.Join(dir, "sshd_config"))+"\nrefit_sshd_get "+tc.key))
+				if code != 0 || strings.TrimSpace(out) != tc.want {
+					t.Errorf("refit_sshd_get %s = %q (exit %d), want %q", tc.key, out, code, tc.want)
+				}
+			})
+		}
+	}
+}

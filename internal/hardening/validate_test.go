@@ -1,0 +1,182 @@
+package hardening
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// readKey returns the single line of a public key file in testdata/keys (made by gen.sh).
+func readKey(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "keys", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+func TestValidate(t *testing.T) {
+	key := readKey(t, "ed25519.pub")
+	user := func(mod func(*User)) Config {
+		c := DefaultConfig()
+		u := NewUser("deploy")
+		u.SSHAuthorizedKeys = []string{key}
+		if mod != nil {
+			mod(&u)
+		}
+		c.Users = []User{u}
+		return c
+	}
+	cases := []struct {
+		name    string
+		cfg     Config
+		wantErr []string // substrings; empty: valid
+	}{
+		{"defaults", DefaultConfig(), nil},
+		{"zero value gets defaults", Config{}, nil},
+		{"documentation config", documentationConfig(), nil},
+		{"user with key and sudo", user(func(u *User) { u.Sudo = SudoNoPasswd; u.Groups = []string{"ssh-users"} }), nil},
+		{"bad profile", func() Config { c := DefaultConfig(); c.Profile = "paranoid"; return c }(), []string{`profile must be "baseline"`}},
+		{"bad key", user(func(u *User) { u.SSHAuthorizedKeys = []string{"ssh-ed25519 AAAAnotbase64 x"} }), []string{"ssh_authorized_keys 1", "not an OpenSSH public key"}},
+		{"two keys in one element", user(func(u *User) { u.SSHAuthorizedKeys = []string{key + "\n" + key} }), []string{"one key per list element"}},
+		{"bad user fields", user(func(u *User) {
+			u.Name = "Bad Name"
+			u.Shell = "bash"
+			u.HomeMode = "4755"
+			u.Sudo = "always"
+			u.Groups = []string{"ok", "not ok"}
+		}), []string{"not a valid user name", "not an absolute path", "home_mode", `sudo must be`, `"not ok" is not a valid group name`}},
+		{"root user", user(func(u *User) { u.Name = "root" }), []string{"root cannot be managed"}},
+		{"duplicate and removed", func() Config {
+			c := user(nil)
+			c.Users = append(c.Users, c.Users[0])
+			c.RemoveUsers = []string{"deploy", "Bad"}
+			return c
+		}(), []string{"configured twice", "both configured and listed in remove_users", `"Bad" is not a valid user name`}},
+		{"bad ssh", func() Config {
+			c := DefaultConfig()
+			c.SSH.PermitRootLogin = "maybe"
+			c.SSH.Port = 70000
+			c.SSH.Ciphers = []string{"aes128-ctr", "AES 256"}
+			c.SSH.AllowUsers = []string{"ok", "has space"}
+			c.SSH.MaxAuthTries = 1000
+			return c
+		}(), []string{"permit_root_login", "port 70000", `"AES 256" is not an OpenSSH algorithm`, `"has space"`, "max_auth_tries"}},
+		{"bad network", func() Config {
+			c := DefaultConfig()
+			c.Network = Network{Hostname: "web_01", Domain: "-bad.example", DNSServers: []string{"192.0.2.1", "dns.example.com", "::1", "192.0.2.3"},
+				DNSSearch: []string{"ok.example", "bad..example"}, NTPServers: []string{"ntp.example.com", "not a host"}}
+			return c
+		}(), []string{`hostname "web_01"`, `domain "-bad.example"`, `"dns.example.com" is not an IP address`, "at most 3 servers", `"bad..example"`, `"not a host"`}},
+		{"fqdn hostname and domain", func() Config {
+			c := DefaultConfig()
+			c.Network = Network{Hostname: "web.example.com", Domain: "example.com"}
+			return c
+		}(), []string{"fully qualified name and network.domain"}},
+		{"domain without hostname", func() Config { c := DefaultConfig(); c.Network.Domain = "example.com"; return c }(), []string{"network.domain needs network.hostname"}},
+		{"bad firewall", func() Config {
+			c := DefaultConfig()
+			c.Firewall = Firewall{Enabled: true, Backend: "iptables", AllowTCP: []int{0, 80}, AllowUDP: []int{65536},
+				AllowSources: []string{"10.0.0.0/8", "10.0.0.0/33", "fe80::1%eth0", "host"}, DefaultInbound: "accept", DefaultForward: "reject"}
+			return c
+		}(), []string{"firewall.backend", "port 0", "port 65536", `"10.0.0.0/33"`, `"fe80::1%eth0"`, `"host"`, "default_inbound", "default_forward"}},
+		{"skip patterns", func() Config {
+			c := DefaultConfig()
+			c.Skip = []string{"sysctl.net.ipv6.*", "modules.udf", "nosuch.rule", "[bad"}
+			return c
+		}(), []string{`"nosuch.rule" names no rule`, `"[bad" is not a valid pattern`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("want errors %q, got none", tc.wantErr)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error does not wrap ErrInvalid: %v", err)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestValidateAuthorizedKeyAgainstSSHKeygen checks the validation against OpenSSH's own parser:
+// ssh-keygen -l accepts a key line exactly when ValidateAuthorizedKey does.
+func TestValidateAuthorizedKeyAgainstSSHKeygen(t *testing.T) {
+	ed := readKey(t, "ed25519.pub")
+	cases := []struct {
+		name  string
+		line  string
+		valid bool
+	}{
+		{"ed25519", ed, true},
+		{"rsa", readKey(t, "rsa.pub"), true},
+		{"ecdsa without comment", readKey(t, "ecdsa.pub"), true},
+		{"with options", readKey(t, "options.pub"), true},
+		{"trailing space", ed + "  ", true},
+		{"truncated base64", ed[:40], false},
+		{"unknown type", strings.Replace(ed, "ssh-ed25519", "ssh-foo", 1), false},
+		{"private key marker", "-----BEGIN OPENSSH PRIVATE KEY-----", false},
+		{"comment line", "# " + ed, false},
+		{"empty", "", false},
+	}
+	keygen, err := exec.LookPath("ssh-keygen")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ValidateAuthorizedKey(tc.line) == nil
+			if got != tc.valid {
+				t.Errorf("ValidateAuthorizedKey(%q) valid = %v, want %v", tc.line, got, tc.valid)
+			}
+			if err != nil || tc.line == "" || strings.HasPrefix(tc.line, "#") {
+				return // ssh-keygen skips comments and empty files; the table decides those
+			}
+			f := filepath.Join(t.TempDir(), "key.pub")
+			if err := os.WriteFile(f, []byte(tc.line+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			oracle := exec.Command(keygen, "-l", "-f", f).Run() == nil
+			if oracle != got {
+				t.Errorf("ssh-keygen -l says valid=%v, ValidateAuthorizedKey says %v for %q", oracle, got, tc.line)
+			}
+		})
+	}
+	if err != nil {
+		t.Skipf("the ssh-keygen oracle needs ssh-keygen (apt-get install openssh-client); checked the table only")
+	}
+}
+
+func TestSkipMatches(t *testing.T) {
+	cases := []struct {
+		pattern, id string
+		want        bool
+	}{
+		{"modules.udf", "modules.udf", true},
+		{"modules.udf", "modules.udf2", false},
+		{"sysctl.net.ipv6.*", "sysctl.net.ipv6.conf.all.accept_ra", true},
+		{"sysctl.*", "sysctl.fs.suid_dumpable", true},
+		{"sysctl.*", "sysctlx.a", false},
+		{"user.*.sudo", "user.deploy.sudo", true},
+		{"pam.faillock.?eny", "pam.faillock.deny", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.pattern+" "+tc.id, func(t *testing.T) {
+			if got := skipMatches(tc.pattern, tc.id); got != tc.want {
+				t.Errorf("skipMatches(%q, %q) = %v, want %v", tc.pattern, tc.id, got, tc.want)
+			}
+		})
+	}
+}

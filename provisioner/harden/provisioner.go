@@ -1,0 +1,440 @@
+//go:generate packer-sdc mapstructure-to-hcl2 -type Config,SSHConfig,UserConfig,NetworkConfig,FirewallConfig
+//go:generate packer-sdc struct-markdown
+//go:generate go run ../../internal/hardening/cmd/ruletable -o ../../docs/provisioners/harden.mdx
+
+// Package harden is the refit-harden provisioner: it renders internal/hardening's program for the
+// configuration, uploads it once, runs it once through the communicator (SSH to a booted VM, or
+// refit-chroot), reports every rule, and writes the JSON report.
+package harden
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/packer-plugin-sdk/common"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+	"github.com/hashicorp/packer-plugin-sdk/uuid"
+
+	"github.com/refit-images/packer-plugin-refit/internal/hardening"
+)
+
+// DefaultExecuteCommand runs the program with sh; --sudo makes it run itself again through
+// `sudo -n` when the communicator's user is not root, --remove deletes it when it ends. The
+// command has no $ on purpose: chroot communicators pass it through a second shell.
+const DefaultExecuteCommand = `sh '{{.Path}}' --sudo --remove`
+
+// Fail-on policies.
+const (
+	FailOnError  = "error"
+	FailOnVerify = "verify"
+)
+
+// SSHConfig is the `ssh` block: how sshd is configured.
+type SSHConfig struct {
+	// sshd's `PermitRootLogin`: `no` (the default), `prohibit-password`, `forced-commands-only` or `yes`.
+	PermitRootLogin string `mapstructure:"permit_root_login"`
+	// Allow password and keyboard-interactive logins. Defaults to false: keys only.
+	PasswordAuthentication bool `mapstructure:"password_authentication"`
+	// Only these users (sshd patterns, `user` or `user@host`) may log in. Empty: no restriction.
+	AllowUsers []string `mapstructure:"allow_users"`
+	// Only members of these groups may log in. Empty: no restriction.
+	AllowGroups []string `mapstructure:"allow_groups"`
+	// The TCP port sshd listens on. Defaults to 22; the firewall opens it.
+	Port int `mapstructure:"port"`
+	// sshd's `Ciphers`. Defaults to AEAD and CTR ciphers (chacha20-poly1305, AES-GCM, AES-CTR),
+	// filtered to what the image's OpenSSH knows.
+	Ciphers []string `mapstructure:"ciphers"`
+	// sshd's `KexAlgorithms`. Defaults to the post-quantum hybrids, Curve25519 and DH groups
+	// 16/18/group-exchange-sha256, filtered to what the image's OpenSSH knows.
+	KexAlgorithms []string `mapstructure:"kex_algorithms"`
+	// sshd's `MACs`. Defaults to the SHA-2 HMACs, encrypt-then-MAC first.
+	MACs []string `mapstructure:"macs"`
+	// sshd's `MaxAuthTries`. Defaults to 3.
+	MaxAuthTries int `mapstructure:"max_auth_tries"`
+	// Seconds between keep-alive probes of an idle session (`ClientAliveInterval`). Defaults to 300.
+	ClientAliveInterval int `mapstructure:"client_alive_interval"`
+	// Unanswered probes before an idle session ends (`ClientAliveCountMax`). Defaults to 3.
+	ClientAliveCountMax int `mapstructure:"client_alive_count_max"`
+	// Seconds a client has to authenticate (`LoginGraceTime`). Defaults to 60.
+	LoginGraceTime int `mapstructure:"login_grace_time"`
+	// The legal banner shown before login (`/etc/issue.net`) and in `/etc/issue` and `/etc/motd`.
+	// Defaults to "Authorized users only. All activity on this system may be monitored and reported. Unauthorized access is prohibited by law and policy."
+	Banner string `mapstructure:"banner"`
+}
+
+// UserConfig is one `user` block: an account to create or update.
+type UserConfig struct {
+	// The login name.
+	Name string `mapstructure:"name" required:"true"`
+	// Supplementary groups; missing groups are created. Other memberships are kept.
+	Groups []string `mapstructure:"groups"`
+	// The login shell. Defaults to /bin/bash for a new user (/bin/sh when bash is missing);
+	// an existing user keeps its shell unless this is set.
+	Shell string `mapstructure:"shell"`
+	// The octal mode of the home directory. Defaults to "0750".
+	HomeMode string `mapstructure:"home_mode"`
+	// The exact content of `~/.ssh/authorized_keys`, one OpenSSH public key line per element.
+	// Every key is parsed when the template is validated; a bad key is an error.
+	SSHAuthorizedKeys []string `mapstructure:"ssh_authorized_keys"`
+	// `none` (the default: no sudo, and a drop-in of an earlier run is removed), `password`
+	// (all commands, asking for the user's password) or `nopasswd` (all commands, no password).
+	// The drop-in is validated with `visudo -c`.
+	Sudo string `mapstructure:"sudo"`
+	// Lock the password so that the user can log in with keys only. Defaults to true.
+	LockPassword *bool `mapstructure:"lock_password"`
+}
+
+// NetworkConfig is the `network` block.
+type NetworkConfig struct {
+	// The short host name, written to `/etc/hostname` (a fully qualified name is split into host
+	// name and domain).
+	Hostname string `mapstructure:"hostname"`
+	// The DNS domain: `<hostname>.<domain>` goes into `/etc/hosts`.
+	Domain string `mapstructure:"domain"`
+	// Resolver IP addresses (at most 3), set where the image takes them from: systemd-resolved,
+	// NetworkManager or `/etc/resolv.conf`.
+	DNSServers []string `mapstructure:"dns_servers"`
+	// DNS search domains.
+	DNSSearch []string `mapstructure:"dns_search"`
+	// NTP servers for chrony or systemd-timesyncd (whichever the image has).
+	NTPServers []string `mapstructure:"ntp_servers"`
+	// Turn IPv6 off with sysctl (`net.ipv6.conf.{all,default}.disable_ipv6 = 1`).
+	DisableIPv6 bool `mapstructure:"disable_ipv6"`
+	// Also add `ipv6.disable=1` to the kernel command line (implies disable_ipv6).
+	DisableIPv6Kernel bool `mapstructure:"disable_ipv6_kernel"`
+}
+
+// FirewallConfig is the `firewall` block; without it the firewall is not touched.
+type FirewallConfig struct {
+	// `auto` (the default: firewalld or ufw when the image uses one, else nftables), `nftables`,
+	// `firewalld` or `ufw`.
+	Backend string `mapstructure:"backend"`
+	// TCP ports open to everybody (the SSH port is added unless allow_ssh is false).
+	AllowTCP []int `mapstructure:"allow_tcp"`
+	// UDP ports open to everybody.
+	AllowUDP []int `mapstructure:"allow_udp"`
+	// Networks (CIDRs, or single addresses) from which all inbound traffic is accepted.
+	AllowSources []string `mapstructure:"allow_sources"`
+	// What happens to other inbound traffic: `drop` (the default) or `reject`.
+	DefaultInbound string `mapstructure:"default_inbound"`
+	// Policy for forwarded traffic: `drop` (the default) or `accept` (container and VM hosts).
+	DefaultForward string `mapstructure:"default_forward"`
+	// Keep the SSH port open. Defaults to true. Setting it to false while the build connects over
+	// SSH is an error: the build would lock itself out.
+	AllowSSH *bool `mapstructure:"allow_ssh"`
+}
+
+// Config is the configuration of the refit-harden provisioner.
+type Config struct {
+	common.PackerConfig `mapstructure:",squash"`
+
+	// The rule profile. Only `baseline` exists (the default): everything dev-sec's os_hardening
+	// and ssh_hardening cover, plus the CIS and ANSSI items that can be set offline.
+	Profile string `mapstructure:"profile"`
+	// Apply the profile's hardening rules. Defaults to true; false applies only the `ssh`,
+	// `user`, `network` and `firewall` settings.
+	Hardening *bool `mapstructure:"hardening"`
+	// Rule ids not to apply, or patterns: `sysctl.net.ipv6.*`, `modules.udf`. They are reported
+	// as skipped. A pattern that matches no rule is an error.
+	Skip []string `mapstructure:"skip"`
+	// Let rules install the packages they need (auditd, the PAM pwquality module, an NTP client,
+	// the firewall tool) from the image's own repositories. Defaults to true; rules whose package
+	// cannot be installed are skipped.
+	InstallPackages *bool `mapstructure:"install_packages"`
+	// sshd settings.
+	SSH SSHConfig `mapstructure:"ssh"`
+	// Accounts to create or update, in order.
+	Users []UserConfig `mapstructure:"user"`
+	// Accounts to delete, with their home directories.
+	RemoveUsers []string `mapstructure:"remove_users"`
+	// Host name, DNS, NTP and IPv6.
+	Network NetworkConfig `mapstructure:"network"`
+	// The host firewall. Leave the block out to keep the image's firewall as it is.
+	Firewall *FirewallConfig `mapstructure:"firewall"`
+	// Check every changed rule again after applying it; a rule still not in effect is reported
+	// as failed. Defaults to true.
+	Verify *bool `mapstructure:"verify"`
+	// Local path of a JSON report: the system, every rule's id, status, title and detail, and the
+	// totals. Written even when the build fails.
+	Report string `mapstructure:"report"`
+	// `error` (the default) fails the build when a rule cannot be applied, and only warns about
+	// rules that applied but did not verify; `verify` fails it on both.
+	FailOn string `mapstructure:"fail_on"`
+	// The command that runs the uploaded program; `{{.Path}}` is its remote path. Defaults to
+	// `sh '{{.Path}}' --sudo --remove`: the program runs itself again through `sudo -n` when the
+	// user is not root (`--sudo`) and deletes itself when it ends (`--remove`).
+	ExecuteCommand string `mapstructure:"execute_command"`
+	// Where the program is uploaded. Defaults to `/tmp/refit-harden-<uuid>.sh`.
+	RemotePath string `mapstructure:"remote_path"`
+
+	program []byte
+	ctx     interpolate.Context
+}
+
+// Provisioner is the refit-harden provisioner.
+type Provisioner struct {
+	config Config
+}
+
+// ConfigSpec returns the HCL spec of Config.
+func (p *Provisioner) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
+
+// Prepare decodes the configuration, fills in defaults, and reports every problem at once.
+func (p *Provisioner) Prepare(raws ...interface{}) error {
+	p.config = Config{}
+	err := config.Decode(&p.config, &config.DecodeOpts{
+		PluginType:         "refit-harden",
+		Interpolate:        true,
+		InterpolateContext: &p.config.ctx,
+		InterpolateFilter:  &interpolate.RenderFilter{Exclude: []string{"execute_command"}},
+	}, raws...)
+	if err != nil {
+		return err
+	}
+	return p.config.prepare()
+}
+
+func (c *Config) prepare() error {
+	var errs *packersdk.MultiError
+	if c.ExecuteCommand == "" {
+		c.ExecuteCommand = DefaultExecuteCommand
+	}
+	if c.RemotePath == "" {
+		c.RemotePath = "/tmp/refit-harden-" + uuid.TimeOrderedUUID() + ".sh"
+	}
+	switch c.FailOn {
+	case "":
+		c.FailOn = FailOnError
+	case FailOnError, FailOnVerify:
+	default:
+		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("fail_on must be %q or %q, not %q", FailOnError, FailOnVerify, c.FailOn))
+	}
+	if _, err := interpolate.Render(c.ExecuteCommand, &interpolate.Context{Data: &executeData{Path: c.RemotePath}}); err != nil {
+		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("execute_command: %w", err))
+	}
+	if c.Report != "" {
+		if dir := filepath.Dir(c.Report); dir != "." {
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("report: the folder %s does not exist; create it first", dir))
+			}
+		}
+	}
+	hc := c.hardeningConfig()
+	if err := hc.Validate(); err != nil {
+		var joined interface{ Unwrap() []error }
+		if errors.As(err, &joined) {
+			for _, e := range joined.Unwrap() {
+				errs = packersdk.MultiErrorAppend(errs, e)
+			}
+		} else {
+			errs = packersdk.MultiErrorAppend(errs, err)
+		}
+	}
+	if hc.Firewall.Enabled && hc.Firewall.DenySSH && !builderWithoutSSH(c.PackerBuilderType) {
+		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("firewall.allow_ssh = false would lock this build out: source type %q connects over SSH. Close SSH only in builds whose communicator is not SSH (refit-chroot, docker, lxc, lxd, *-chroot)", c.PackerBuilderType))
+	}
+	if errs != nil && len(errs.Errors) > 0 {
+		return errs
+	}
+	program, err := hardening.Render(hc)
+	if err != nil {
+		return fmt.Errorf("rendering the hardening program: %w", err)
+	}
+	c.program = program
+	return nil
+}
+
+// builderWithoutSSH reports whether a source type never uses the SSH communicator.
+func builderWithoutSSH(builderType string) bool {
+	switch builderType {
+	case "refit-chroot", "docker", "lxc", "lxd", "incus", "file":
+		return true
+	}
+	return strings.HasSuffix(builderType, "-chroot")
+}
+
+// hardeningConfig translates the Packer configuration into internal/hardening's.
+func (c *Config) hardeningConfig() hardening.Config {
+	hc := hardening.DefaultConfig()
+	if c.Profile != "" {
+		hc.Profile = c.Profile
+	}
+	hc.Hardening = boolOr(c.Hardening, true)
+	hc.InstallPackages = boolOr(c.InstallPackages, true)
+	hc.Verify = boolOr(c.Verify, true)
+	hc.Skip = c.Skip
+	s := c.SSH
+	hc.SSH.PasswordAuthentication = s.PasswordAuthentication
+	hc.SSH.AllowUsers, hc.SSH.AllowGroups = s.AllowUsers, s.AllowGroups
+	hc.SSH.Ciphers, hc.SSH.KexAlgorithms, hc.SSH.MACs = s.Ciphers, s.KexAlgorithms, s.MACs
+	hc.SSH.Banner = s.Banner
+	setIf(&hc.SSH.PermitRootLogin, s.PermitRootLogin)
+	setIf(&hc.SSH.Port, s.Port)
+	setIf(&hc.SSH.MaxAuthTries, s.MaxAuthTries)
+	setIf(&hc.SSH.ClientAliveInterval, s.ClientAliveInterval)
+	setIf(&hc.SSH.ClientAliveCountMax, s.ClientAliveCountMax)
+	setIf(&hc.SSH.LoginGraceTime, s.LoginGraceTime)
+	for _, u := range c.Users {
+		hu := hardening.NewUser(u.Name)
+		hu.Groups, hu.Shell, hu.SSHAuthorizedKeys = u.Groups, u.Shell, u.SSHAuthorizedKeys
+		setIf(&hu.HomeMode, u.HomeMode)
+		setIf(&hu.Sudo, u.Sudo)
+		hu.KeepPassword = !boolOr(u.LockPassword, true)
+		hc.Users = append(hc.Users, hu)
+	}
+	hc.RemoveUsers = c.RemoveUsers
+	n := c.Network
+	hc.Network = hardening.Network{
+		Hostname: n.Hostname, Domain: n.Domain, DNSServers: n.DNSServers, DNSSearch: n.DNSSearch,
+		NTPServers: n.NTPServers, DisableIPv6: n.DisableIPv6 || n.DisableIPv6Kernel, DisableIPv6Kernel: n.DisableIPv6Kernel,
+	}
+	if f := c.Firewall; f != nil {
+		hc.Firewall.Enabled = true
+		setIf(&hc.Firewall.Backend, f.Backend)
+		hc.Firewall.AllowTCP, hc.Firewall.AllowUDP, hc.Firewall.AllowSources = f.AllowTCP, f.AllowUDP, f.AllowSources
+		setIf(&hc.Firewall.DefaultInbound, f.DefaultInbound)
+		setIf(&hc.Firewall.DefaultForward, f.DefaultForward)
+		hc.Firewall.DenySSH = !boolOr(f.AllowSSH, true)
+	}
+	return hc
+}
+
+func boolOr(b *bool, def bool) bool {
+	if b == nil {
+		return def
+	}
+	return *b
+}
+
+// setIf sets *dst to v unless v is the zero value.
+func setIf[T comparable](dst *T, v T) {
+	var zero T
+	if v != zero {
+		*dst = v
+	}
+}
+
+// Provision uploads the program, runs it once, reports every rule, and writes the report.
+func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packersdk.Communicator, generatedData map[string]interface{}) error {
+	c := &p.config
+	if err := c.checkCommunicator(ui, generatedData); err != nil {
+		return err
+	}
+	ui.Say(fmt.Sprintf("refit-harden: uploading the hardening program (%d bytes) to %s", len(c.program), c.RemotePath))
+	if err := comm.Upload(c.RemotePath, bytes.NewReader(c.program), nil); err != nil {
+		return fmt.Errorf("uploading the hardening program to %s: %w (is remote_path writable?)", c.RemotePath, err)
+	}
+	c.ctx.Data = &executeData{Path: c.RemotePath}
+	command, err := interpolate.Render(c.ExecuteCommand, &c.ctx)
+	if err != nil {
+		return fmt.Errorf("execute_command: %w", err)
+	}
+	var out bytes.Buffer
+	stdout := &lineWriter{line: func(l string) {
+		out.WriteString(l + "\n")
+		showLine(ui, l)
+	}}
+	stderr := &lineWriter{line: func(l string) { ui.Say("refit-harden: " + l) }}
+	cmd := &packersdk.RemoteCmd{Command: command, Stdout: stdout, Stderr: stderr}
+	if err := comm.Start(ctx, cmd); err != nil {
+		return fmt.Errorf("starting the hardening program: %w", err)
+	}
+	status := cmd.Wait()
+	stdout.Flush()
+	stderr.Flush()
+	if ctx.Err() != nil {
+		return fmt.Errorf("refit-harden was cancelled: %w", ctx.Err())
+	}
+	report, parseErr := hardening.ParseReport(out.Bytes())
+	if c.Report != "" {
+		if err := writeReport(c.Report, report); err != nil {
+			return err
+		}
+		ui.Say("refit-harden: wrote the report to " + c.Report)
+	}
+	if parseErr != nil {
+		if len(report.Results) == 0 && status != hardening.ExitOK {
+			return fmt.Errorf("refit-harden (exit status %d; %s): %w", status, commandHint(status), parseErr)
+		}
+		return fmt.Errorf("refit-harden (exit status %d): %w", status, parseErr)
+	}
+	if status != hardening.ExitOK && status != hardening.ExitRuleFailed {
+		return fmt.Errorf("refit-harden: the program exited with status %d: %s", status, commandHint(status))
+	}
+	return c.judge(ui, report)
+}
+
+// checkCommunicator refuses what would lock the build out, now that the communicator is known.
+func (c *Config) checkCommunicator(ui packersdk.Ui, generatedData map[string]interface{}) error {
+	connType, _ := generatedData["ConnType"].(string)
+	user, _ := generatedData["User"].(string)
+	if connType != "ssh" {
+		return nil
+	}
+	if c.Firewall != nil && !boolOr(c.Firewall.AllowSSH, true) {
+		return errors.New("firewall.allow_ssh = false, but this build connects over SSH: it would lock itself out. Keep SSH open, or close it in a refit-chroot build")
+	}
+	if user != "" && slices.Contains(c.RemoveUsers, user) {
+		return fmt.Errorf("remove_users lists %q, the user this build is logged in as; remove it in a later step that logs in as another user", user)
+	}
+	if user != "" && len(c.SSH.AllowUsers) > 0 && !slices.Contains(c.SSH.AllowUsers, user) {
+		ui.Error(fmt.Sprintf("refit-harden: warning: ssh.allow_users does not include %q, the user this build logs in as; new SSH logins as %s will be refused", user, user))
+	}
+	if user == "root" && c.SSH.PermitRootLogin != "yes" && c.SSH.PermitRootLogin != "prohibit-password" {
+		ui.Error("refit-harden: warning: this build logs in as root and ssh.permit_root_login will refuse new root logins")
+	}
+	return nil
+}
+
+// judge reports the totals and applies fail_on.
+func (c *Config) judge(ui packersdk.Ui, r hardening.Report) error {
+	n := r.Counts
+	mode := "offline (chroot or image)"
+	if r.Live {
+		mode = "on a running system"
+	}
+	ui.Say(fmt.Sprintf("refit-harden: %s %s (%s), %s: %d changed, %d ok, %d skipped, %d failed",
+		r.OSID, r.OSVersion, r.Family, mode, n.Changed, n.OK, n.Skipped, n.Failed))
+	var applyFailed, verifyFailed []string
+	for _, res := range r.Results {
+		if res.Status != hardening.StatusFailed {
+			continue
+		}
+		if res.VerifyFailed() {
+			verifyFailed = append(verifyFailed, res.ID)
+		} else {
+			applyFailed = append(applyFailed, res.ID)
+		}
+	}
+	if len(applyFailed) > 0 {
+		return fmt.Errorf("refit-harden: %d rule(s) failed: %s (see the details above; skip a rule with skip = [\"<id>\"])", len(applyFailed), strings.Join(applyFailed, ", "))
+	}
+	if len(verifyFailed) > 0 {
+		msg := fmt.Sprintf("%d rule(s) applied but did not verify: %s", len(verifyFailed), strings.Join(verifyFailed, ", "))
+		if c.FailOn == FailOnVerify {
+			return errors.New("refit-harden: " + msg)
+		}
+		ui.Error("refit-harden: warning: " + msg + " (fail_on = \"verify\" would fail the build)")
+	}
+	return nil
+}
+
+// commandHint explains the usual causes of an unexpected exit status.
+func commandHint(status int) string {
+	switch status {
+	case 1:
+		return "sudo may need a password (use a user with passwordless sudo, or set execute_command)"
+	case 126, 127:
+		return "the shell or sudo could not be run; check execute_command"
+	}
+	return "see the output above"
+}
