@@ -19,6 +19,11 @@ integration {
     slug = "chroot"
   }
   component {
+    type = "provisioner"
+    name = "refit-harden"
+    slug = "harden"
+  }
+  component {
     type = "post-processor"
     name = "refit-patch"
     slug = "patch"
