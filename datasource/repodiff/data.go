@@ -189,8 +189,42 @@ func (c *Config) prepare() error {
 	if len(c.Repositories) == 0 {
 		add("at least one repository block is required")
 	}
+	for _, err := range ValidateRepositories(c.Repositories) {
+		errs = packersdk.MultiErrorAppend(errs, err)
+	}
+	if c.MinSeverity != "" && !updates.ValidSeverity(c.MinSeverity) {
+		add("min_severity must be one of Low, Moderate, Important, Critical; got %q", c.MinSeverity)
+	}
+	if err := updates.ValidateGlobs(append(append([]string{}, c.Include...), c.Exclude...)); err != nil {
+		add("include/exclude: %v", err)
+	}
+	c.timeout = 30 * time.Minute
+	if c.Timeout != "" {
+		t, err := time.ParseDuration(c.Timeout)
+		if err != nil || t <= 0 {
+			add("timeout: %q is not a positive duration such as \"10m\"", c.Timeout)
+		}
+		c.timeout = t
+	}
+	if c.CacheDir == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			c.CacheDir = filepath.Join(dir, "packer-plugin-refit", "metadata")
+		}
+	}
+	if errs != nil && len(errs.Errors) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// ValidateRepositories checks repository blocks (names unique and present, url, type and
+// its fields, priority) and returns one error per problem. The refit-patch
+// post-processor's repository blocks are validated by the same rules.
+func ValidateRepositories(repos []Repository) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	names := map[string]bool{}
-	for i, r := range c.Repositories {
+	for i, r := range repos {
 		where := fmt.Sprintf("repository %d (%q)", i+1, r.Name)
 		if r.Name == "" {
 			add("repository %d: name is required", i+1)
@@ -217,29 +251,7 @@ func (c *Config) prepare() error {
 			add("%s: priority must be positive (lower numbers win; default 99)", where)
 		}
 	}
-	if c.MinSeverity != "" && !updates.ValidSeverity(c.MinSeverity) {
-		add("min_severity must be one of Low, Moderate, Important, Critical; got %q", c.MinSeverity)
-	}
-	if err := updates.ValidateGlobs(append(append([]string{}, c.Include...), c.Exclude...)); err != nil {
-		add("include/exclude: %v", err)
-	}
-	c.timeout = 30 * time.Minute
-	if c.Timeout != "" {
-		t, err := time.ParseDuration(c.Timeout)
-		if err != nil || t <= 0 {
-			add("timeout: %q is not a positive duration such as \"10m\"", c.Timeout)
-		}
-		c.timeout = t
-	}
-	if c.CacheDir == "" {
-		if dir, err := os.UserCacheDir(); err == nil {
-			c.CacheDir = filepath.Join(dir, "packer-plugin-refit", "metadata")
-		}
-	}
-	if errs != nil && len(errs.Errors) > 0 {
-		return errs
-	}
-	return nil
+	return errs
 }
 
 // Execute computes the diff and returns DatasourceOutput as a cty value.

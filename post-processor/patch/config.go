@@ -17,7 +17,6 @@ import (
 
 	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
 	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
-	"github.com/refit-images/packer-plugin-refit/internal/repository"
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
 )
 
@@ -133,34 +132,12 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	if len(c.Repositories) == 0 && len(c.Updates) == 0 && c.UpdatesJSON != unknownValue {
 		add("at least one repository block, or updates (from a refit-repodiff data source), is required")
 	}
-	names := map[string]bool{}
+	for _, err := range repodiff.ValidateRepositories(c.Repositories) {
+		add("%v", err)
+	}
 	enabled := 0
 	for i, r := range c.Repositories {
 		where := fmt.Sprintf("repository %d (%q)", i+1, r.Name)
-		if r.Name == "" {
-			add("repository %d: name is required", i+1)
-		} else if names[r.Name] {
-			add("%s: the name is used twice; repository names must be unique", where)
-		}
-		names[r.Name] = true
-		if r.URL == "" {
-			add("%s: url is required", where)
-		}
-		switch r.Type {
-		case "", repository.TypeRPM:
-			if r.Suite != "" || len(r.Components) > 0 {
-				add("%s: suite and components apply to type = \"deb\" only", where)
-			}
-		case repository.TypeDeb:
-			if r.Suite == "" {
-				add("%s: suite is required for type = \"deb\" (for example \"bookworm-security\")", where)
-			}
-		default:
-			add("%s: type must be \"rpm-md\" or \"deb\", not %q", where, r.Type)
-		}
-		if r.Priority < 0 {
-			add("%s: priority must be positive (lower numbers win; default 99)", where)
-		}
 		if r.Enabled != nil && !*r.Enabled {
 			continue
 		}
