@@ -260,7 +260,7 @@ refit_apt_update_start() {
 	if refit_has timeout; then refit_to="timeout 300"; fi
 	# shellcheck disable=SC2086
 	(
-		$refit_to apt-get -q update -o Acquire::Retries=1 >"$REFIT_TMP/apt-update.out" 2>&1
+		$refit_to apt-get -q update -o Acquire::Retries=1 -o Acquire::Languages=none >"$REFIT_TMP/apt-update.out" 2>&1
 		echo $? >"$REFIT_TMP/apt-update.rc"
 	) &
 	REFIT_APT_PID=$!

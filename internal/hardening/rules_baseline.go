@@ -10,17 +10,18 @@ import (
 // rules run after the user, network and firewall rules, because those create home directories
 // and may install packages (sudo brings a setuid program the audit rules must list).
 func baselineRules(c Config) (early, late []Rule) {
-	// sysctl and module rules need no package: apt-get update runs in the background meanwhile;
-	// the file rules come after the installs, whose files and logs they cover
+	// rules that need none of the installed packages come first: apt-get update runs in the
+	// background meanwhile; the file and PAM rules come after the installs, whose files, logs
+	// and PAM profiles they cover
 	early = append(early, sysctlRules()...)
 	early = append(early, moduleRules()...)
+	early = append(early, accountRules(c)...)
+	early = append(early, bootRules()...)
+	early = append(early, serviceRules()...)
 	early = append(early, packageRules()...)
 	files, homes := fileRules()
 	early = append(early, files...)
-	early = append(early, accountRules(c)...)
 	early = append(early, pamRules()...)
-	early = append(early, bootRules()...)
-	early = append(early, serviceRules()...)
 	late = append(late, homes...)
 	late = append(late, auditRules()...)
 	return early, late
