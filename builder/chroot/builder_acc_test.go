@@ -13,6 +13,7 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
+	"github.com/refit-images/packer-plugin-refit/internal/vmtest"
 )
 
 // Acceptance tests: the real Packer builds with the plugin installed. They need
@@ -146,7 +147,7 @@ func TestAccDebian(t *testing.T) {
 	env := packertest.Setup(t)
 	src := filepath.Join(debianImage(t), "debian12.qcow2")
 	before := fileDigest(t, src)
-	key := sshKey(t)
+	key := vmtest.NewKey(t)
 	b := newAccBuild(t, env, fmt.Sprintf(`
 source "refit-chroot" "debian" {
   source_image    = %q
@@ -168,7 +169,7 @@ build {
     ]
   }
 }
-`, src, key.public))
+`, src, key.Public))
 	out, err := b.run(t)
 	if err != nil {
 		t.Fatalf("packer build failed: %v", err)
@@ -199,7 +200,7 @@ build {
 		if got["/usr/sbin/policy-rc.d"] != "<missing>" {
 			t.Error("policy-rc.d was left in the image")
 		}
-		if !strings.Contains(got["/root/.ssh/authorized_keys"], key.public) {
+		if !strings.Contains(got["/root/.ssh/authorized_keys"], key.Public) {
 			t.Error("the SSH key is not in the image")
 		}
 	})

@@ -38,25 +38,12 @@ func smallImages(t *testing.T) string {
 	})
 }
 
-// debianImage returns the folder holding debian12.raw and debian12.qcow2: a
-// bootable Debian 12 image (testdata/debian-image/make-image.sh) whose apt sources
-// are this machine's mirror for the base suite. Treat them as read-only.
+// debianImage returns the folder holding the bootable Debian 12 image (see
+// fixture.DebianImage). Treat its files as read-only.
 func debianImage(t *testing.T) string {
 	t.Helper()
-	fixture.NeedRoot(t)
-	fixture.Need(t, "sfdisk", "mkfs.ext4", "partx", "losetup", "fstrim", "fsfreeze", "unshare", "qemu-img")
-	tarball := fixture.DebianRootTarball(t)
-	sources := fixture.DebianSourcesList(t, fixture.DebianSuite)
-	script := filepath.Join(packertest.RepoRoot(), "testdata", "debian-image", "make-image.sh")
-	key := inputsKey(t, []string{script}, tarball, sources)
-	return cachedBuild(t, "chroot-debian-image", key, func(dir string) error {
-		list := filepath.Join(filepath.Dir(dir), "sources.list")
-		if err := os.WriteFile(list, []byte(sources), 0o644); err != nil {
-			return err
-		}
-		t.Logf("building the bootable Debian test image (once; about 4 minutes)")
-		return runLogged(exec.Command(script, tarball, list, dir))
-	})
+	fixture.Need(t, "fstrim", "fsfreeze", "unshare")
+	return fixture.DebianImage(t)
 }
 
 // cachedBuild returns CacheDir()/<kind>-<key>, building it with build first when
