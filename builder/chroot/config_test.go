@@ -1,12 +1,15 @@
 package chroot
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 )
 
@@ -184,13 +187,14 @@ func TestPrepare(t *testing.T) {
 			name:     "host not ready",
 			raw:      map[string]interface{}{"source_image": "in.raw"},
 			host:     errors.New("not running as root: run packer with sudo"),
-			wantErrs: []string{"cannot run on this host", "run packer with sudo"},
+			wantWarn: "cannot run refit-chroot builds (packer build will stop before touching any image): not running as root: run packer with sudo",
 		},
 		{
 			name:     "all errors at once",
 			raw:      map[string]interface{}{"output_format": "vmdk", "copy_files": []string{"x"}},
 			host:     errors.New("no loop device support"),
-			wantErrs: []string{"source_image is required", "output_format", "copy_files", "no loop device support"},
+			wantErrs: []string{"source_image is required", "output_format", "copy_files"},
+			wantWarn: "no loop device support",
 		},
 	}
 	for _, tt := range tests {
@@ -254,5 +258,38 @@ func TestNamespaceCommandWrapper(t *testing.T) {
 	want := `sudo -E nsenter --target 42 --mount -- /bin/sh -c 'chroot /mnt /bin/sh -c "echo it'\''s"'`
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestStepCheckHost: what Prepare only warns about stops the build at its first step,
+// with the fix in the message; a ready host lets it continue.
+func TestStepCheckHost(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		host error
+		want multistep.StepAction
+	}{
+		{"ready", nil, multistep.ActionContinue},
+		{"not root", errors.New("not running as root: run packer with sudo"), multistep.ActionHalt},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			withHost(t, tt.host)
+			state := new(multistep.BasicStateBag)
+			ui := packersdk.TestUi(t)
+			state.Put(stateUI, ui)
+			if got := (&StepCheckHost{}).Run(context.Background(), state); got != tt.want {
+				t.Fatalf("Run = %v, want %v", got, tt.want)
+			}
+			err, _ := state.Get("error").(error)
+			if tt.host == nil {
+				if err != nil {
+					t.Fatalf("error %v on a ready host", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "cannot run on this host") || !strings.Contains(err.Error(), "run packer with sudo") {
+				t.Fatalf("error %v: want the host problem and its fix", err)
+			}
+		})
 	}
 }

@@ -11,8 +11,8 @@ import (
 
 // StepCheckHost stops the build early, with one message naming every fix, when
 // this host cannot attach and mount images: not Linux, not root, no loop devices,
-// a missing tool. Prepare checks the same; the build checks again because a
-// template may be validated on one machine and built on another.
+// a missing tool. Prepare only warns about the same problems, because a template
+// is often validated on a machine (a CI lint stage, a laptop) that never builds it.
 //
 // Uses: ui. Produces nothing.
 type StepCheckHost struct{}
