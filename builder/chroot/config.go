@@ -73,10 +73,13 @@ type Config struct {
 	// nothing.
 	ChrootMounts [][]string `mapstructure:"chroot_mounts" required:"false"`
 	// Host files copied into the image (at the same path) before provisioning, so
-	// that, for example, DNS works inside it. The image's own files at those paths
-	// are put back afterwards, so a change a provisioner makes to one of them is
-	// discarded: to change such a file, leave it out of this list. Defaults to
-	// `["/etc/resolv.conf"]`; an empty list copies nothing.
+	// that, for example, DNS works inside it. Afterwards the image's own file (or
+	// symlink) at each path is put back when the copy is still the regular file
+	// with the bytes copied in. When the build changed the copy — rewrote it (as
+	// refit-harden's `network.dns` does with `/etc/resolv.conf`), replaced it with
+	// a symlink, or deleted it — the build's version stays, the image's original is
+	// discarded, and the build output says so. Defaults to `["/etc/resolv.conf"]`;
+	// an empty list copies nothing.
 	CopyFiles []string `mapstructure:"copy_files" required:"false"`
 	// Shell commands run on the host after the image is attached to loop devices
 	// and before it is mounted. `{{.Device}}` is the loop device of the whole disk.

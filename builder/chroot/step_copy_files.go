@@ -1,7 +1,9 @@
 package chroot
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
 
 // savedSuffix names the image's own file while a host file takes its place.
@@ -19,7 +22,9 @@ const savedSuffix = ".refit-saved"
 // StepCopyFiles copies copy_files from the host into the image, at the same paths.
 // Unlike the SDK's step, which deletes the copies afterwards, it first moves the
 // image's own file (or symlink) aside and puts it back afterwards, so the output
-// image keeps its /etc/resolv.conf.
+// image keeps its /etc/resolv.conf. When the build changed a copy (rewrote it,
+// replaced it with a symlink, deleted it), the build's version is kept instead and
+// the image's original is discarded: a provisioner that configures DNS wins.
 //
 // Uses: ui, mounts. Produces: copy_files_cleanup.
 type StepCopyFiles struct {
@@ -30,8 +35,12 @@ type StepCopyFiles struct {
 
 // placedFile is a host file copied into the image.
 type placedFile struct {
-	target string // host path of the copy inside the image
-	saved  string // host path the image's own file was moved to; "" when it had none
+	name   string   // the path inside the image, as listed in copy_files
+	target string   // host path of the copy inside the image
+	saved  string   // host path the image's own file was moved to; "" when it had none
+	size   int64    // size of the copy as placed
+	sum    [32]byte // SHA-256 of the copy as placed
+	change *string  // what the build did to the copy ("": nothing, restore); nil until the cleanup looks
 }
 
 // Run implements multistep.Step.
@@ -81,7 +90,7 @@ func (s *StepCopyFiles) place(mounts pathResolver, name string) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s on the host is not a regular file", name)
 	}
-	p := placedFile{target: filepath.Join(dir, path.Base(clean))}
+	p := placedFile{name: clean, target: filepath.Join(dir, path.Base(clean))}
 	if existing, err := os.Lstat(p.target); err == nil {
 		if existing.IsDir() {
 			return fmt.Errorf("%s is a folder in the image", name)
@@ -96,18 +105,25 @@ func (s *StepCopyFiles) place(mounts pathResolver, name string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s in the image: %w", name, err)
 	}
+	// Until the copy is complete, the cleanup puts the original back whatever it finds.
+	restore := ""
+	p.change = &restore
 	s.placed = append(s.placed, p)
+	placed := &s.placed[len(s.placed)-1]
 	dst, err := os.OpenFile(p.target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fi.Mode().Perm())
 	if err != nil {
 		return fmt.Errorf("writing %s into the image: %w", name, err)
 	}
-	_, err = io.Copy(dst, src)
+	h := sha256.New()
+	placed.size, err = io.Copy(io.MultiWriter(dst, h), src)
 	if cerr := dst.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("writing %s into the image: %w", name, err)
 	}
+	h.Sum(placed.sum[:0])
+	placed.change = nil // from now on the cleanup looks at what the build did
 	return nil
 }
 
@@ -118,20 +134,80 @@ func (s *StepCopyFiles) Cleanup(state multistep.StateBag) {
 	}
 }
 
-// CleanupFunc removes the copies and puts the image's own files back, in reverse
-// order. It is idempotent.
-func (s *StepCopyFiles) CleanupFunc(multistep.StateBag) error {
+// CleanupFunc undoes the copies in reverse order. A copy the build left as it was
+// placed (a regular file with the same bytes) is removed and the image's own file
+// put back. A copy the build rewrote, replaced (with a symlink, say) or deleted is
+// the build's work: it stays, the image's original is deleted, and the Ui says so.
+// It is idempotent, and a retry after an error finishes what the first call chose.
+func (s *StepCopyFiles) CleanupFunc(state multistep.StateBag) error {
 	for len(s.placed) > 0 {
-		p := s.placed[len(s.placed)-1]
-		if err := os.Remove(p.target); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing the copied %s from the image: %w", p.target, err)
+		p := &s.placed[len(s.placed)-1]
+		if p.change == nil {
+			change, err := p.changedBy()
+			if err != nil {
+				return fmt.Errorf("checking whether the build changed the copied %s: %w", p.name, err)
+			}
+			p.change = &change
+			// a copy deleted where the image had no file leaves the image as it was: nothing to say
+			if change != "" && (change != "deleted" || p.saved != "") {
+				if ui, ok := state.Get(stateUI).(packersdk.Ui); ok {
+					ui.Say(fmt.Sprintf("copy_files: the build %s %s: keeping the build's version, not the image's original", *p.change, p.name))
+				}
+			}
 		}
-		if p.saved != "" {
-			if err := os.Rename(p.saved, p.target); err != nil {
-				return fmt.Errorf("restoring the image's own %s: %w", p.target, err)
+		if *p.change == "" {
+			if err := p.restore(); err != nil {
+				return err
+			}
+		} else if p.saved != "" {
+			if err := os.Remove(p.saved); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("removing the image's original %s (%s), replaced by the build: %w", p.name, p.saved, err)
 			}
 		}
 		s.placed = s.placed[:len(s.placed)-1]
+	}
+	return nil
+}
+
+// changedBy says what the build did to the copy: "" when it is still the regular
+// file with the bytes placed (only then does the image's own file come back), else
+// "deleted", "replaced" or "changed".
+func (p *placedFile) changedBy() (string, error) {
+	fi, err := os.Lstat(p.target)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "deleted", nil
+	case err != nil:
+		return "", err
+	case !fi.Mode().IsRegular():
+		return "replaced", nil
+	case fi.Size() != p.size:
+		return "changed", nil
+	}
+	f, err := os.Open(p.target)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	if !bytes.Equal(h.Sum(nil), p.sum[:]) {
+		return "changed", nil
+	}
+	return "", nil
+}
+
+// restore removes the copy and moves the image's own file back.
+func (p *placedFile) restore() error {
+	if err := os.Remove(p.target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing the copied %s from the image: %w", p.name, err)
+	}
+	if p.saved != "" {
+		if err := os.Rename(p.saved, p.target); err != nil {
+			return fmt.Errorf("restoring the image's own %s: %w", p.name, err)
+		}
 	}
 	return nil
 }
