@@ -182,6 +182,19 @@ func TestDebianChroot(t *testing.T) {
 			}
 		}
 	})
+	t.Run("files written verbatim", func(t *testing.T) {
+		// multi-line file contents pass through the rendered program's quoting: nothing may be
+		// added to them (a render that indents function bodies once put a tab after every newline)
+		if got := readFile(t, root, "etc/hostname"); got != "web01\n" {
+			t.Errorf("/etc/hostname = %q, want %q", got, "web01\n")
+		}
+		for _, file := range []string{"home/deploy/.ssh/authorized_keys", "etc/sudoers.d/90-refit-user-deploy",
+			"etc/sudoers.d/00-refit-hardening", "etc/resolv.conf", "etc/issue.net"} {
+			if got := readFile(t, root, file); strings.Contains(got, "\n\t") {
+				t.Errorf("%s has lines indented by the renderer:\n%q", file, got)
+			}
+		}
+	})
 }
 
 // TestRefusesBeforeChanging checks that the program stops before changing anything on an

@@ -559,6 +559,43 @@ refit_sysctl_set() {
 	return 0
 }
 
+# refit_sysctl_live: loads refit's sysctl file into the running kernel, then gives the network
+# interfaces that exist already what a boot gives them. The kernel copies
+# net.ipv{4,6}.conf.default.* only into interfaces created later, and for settings such as
+# accept_redirects and send_redirects an interface's own value counts besides "all": without
+# this, eth0 would keep accepting redirects until the next boot. Keys the sysctl files set for
+# the interface itself (by name or glob) win, as systemd-sysctl applies them when it appears;
+# lo keeps its own values, as at boot (it exists before sysctl.d is read).
+refit_sysctl_live() {
+	refit_run sysctl -q -e -p "$REFIT_SYSCTL_FILE" || return 1
+	refit_copied= refit_bad=
+	refit_sysctl_list
+	awk '{ t = $0; sub(/^[ \t]+/, "", t); if (t ~ /^[#;]/ || t !~ /=/) next
+	       k = t; sub(/[ \t]*=.*$/, "", k); v = t; sub(/^[^=]*=[ \t]*/, "", v); sub(/[ \t]+$/, "", v)
+	       if (k ~ /^net\.ipv[46]\.conf\.default\.[A-Za-z0-9_]+$/ && v !~ /[ \t]/) print k, v }' \
+		"$REFIT_SYSCTL_FILE" >"$REFIT_TMP/sysctl.defaults" || return 1
+	while read -r refit_k refit_v; do
+		refit_fam=${refit_k#net.} refit_fam=${refit_fam%%.*} refit_leaf=${refit_k##*.}
+		for refit_p in /proc/sys/net/"$refit_fam"/conf/*; do
+			refit_if=${refit_p##*/}
+			case $refit_if in all | default | lo) continue ;; esac
+			[ -f "$refit_p/$refit_leaf" ] || continue
+			refit_want=$(refit_sysctl_get "net.$refit_fam.conf.$refit_if.$refit_leaf")
+			[ -n "$refit_want" ] || refit_want=$refit_v
+			[ "$(cat "$refit_p/$refit_leaf" 2>/dev/null)" != "$refit_want" ] || continue
+			if printf '%s\n' "$refit_want" >"$refit_p/$refit_leaf" 2>/dev/null; then
+				case " $refit_copied " in *" $refit_if "*) ;; *) refit_copied="$refit_copied $refit_if" ;; esac
+			else
+				refit_bad="$refit_bad $refit_if/$refit_leaf"
+			fi
+		done
+	done <"$REFIT_TMP/sysctl.defaults"
+	REFIT_DETAIL="sysctl -p $REFIT_SYSCTL_FILE"
+	[ -z "$refit_copied" ] || REFIT_DETAIL="$REFIT_DETAIL; the default.* values also set on the existing interfaces:$refit_copied"
+	[ -z "$refit_bad" ] || refit_detail "$REFIT_DETAIL; could not set$refit_bad" || return 1
+	return 0
+}
+
 # ---- kernel modules ------------------------------------------------------------------------
 
 REFIT_MODPROBE_FILE=/etc/modprobe.d/refit-hardening.conf

@@ -97,19 +97,15 @@ refit_main "$@"
 	return b.Bytes(), nil
 }
 
-// body indents a function body and makes sure it is not empty (an empty body is a syntax error).
+// body returns a function body, never empty (an empty body is a syntax error).
 func body(code string) string {
+	// Not indented: a rule's code may hold quoted strings that span lines (file contents), and
+	// indenting those would change what gets written.
 	code = strings.Trim(code, "\n")
 	if strings.TrimSpace(code) == "" {
 		code = ":"
 	}
-	lines := strings.Split(code, "\n")
-	for i, l := range lines {
-		if l != "" {
-			lines[i] = "\t" + l
-		}
-	}
-	return strings.Join(lines, "\n")
+	return code
 }
 
 // shq quotes s for POSIX sh.

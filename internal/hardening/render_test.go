@@ -219,3 +219,53 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 }
+
+// TestDNSAfterInstalls: the DNS rule writes resolv.conf with servers the build host may not
+// reach, so every rule that can install packages (directly or through a prelude helper) must
+// come before it.
+func TestDNSAfterInstalls(t *testing.T) {
+	// the prelude functions that reach refit_pkg_install, by a fixpoint over their bodies
+	funcRE := regexp.MustCompile(`(?m)^(refit_[a-z0-9_]+)\(\) \{\n((?:.*\n)*?)\}\n`)
+	bodies := map[string]string{}
+	for _, m := range funcRE.FindAllStringSubmatch(prelude, -1) {
+		bodies[m[1]] = m[2]
+	}
+	if len(bodies) < 20 {
+		t.Fatalf("found only %d prelude functions: the pattern no longer matches prelude.sh", len(bodies))
+	}
+	installs := map[string]bool{"refit_pkg_install": true}
+	for changed := true; changed; {
+		changed = false
+		for name, body := range bodies {
+			for callee := range installs {
+				if !installs[name] && regexp.MustCompile(`\b`+callee+`\b`).MatchString(body) {
+					installs[name], changed = true, true
+				}
+			}
+		}
+	}
+	rules, err := Catalogue(documentationConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns := -1
+	var installers []string
+	for i, r := range rules {
+		if r.ID == "network.dns" {
+			dns = i
+			continue
+		}
+		for fn := range installs {
+			if regexp.MustCompile(`\b` + fn + `\b`).MatchString(r.apply) {
+				installers = append(installers, r.ID)
+				if dns >= 0 {
+					t.Errorf("%s may install packages (%s) but runs after network.dns", r.ID, fn)
+				}
+				break
+			}
+		}
+	}
+	if dns < 0 || len(installers) < 3 {
+		t.Fatalf("network.dns at %d, %d rules that install packages (%v): the test sees nothing", dns, len(installers), installers)
+	}
+}

@@ -44,8 +44,10 @@ type Rule struct {
 }
 
 // Catalogue returns the rules one run of cfg applies, in order: the profile's hardening rules
-// (when cfg.Hardening), the SSH, user, network and firewall rules the configuration asks for, the
-// hardening rules that depend on those (home directories, audit rules), then the live-apply steps. Rules listed in cfg.Skip are included (they are reported as skipped).
+// that depend on nothing else (when cfg.Hardening), the SSH, user, network and firewall rules the
+// configuration asks for, the hardening rules that cover what those install or create (sudo
+// defaults, file permissions and logs, PAM, home directories, audit rules), the DNS rule (after
+// every rule that may install packages), then the live-apply steps. Rules listed in cfg.Skip are included (they are reported as skipped).
 func Catalogue(cfg Config) ([]Rule, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -61,9 +63,11 @@ func (c Config) rules() ([]Rule, error) {
 	}
 	rules = append(rules, sshRules(c)...)
 	rules = append(rules, userRules(c)...)
-	rules = append(rules, networkRules(c)...)
+	network, dns := networkRules(c)
+	rules = append(rules, network...)
 	rules = append(rules, firewallRules(c)...)
 	rules = append(rules, late...)
+	rules = append(rules, dns...)
 	rules = append(rules, liveRules()...)
 	seen := make(map[string]bool, len(rules))
 	for _, r := range rules {

@@ -7,12 +7,12 @@ import (
 
 // baselineRules is the hardening catalogue of the baseline profile: what dev-sec's os_hardening
 // role covers, plus the CIS Debian 12 and ANSSI BP-028 items that can be set offline. The late
-// rules run after the user, network and firewall rules, because those create home directories
-// and may install packages (sudo brings a setuid program the audit rules must list).
+// rules run after the ssh, user, network and firewall rules, because those create home
+// directories and may install packages (sudo, nftables, an NTP client) whose configuration, logs
+// and setuid programs the late rules cover: run before them, a second run would find work left.
 func baselineRules(c Config) (early, late []Rule) {
 	// rules that need none of the installed packages come first: apt-get update runs in the
-	// background meanwhile; the file and PAM rules come after the installs, whose files, logs
-	// and PAM profiles they cover
+	// background meanwhile
 	early = append(early, sysctlRules()...)
 	early = append(early, moduleRules()...)
 	early = append(early, accountRules(c)...)
@@ -20,8 +20,9 @@ func baselineRules(c Config) (early, late []Rule) {
 	early = append(early, serviceRules()...)
 	early = append(early, packageRules()...)
 	files, homes := fileRules()
-	early = append(early, files...)
-	early = append(early, pamRules()...)
+	late = append(late, sudoRules()...)
+	late = append(late, files...)
+	late = append(late, pamRules()...)
 	late = append(late, homes...)
 	late = append(late, auditRules()...)
 	return early, late

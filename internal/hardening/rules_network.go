@@ -6,9 +6,11 @@ import (
 )
 
 // networkRules are the rules of the network block; each appears only when its setting is given.
-func networkRules(c Config) []Rule {
+// The DNS rule comes apart (dns): it runs after every rule that may install packages, because
+// in a chroot the servers it names may not answer from the build host (production resolvers),
+// and the installs resolve names through the resolv.conf it writes.
+func networkRules(c Config) (rules, dns []Rule) {
 	n := c.Network
-	var rules []Rule
 	if n.Hostname != "" {
 		short, domain := n.Hostname, n.Domain
 		if s, d, ok := strings.Cut(n.Hostname, "."); ok {
@@ -47,7 +49,7 @@ REFIT_DETAIL=%s`, shq(hostsLine), shq("set "+strings.ReplaceAll(hostsLine, "\t",
 	}
 	if len(n.DNSServers) > 0 || len(n.DNSSearch) > 0 {
 		args := shWords(strings.Join(n.DNSServers, " "), strings.Join(n.DNSSearch, " "))
-		rules = append(rules, Rule{
+		dns = append(dns, Rule{
 			ID: "network.dns", Group: GroupNetwork, Title: "DNS servers and search domains are set",
 			Changes: "Sets `dns_servers` and `dns_search` where the image takes them from: `/etc/systemd/resolved.conf.d/refit-dns.conf` (systemd-resolved), `/etc/NetworkManager/conf.d/refit-dns.conf` (NetworkManager, global DNS), or `/etc/resolv.conf` itself, with `supersede` lines in `/etc/dhcp/dhclient.conf` when dhclient is configured.",
 			check:   "refit_dns check " + args,
@@ -78,7 +80,7 @@ REFIT_DETAIL=%s`, shq(hostsLine), shq("set "+strings.ReplaceAll(hostsLine, "\t",
 			apply:   "refit_cmdline_add ipv6.disable=1",
 		})
 	}
-	return rules
+	return rules, dns
 }
 
 // liveRules apply on a running system what the rules changed persistently; offline they are
@@ -94,9 +96,8 @@ return 1`, dirty),
 		}
 	}
 	return []Rule{
-		live("live.sysctl", "kernel parameters are applied now", "On a running system, loads `/etc/sysctl.d/zz-refit-hardening.conf` with `sysctl -e -p` when a sysctl rule changed.",
-			"REFIT_SYSCTL_DIRTY", `refit_run sysctl -q -e -p "$REFIT_SYSCTL_FILE" || return 1
-REFIT_DETAIL="sysctl -p $REFIT_SYSCTL_FILE"`),
+		live("live.sysctl", "kernel parameters are applied now", "On a running system, loads `/etc/sysctl.d/zz-refit-hardening.conf` with `sysctl -e -p` when a sysctl rule changed, and sets its `net.ipv4.conf.default.*` and `net.ipv6.conf.default.*` values on the network interfaces that exist already (except `lo`, and where the sysctl files name the interface), as they would get them at the next boot.",
+			"REFIT_SYSCTL_DIRTY", `refit_sysctl_live`),
 		live("live.sshd", "sshd runs with the new configuration", "On a running system, reloads sshd (`systemctl reload`, or restarts `ssh.socket` where sshd is socket-activated) when an ssh rule changed; existing sessions stay open.",
 			"REFIT_SSHD_DIRTY", `refit_sshd_reload || return 1`),
 		live("live.firewall", "the firewall rules are active now", "On a running system, loads the new ruleset (`nft -f` of refit's table only, `firewall-cmd --reload`, or `ufw reload`) when a firewall rule changed; established connections stay open.",

@@ -312,6 +312,13 @@ refit_kv_is /etc/systemd/journald.conf Storage persistent eq0 && refit_kv_is /et
 refit_kv_set /etc/systemd/journald.conf Storage persistent eq0 && refit_kv_set /etc/systemd/journald.conf Compress yes eq0 || return 1
 REFIT_DETAIL="Storage=persistent, Compress=yes"`,
 		},
+	}
+}
+
+// sudoRules are sudo's hardened defaults. They run late: the user rules install sudo when a user
+// gets sudo.
+func sudoRules() []Rule {
+	return []Rule{
 		sudoDefaultRule("use-pty", "Defaults use_pty", "sudo runs commands in a pseudo-terminal"),
 		sudoDefaultRule("logfile", `Defaults logfile="/var/log/sudo.log"`, "sudo logs to /var/log/sudo.log"),
 		sudoDefaultRule("timestamp-timeout", "Defaults timestamp_timeout=15", "sudo asks again after 15 minutes"),
