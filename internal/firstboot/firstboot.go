@@ -48,15 +48,24 @@ type Package struct {
 }
 
 // Unit returns the text of refit-firstboot.service.
+//
+// It runs as an ordinary service late in the boot, as an administrator's "apt-get upgrade"
+// or "dnf upgrade" would: after basic.target and network-online.target (the scripts it runs
+// are the ones refit judged unsafe offline, often because they use the network or the live
+// system), and before multi-user.target, so that "systemctl is-system-running --wait"
+// returns only once the deferred packages are installed. It is ordered before no service a
+// maintainer script may restart: a oneshot unit ordered Before=ssh.service whose postinst
+// runs "deb-systemd-invoke restart ssh.service" waits for a job that waits for it, until
+// TimeoutStartSec. The package managers' own timer services wait for it instead of
+// contending for the lock.
 func Unit() string {
 	return `[Unit]
 Description=Install packages refit-patch deferred to the first boot
-Documentation=https://github.com/refit-images/refit
+Documentation=https://github.com/refit-images/packer-plugin-refit
 ConditionPathExists=` + QueueDir + `
-After=local-fs.target
-Before=multi-user.target ssh.service sshd.service
-DefaultDependencies=no
-Conflicts=shutdown.target
+Wants=network-online.target
+After=network-online.target
+Before=` + strings.Join(unitBefore, " ") + `
 
 [Service]
 Type=oneshot
@@ -71,21 +80,36 @@ WantedBy=multi-user.target
 `
 }
 
+// unitBefore are the units refit-firstboot.service is ordered before: the boot target it
+// belongs to and the static, timer-started services of package managers (which no
+// maintainer script restarts: deb-systemd-invoke leaves static units alone).
+var unitBefore = []string{"multi-user.target", "apt-daily.service", "apt-daily-upgrade.service", "dnf-makecache.service"}
+
 // Script returns the installer script for packageManager ("dpkg" or "rpm"). It installs
-// every package of the queue in one transaction, removes the queue (so the unit's
+// every package of the queue in one transaction (upgrades, and new packages such as the
+// new ABI package a Debian kernel update needs), removes the queue (so the unit's
 // condition fails from then on) and disables the unit. On failure it leaves everything
-// in place and exits non-zero, so the journal shows the error and the next boot retries.
+// in place, says so and exits non-zero, so the journal shows the error and the next boot
+// retries; a dpkg run that an earlier boot interrupted (shutdown during the install) is
+// finished first, as apt refuses to run until it is.
+//
+// apt reads only the queue's own sources and lists, and keeps no package cache: the
+// image's /var/cache/apt and /var/lib/apt/lists stay what its own sources made them.
 func Script(packageManager string) (string, error) {
 	var install string
 	switch packageManager {
 	case "dpkg":
-		install = `export DEBIAN_FRONTEND=noninteractive
-apt_opts="-o Dir::Etc::sourcelist=$Q/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::Lists=$Q/lists -o APT::Get::List-Cleanup=0 -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+		install = `export DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true
+if [ -n "$(ls -A /var/lib/dpkg/updates 2>/dev/null)" ]; then
+	echo "refit-firstboot: finishing a dpkg run an earlier boot interrupted (dpkg --configure -a)"
+	dpkg --force-confdef --force-confold --configure -a
+fi
+apt_opts="-q -o Dir::Etc::sourcelist=$Q/sources.list -o Dir::Etc::sourceparts=- -o Dir::State::Lists=$Q/lists -o APT::Get::List-Cleanup=0 -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
 mkdir -p "$Q/lists/partial"
 if command -v apt-get >/dev/null 2>&1; then
 	apt-get $apt_opts update
 	# shellcheck disable=SC2046
-	apt-get $apt_opts install -y --no-remove --only-upgrade --no-install-recommends $(cat "$Q/packages")
+	apt-get $apt_opts install -y --no-remove --no-install-recommends $(cat "$Q/packages")
 else
 	dpkg --force-confdef --force-confold -i "$Q"/*.deb
 fi`
@@ -98,21 +122,26 @@ fi`
 # Installed by refit-patch: installs the packages it deferred to the first boot.
 set -eu
 Q=` + QueueDir + `
-echo "refit-firstboot: installing $(wc -l < "$Q/packages") deferred package(s): $(tr '\n' ' ' < "$Q/packages")"
+trap 'rc=$?; [ "$rc" -eq 0 ] || echo "refit-firstboot: failed (exit $rc); the packages stay queued in $Q and the next boot tries again" >&2' EXIT
+echo "refit-firstboot: installing $(wc -l < "$Q/packages") deferred package(s): $(paste -sd ' ' "$Q/packages")"
 ` + install + `
 rm -rf "$Q"
+rmdir ` + path.Dir(QueueDir) + ` 2>/dev/null || true
 rm -f ` + wantsLink + `
 echo "refit-firstboot: done; ` + UnitName + ` disabled"
 `, nil
 }
 
 // Place copies pkgs into the queue of the image whose root this process reaches at
-// hostRoot, writes the installer script, the unit and its enabling symlink. It refuses to
-// write through a symlink of the image (a hostile image cannot redirect the queue to the
-// host). Nothing is written when pkgs is empty.
+// hostRoot, writes the installer script, the unit and its enabling symlink. A queue an
+// earlier patch of the image left is replaced: pkgs were computed from the image's current
+// packages, so they supersede it (left alone, its older versions would be installed over
+// the ones applied offline since). With no pkgs, such a queue is removed and the unit
+// disabled, and nothing is written. It refuses to write through a symlink of the image (a
+// hostile image cannot redirect the queue to the host).
 func Place(hostRoot, packageManager string, pkgs []Package) error {
 	if len(pkgs) == 0 {
-		return nil
+		return removeQueue(hostRoot)
 	}
 	script, err := Script(packageManager)
 	if err != nil {
@@ -121,6 +150,12 @@ func Place(hostRoot, packageManager string, pkgs []Package) error {
 	q, err := safeDir(hostRoot, QueueDir)
 	if err != nil {
 		return err
+	}
+	if err := os.RemoveAll(q); err != nil {
+		return fmt.Errorf("clearing the earlier first-boot queue %s: %w", QueueDir, err)
+	}
+	if err := os.Mkdir(q, 0o755); err != nil {
+		return fmt.Errorf("creating %s in the image: %w", QueueDir, err)
 	}
 	var names, index, readme strings.Builder
 	sorted := append([]Package(nil), pkgs...)
@@ -145,6 +180,7 @@ func Place(hostRoot, packageManager string, pkgs []Package) error {
 	}
 	if packageManager == "dpkg" {
 		files[filepath.Join(q, "Packages")] = index.String()
+		files[filepath.Join(q, "Release")] = queueRelease(index.String())
 		files[filepath.Join(q, "sources.list")] = "deb [trusted=yes] file:" + QueueDir + " ./\n"
 	}
 	for name, text := range files {
@@ -152,13 +188,21 @@ func Place(hostRoot, packageManager string, pkgs []Package) error {
 			return fmt.Errorf("writing %s: %w", name, err)
 		}
 	}
-	for p, text := range map[string]string{ScriptPath: script, unitPath: Unit()} {
-		dir, err := safeDir(hostRoot, path.Dir(p))
+	// systemd warns about executable unit files; the installer must be executable.
+	for _, f := range []struct {
+		path, text string
+		mode       os.FileMode
+	}{{ScriptPath, script, 0o755}, {unitPath, Unit(), 0o644}} {
+		dir, err := safeDir(hostRoot, path.Dir(f.path))
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(dir, path.Base(p)), []byte(text), 0o755); err != nil {
-			return fmt.Errorf("writing %s: %w", p, err)
+		name := filepath.Join(dir, path.Base(f.path))
+		if err := os.WriteFile(name, []byte(f.text), f.mode); err != nil {
+			return fmt.Errorf("writing %s: %w", f.path, err)
+		}
+		if err := os.Chmod(name, f.mode); err != nil { // WriteFile keeps an existing file's mode
+			return fmt.Errorf("writing %s: %w", f.path, err)
 		}
 	}
 	wants, err := safeDir(hostRoot, path.Dir(wantsLink))
@@ -171,6 +215,45 @@ func Place(hostRoot, packageManager string, pkgs []Package) error {
 		return fmt.Errorf("enabling %s: %w", UnitName, err)
 	}
 	return nil
+}
+
+// removeQueue removes the queue and the unit's enabling link when the image has them,
+// refusing to go through a symlink of the image.
+func removeQueue(hostRoot string) error {
+	for _, p := range []string{QueueDir, wantsLink} {
+		cur := hostRoot
+		parts := strings.Split(strings.Trim(p, "/"), "/")
+		for i, c := range parts {
+			cur = filepath.Join(cur, c)
+			st, err := os.Lstat(cur)
+			if os.IsNotExist(err) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("checking %s in the image: %w", p, err)
+			}
+			last := i == len(parts)-1
+			if st.Mode()&os.ModeSymlink != 0 && !last {
+				return fmt.Errorf("%s in the image is a symlink (%s); refusing to remove through it", p, cur)
+			}
+			if last {
+				if err := os.RemoveAll(cur); err != nil {
+					return fmt.Errorf("removing the earlier first-boot %s: %w", p, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// queueRelease returns the Release file of the queue's flat repository. Without one, apt
+// probes Packages.xz, .bz2, .lzma, .gz, .lz4 and .zst first and logs an error for each.
+// The date is fixed and old: apt refuses a Release dated after the clock of the booted
+// image ("not valid yet"), which may be behind the build host's.
+func queueRelease(packages string) string {
+	sum := sha256.Sum256([]byte(packages))
+	return fmt.Sprintf("Origin: refit-patch\nLabel: %s queue\nDate: Thu, 01 Jan 1970 00:00:00 UTC\nSHA256:\n %s %d Packages\n",
+		UnitName, hex.EncodeToString(sum[:]), len(packages))
 }
 
 // safeDir creates dir (absolute, inside the image) under hostRoot, refusing any existing

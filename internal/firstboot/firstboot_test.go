@@ -1,11 +1,13 @@
 package firstboot
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -16,7 +18,7 @@ func TestScript(t *testing.T) {
 		want []string
 		err  error
 	}{
-		{pm: "dpkg", want: []string{"apt-get $apt_opts install -y --no-remove --only-upgrade", "dpkg --force-confdef --force-confold -i", `rm -rf "$Q"`, "rm -f " + wantsLink}},
+		{pm: "dpkg", want: []string{"apt-get $apt_opts install -y --no-remove --no-install-recommends $(cat \"$Q/packages\")", "dpkg --force-confdef --force-confold -i", `rm -rf "$Q"`, "rm -f " + wantsLink}},
 		{pm: "rpm", want: []string{`rpm -U --replacepkgs --oldpackage "$Q"/*.rpm`, `rm -rf "$Q"`}},
 		{pm: "pacman", err: ErrPackageManager},
 	}
@@ -56,6 +58,64 @@ func TestUnitVerifies(t *testing.T) {
 	}
 }
 
+// parseUnit reads a systemd unit into "Section.Key" → the words of all its values.
+func parseUnit(text string) map[string][]string {
+	out := map[string][]string{}
+	section := ""
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			section = strings.Trim(line, "[]")
+		case strings.Contains(line, "="):
+			k, v, _ := strings.Cut(line, "=")
+			out[section+"."+k] = append(out[section+"."+k], strings.Fields(v)...)
+		}
+	}
+	return out
+}
+
+// TestUnitOrdering pins where the unit runs in the boot. Each rule names the failure it
+// prevents; the deadlock was reproduced in a booted Debian 12 VM with the earlier unit
+// (Before=ssh.service): "deb-systemd-invoke restart" of an enabled service ordered after a
+// running oneshot waits until the oneshot's start timeout.
+func TestUnitOrdering(t *testing.T) {
+	u := parseUnit(Unit())
+	// static services started by timers: deb-systemd-invoke never restarts those
+	staticBefore := map[string]bool{"apt-daily.service": true, "apt-daily-upgrade.service": true, "dnf-makecache.service": true}
+	var restartable []string
+	for _, b := range u["Unit.Before"] {
+		if !strings.HasSuffix(b, ".target") && !staticBefore[b] {
+			restartable = append(restartable, b)
+		}
+	}
+	rules := []struct {
+		rule string
+		ok   bool
+		why  string
+	}{
+		{"After= and Wants= network-online.target", slices.Contains(u["Unit.After"], "network-online.target") && slices.Contains(u["Unit.Wants"], "network-online.target"),
+			"the deferred scripts are those that need the live system, often the network"},
+		{"Before=multi-user.target", slices.Contains(u["Unit.Before"], "multi-user.target"),
+			"systemctl is-system-running --wait must mean the deferred packages are installed"},
+		{"Before= names no service a maintainer script may restart", len(restartable) == 0,
+			fmt.Sprintf("restarting %v from the installer would wait for the installer itself", restartable)},
+		{"default dependencies", !slices.Contains(u["Unit.DefaultDependencies"], "no"),
+			"maintainer scripts need sysinit.target and basic.target done, and a stop in order at shutdown"},
+		{"ConditionPathExists= the queue", slices.Equal(u["Unit.ConditionPathExists"], []string{QueueDir}),
+			"the unit must not run once the installer removed the queue"},
+		{"WantedBy=multi-user.target", slices.Equal(u["Install.WantedBy"], []string{"multi-user.target"}), "wantsLink enables it there"},
+	}
+	for _, r := range rules {
+		if !r.ok {
+			t.Errorf("%s: not so in the unit (%s):\n%s", r.rule, r.why, Unit())
+		}
+	}
+	if !strings.HasSuffix(wantsLink, "/multi-user.target.wants/"+UnitName) {
+		t.Errorf("wantsLink %s does not match WantedBy=multi-user.target", wantsLink)
+	}
+}
+
 func TestPlace(t *testing.T) {
 	root := t.TempDir()
 	deb := filepath.Join(t.TempDir(), "hello_2.0-1_amd64.deb")
@@ -81,8 +141,72 @@ func TestPlace(t *testing.T) {
 	if target, err := os.Readlink(filepath.Join(root, wantsLink)); err != nil || target != unitPath {
 		t.Errorf("enable link = %q, %v", target, err)
 	}
-	if st, err := os.Stat(filepath.Join(root, ScriptPath)); err != nil || st.Mode()&0o111 == 0 {
-		t.Errorf("installer script: %v", err)
+	// systemd warns about an executable unit file; the installer must be executable
+	for name, want := range map[string]os.FileMode{ScriptPath: 0o755, unitPath: 0o644} {
+		if st, err := os.Stat(filepath.Join(root, name)); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: %v, %v; want mode %v", name, st.Mode(), err, want)
+		}
+	}
+	release, _ := os.ReadFile(filepath.Join(root, QueueDir, "Release"))
+	sum := sha256.Sum256(idx)
+	if want := fmt.Sprintf("SHA256:\n %x %d Packages\n", sum, len(idx)); !strings.Contains(string(release), want) {
+		t.Errorf("Release does not list Packages as %q:\n%s", want, release)
+	}
+}
+
+// TestPlaceReplacesQueue: a second patch of the same image supersedes the queue of the
+// first, leaving none of its files behind.
+func TestPlaceReplacesQueue(t *testing.T) {
+	root := t.TempDir()
+	src := t.TempDir()
+	for _, p := range []struct{ name, version string }{{"old", "1"}, {"new", "2"}} {
+		deb := filepath.Join(src, p.name+".deb")
+		os.WriteFile(deb, []byte(p.name), 0o644)
+		if err := Place(root, "dpkg", []Package{{Path: deb, Name: p.name, Version: p.version}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(root, QueueDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{"Packages", "README", "Release", "new.deb", "packages", "sources.list"}; !slices.Equal(names, want) {
+		t.Errorf("queue after the second Place = %v, want %v", names, want)
+	}
+}
+
+// TestPlaceNothingClearsQueue: when a later patch of the image defers nothing, the queue of
+// an earlier one is removed and the unit disabled; with no queue, nothing is created.
+func TestPlaceNothingClearsQueue(t *testing.T) {
+	root := t.TempDir()
+	deb := filepath.Join(t.TempDir(), "a.deb")
+	os.WriteFile(deb, []byte("a"), 0o644)
+	if err := Place(root, "dpkg", []Package{{Path: deb, Name: "a", Version: "2"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{QueueDir, wantsLink} {
+		if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
+			t.Fatalf("control: %s was not placed: %v", p, err)
+		}
+	}
+	if err := Place(root, "dpkg", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{QueueDir, wantsLink} {
+		if _, err := os.Lstat(filepath.Join(root, p)); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after a patch that deferred nothing (%v)", p, err)
+		}
+	}
+	empty := t.TempDir()
+	if err := Place(empty, "dpkg", nil); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("Place with nothing to defer created %v", entries)
 	}
 }
 
@@ -100,6 +224,14 @@ func TestPlaceRefusesSymlinks(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
 		t.Errorf("wrote outside the root: %v", entries)
+	}
+	// nor can it have a patch that defers nothing remove the host's files
+	os.MkdirAll(filepath.Join(outside, "firstboot"), 0o755)
+	if err := Place(root, "dpkg", nil); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("Place(nothing) = %v, want a symlink refusal", err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "firstboot")); err != nil {
+		t.Errorf("removed outside the root: %v", err)
 	}
 }
 
