@@ -1,0 +1,309 @@
+package harden
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
+	"github.com/refit-images/packer-plugin-refit/internal/hardening"
+	"github.com/refit-images/packer-plugin-refit/internal/packertest"
+	"github.com/refit-images/packer-plugin-refit/internal/vmtest"
+)
+
+// The settings TestAccHardenChroot gives refit-harden; none of them is in the source image or
+// on this host, so finding them in the output proves the build put them there. The DNS servers
+// are this host's (hostNameservers): refit-harden writes /etc/resolv.conf before the rules that
+// install packages run, and the chroot resolves the package mirror through that file.
+const (
+	accHostname = "refit-acc"
+	accDomain   = "example.test"
+	accNTP      = "ntp.example.test"
+	accPort     = 8443
+)
+
+// TestAccHardenChroot runs the real Packer: source "refit-chroot" on the bootable Debian 12 test
+// image with provisioner "refit-harden" (a user with an SSH key and sudo, host name, DNS, NTP and
+// the firewall). The build succeeds with no failed rule in the report; the output image, read
+// back offline, holds the sshd drop-in, the user and its key, the nftables configuration enabled
+// at boot, the host name, the NTP servers, and the DNS servers in /etc/resolv.conf — the file
+// this image takes them from, which refit-chroot's copy_files must not put back; the source image
+// is unchanged. Needs PACKER_ACC=1, root, and the tools fixture.DebianImage names.
+func TestAccHardenChroot(t *testing.T) {
+	env := packertest.Setup(t)
+	fixture.NeedRoot(t)
+	src := filepath.Join(fixture.DebianImage(t), "debian12.qcow2")
+	key := vmtest.NewKey(t)
+	before := sha256File(t, src)
+
+	dns := hostNameservers(t)
+	wantResolv := resolvConf(dns, accDomain)
+
+	// Controls: each thing the test looks for must be absent before the build, and refit-harden's
+	// resolv.conf must differ from the copy of this host's that copy_files places.
+	orig := readImage(t, src, "/etc/resolv.conf", "/etc/hostname", "/etc/passwd", "/etc/nftables.conf",
+		"/etc/ssh/sshd_config.d/00-refit-hardening.conf")
+	if orig["/etc/resolv.conf"].content == wantResolv || orig["/etc/hostname"].content == accHostname+"\n" ||
+		strings.Contains(orig["/etc/passwd"].content, "\nops:") || strings.Contains(orig["/etc/nftables.conf"].content, fmt.Sprint(accPort)) ||
+		orig["/etc/ssh/sshd_config.d/00-refit-hardening.conf"].exists {
+		t.Fatalf("the source image already has what the build should add: %+v", orig)
+	}
+	if host, err := os.ReadFile("/etc/resolv.conf"); err != nil || string(host) == wantResolv {
+		t.Fatalf("this host's /etc/resolv.conf (%v) is what refit-harden writes: the test could not tell them apart", err)
+	}
+
+	dir := t.TempDir()
+	report := filepath.Join(dir, "harden-report.json")
+	tpl := packertest.Template(t, fmt.Sprintf(`
+source "refit-chroot" "debian" {
+  source_image      = %q
+  output_directory  = %q
+  output_image_name = "hardened.raw"
+  output_format     = "raw"
+}
+
+build {
+  sources = ["source.refit-chroot.debian"]
+
+  provisioner "refit-harden" {
+    report = %q
+
+    user {
+      name                = "ops"
+      sudo                = "nopasswd"
+      ssh_authorized_keys = [%q]
+    }
+
+    network {
+      hostname    = %q
+      domain      = %q
+      dns_servers = %s
+      dns_search  = [%q]
+      ntp_servers = [%q]
+    }
+
+    firewall {
+      allow_tcp = [%d]
+    }
+  }
+}
+`, src, filepath.Join(dir, "output"), report, key.Public, accHostname, accDomain, hclList(dns), accDomain, accNTP, accPort))
+	start := time.Now()
+	out, err := env.Run(t, tpl, "build", ".")
+	if err != nil {
+		t.Fatalf("packer build: %v", err)
+	}
+	t.Logf("packer build took %v", time.Since(start).Round(time.Second))
+	if !strings.Contains(out, "copy_files: the build changed /etc/resolv.conf") {
+		t.Error("the build output does not say that copy_files kept the build's /etc/resolv.conf")
+	}
+
+	rep := readHardenReport(t, report)
+	if !rep.Complete || rep.OSID != "debian" || rep.Live {
+		t.Errorf("report: complete %v, os %q, live %v; want a complete offline run on debian", rep.Complete, rep.OSID, rep.Live)
+	}
+	status := map[string]hardening.Status{}
+	for _, r := range rep.Results {
+		status[r.ID] = r.Status
+		if r.Status == hardening.StatusFailed {
+			t.Errorf("rule %s failed: %s", r.ID, r.Detail)
+		}
+	}
+	if rep.Counts.Failed != 0 || rep.Counts.Changed == 0 {
+		t.Errorf("report counts %+v: want no failure and some changes", rep.Counts)
+	}
+	for _, id := range []string{"network.dns", "network.hostname", "network.ntp"} {
+		if status[id] != hardening.StatusChanged {
+			t.Errorf("rule %s: %q, want changed", id, status[id])
+		}
+	}
+
+	if after := sha256File(t, src); after != before {
+		t.Errorf("the source image changed: sha256 %s → %s", before, after)
+	}
+	image := filepath.Join(dir, "output", "hardened.raw")
+	got := readImage(t, image, "/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/etc/passwd",
+		"/home/ops/.ssh/authorized_keys", "/etc/sudoers.d/90-refit-user-ops",
+		"/etc/ssh/sshd_config.d/00-refit-hardening.conf", "/etc/nftables.conf",
+		"/etc/systemd/system/sysinit.target.wants/nftables.service",
+		"/etc/systemd/timesyncd.conf.d/refit-ntp.conf", "/usr/sbin/policy-rc.d")
+	checkHardenedImage(t, got, key.Public, wantResolv)
+}
+
+// checkHardenedImage checks the files TestAccHardenChroot's template writes, as readImage read
+// them from the output image.
+func checkHardenedImage(t *testing.T, got map[string]imageFile, publicKey, wantResolv string) {
+	t.Helper()
+	if resolv := got["/etc/resolv.conf"]; resolv.link != "" || resolv.content != wantResolv {
+		t.Errorf("/etc/resolv.conf (link %q) is not refit-harden's (did copy_files put the image's own back?):\n%s\nwant:\n%s", resolv.link, resolv.content, wantResolv)
+	}
+	if got["/etc/hostname"].content != accHostname+"\n" {
+		t.Errorf("/etc/hostname = %q, want %q", got["/etc/hostname"].content, accHostname+"\n")
+	}
+	if !strings.Contains(got["/etc/hosts"].content, "127.0.1.1\t"+accHostname+"."+accDomain+" "+accHostname) {
+		t.Errorf("/etc/hosts does not name %s.%s:\n%s", accHostname, accDomain, got["/etc/hosts"].content)
+	}
+	if !strings.Contains(got["/etc/passwd"].content, "\nops:") {
+		t.Error("the user ops is not in /etc/passwd")
+	}
+	if keys := got["/home/ops/.ssh/authorized_keys"].content; !strings.HasSuffix(keys, "\n") || keyLines(keys) != publicKey {
+		t.Errorf("/home/ops/.ssh/authorized_keys = %q, want comments and the test key, one per line", keys)
+	}
+	if !strings.Contains(got["/etc/sudoers.d/90-refit-user-ops"].content, "NOPASSWD") {
+		t.Errorf("the sudo drop-in for ops: %q", got["/etc/sudoers.d/90-refit-user-ops"].content)
+	}
+	dropin := got["/etc/ssh/sshd_config.d/00-refit-hardening.conf"].content
+	for _, want := range []string{"PermitRootLogin no", "PasswordAuthentication no"} {
+		if !strings.Contains(dropin, want) {
+			t.Errorf("the sshd drop-in lacks %q:\n%s", want, dropin)
+		}
+	}
+	nft := got["/etc/nftables.conf"].content
+	for _, want := range []string{"policy drop", fmt.Sprint(accPort), "22"} {
+		if !strings.Contains(nft, want) {
+			t.Errorf("/etc/nftables.conf lacks %q:\n%s", want, nft)
+		}
+	}
+	if !got["/etc/systemd/system/sysinit.target.wants/nftables.service"].exists {
+		t.Error("nftables.service is not enabled (no sysinit.target.wants link)")
+	}
+	if !strings.Contains(got["/etc/systemd/timesyncd.conf.d/refit-ntp.conf"].content, "NTP="+accNTP) {
+		t.Errorf("timesyncd's drop-in: %q", got["/etc/systemd/timesyncd.conf.d/refit-ntp.conf"].content)
+	}
+	if got["/usr/sbin/policy-rc.d"].exists {
+		t.Error("policy-rc.d was left in the image")
+	}
+}
+
+// hostNameservers returns the nameserver addresses of this host's /etc/resolv.conf (at most 3).
+func hostNameservers(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		t.Skipf("needs this host's /etc/resolv.conf: %v", err)
+	}
+	var servers []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "nameserver" && len(servers) < 3 {
+			servers = append(servers, f[1])
+		}
+	}
+	if len(servers) == 0 {
+		t.Skip("needs a nameserver line in this host's /etc/resolv.conf")
+	}
+	return servers
+}
+
+// resolvConf is the /etc/resolv.conf refit-harden's network.dns writes for servers and a search domain.
+func resolvConf(servers []string, search string) string {
+	s := "# Managed by refit-harden (network.dns)\n"
+	for _, ns := range servers {
+		s += "nameserver " + ns + "\n"
+	}
+	return s + "search " + search + "\n"
+}
+
+// hclList renders strings as an HCL list.
+func hclList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// keyLines returns the lines of an authorized_keys file that are not comments, joined by newlines.
+func keyLines(content string) string {
+	var keys []string
+	for _, l := range strings.Split(strings.TrimSuffix(content, "\n"), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			keys = append(keys, l)
+		}
+	}
+	return strings.Join(keys, "\n")
+}
+
+// readHardenReport reads refit-harden's JSON report.
+func readHardenReport(t *testing.T, name string) hardening.Report {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatalf("reading the report: %v", err)
+	}
+	var rep hardening.Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("the report is not JSON: %v\n%s", err, data)
+	}
+	return rep
+}
+
+// imageFile is one file read from an image: its content (through symlinks), and its own link
+// target when it is a symlink.
+type imageFile struct {
+	exists  bool
+	content string
+	link    string
+}
+
+// readImage opens image read-only and reads each of names, paths inside the image.
+func readImage(t *testing.T, image string, names ...string) map[string]imageFile {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := diskimage.OpenReadOnly(ctx, image, diskimage.Options{MountFstab: true, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("opening %s: %v", image, err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("closing %s: %v", image, err)
+		}
+	}()
+	out := map[string]imageFile{}
+	for _, name := range names {
+		var f imageFile
+		if dir, err := s.Mounts.ResolvePath(path.Dir(name)); err == nil {
+			f.link, _ = os.Readlink(filepath.Join(dir, path.Base(name)))
+		}
+		p, err := s.Mounts.ResolvePath(name)
+		if err != nil {
+			t.Fatalf("resolving %s in %s: %v", name, image, err)
+		}
+		data, err := os.ReadFile(p)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			t.Fatalf("reading %s in %s: %v", name, image, err)
+		default:
+			f.exists, f.content = true, string(data)
+		}
+		out[name] = f
+	}
+	return out
+}
+
+// sha256File returns the hex SHA-256 of a file.
+func sha256File(t *testing.T, name string) string {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
