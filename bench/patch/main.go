@@ -1,8 +1,21 @@
-// Command patch runs refit-patch's engine (internal/patch) on one disk image outside
-// Packer, against this machine's Debian apt sources, and prints how long it took. It is
-// the refit side of bench/patch/compare.sh.
+// Command patch is the Go side of bench/patch/compare.sh, the refit-patch benchmark of
+// issue 5: it runs refit-patch's engine (internal/patch) on a disk image outside Packer,
+// and does the small jobs the shell script needs Go for (the cached Debian image, the
+// installed versions of a result image, an SSH key in a VM copy, the local mirror's HTTP
+// server). Each job is a subcommand:
 //
-//	go run ./bench/patch -image debian.qcow2 -output debian-patched.qcow2
+//	patch -image IN -output OUT -repo URL -suite S -gpg-key KEY   patch IN into OUT, timed
+//	image                      print the path of the cached bootable Debian 12 qcow2 (built once)
+//	update-sources             print this machine's deb lines for the -updates and -security suites
+//	versions [-dpkg-status F] IMAGE
+//	                           print "name:arch version status" of every package in IMAGE (dpkg-query)
+//	authorize -key PUB IN OUT  copy IN to OUT (qcow2) with PUB in root's authorized_keys
+//	serve -dir D -port-file F -log L
+//	                           serve D over HTTP on 127.0.0.1 (a free port, written to F)
+//	free-port                  print a free TCP port on 127.0.0.1
+//
+// Everything that mounts an image needs root and stops cleanly on Ctrl-C (no mount or
+// loop device is left behind).
 package main
 
 import (
@@ -10,80 +23,73 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
+	"sort"
 	"strings"
-	"time"
-
-	"github.com/refit-images/packer-plugin-refit/internal/fixture"
-	"github.com/refit-images/packer-plugin-refit/internal/patch"
-	"github.com/refit-images/packer-plugin-refit/internal/repository"
+	"syscall"
 )
 
+// subcommand is one job of the benchmark helper.
+type subcommand struct {
+	usage string
+	run   func(ctx context.Context, args []string) error
+}
+
+// subcommands returns the jobs by name (a function, not a variable: the jobs' flag sets
+// read their usage lines from it).
+func subcommands() map[string]subcommand {
+	return map[string]subcommand{
+		"patch":          {"-image IN -output OUT -repo URL -suite SUITE -gpg-key KEY", runPatch},
+		"image":          {"", runImage},
+		"update-sources": {"", runUpdateSources},
+		"versions":       {"[-dpkg-status FILE] IMAGE", runVersions},
+		"authorize":      {"-key PUBKEY IN OUT", runAuthorize},
+		"serve":          {"-dir DIR -port-file FILE [-log FILE]", runServe},
+		"free-port":      {"", runFreePort},
+	}
+}
+
 func main() {
-	image := flag.String("image", "", "qcow2 or raw image to patch")
-	output := flag.String("output", "", "patched image to write")
-	cache := flag.String("cache", "", "download cache (default: a fresh temporary directory)")
-	suites := flag.String("suites", "bookworm,bookworm-updates,bookworm-security", "apt suites to update from")
-	flag.Parse()
-	if *image == "" || *output == "" {
-		flag.Usage()
+	if len(os.Args) < 2 {
+		usage()
 		os.Exit(2)
 	}
-	if *cache == "" {
-		dir, err := os.MkdirTemp("", "refit-bench-cache-")
-		if err != nil {
-			fail(err)
-		}
-		defer os.RemoveAll(dir)
-		*cache = dir
+	cmd, ok := subcommands()[os.Args[1]]
+	if !ok {
+		usage()
+		os.Exit(2)
 	}
-	specs, err := hostSpecs(strings.Split(*suites, ","))
+	// Ctrl-C or SIGTERM cancels the context: the image code then unmounts and detaches
+	// before the process ends.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cmd.run(ctx, os.Args[2:])
+	stop()
 	if err != nil {
-		fail(err)
+		fmt.Fprintf(os.Stderr, "bench/patch %s: %v\n", os.Args[1], err)
+		os.Exit(1)
 	}
-	start := time.Now()
-	res, err := patch.PatchImage(context.Background(), patch.ImageOptions{Input: *image, Output: *output, Patch: patch.Options{
-		Repositories: specs, CacheDir: *cache, Log: func(s string) { fmt.Fprintln(os.Stderr, "  "+s) },
-	}})
-	if err != nil {
-		fail(err)
-	}
-	fmt.Printf("refit-patch: %.1f s; %s\n", time.Since(start).Seconds(), res.Report.Summary())
 }
 
-// hostSpecs reads this machine's apt sources for the suites (the mirror is never written
-// into the project).
-func hostSpecs(suites []string) ([]repository.Spec, error) {
-	srcs, err := fixture.HostAPTSources()
-	if err != nil {
-		return nil, err
+func usage() {
+	all := subcommands()
+	names := make([]string, 0, len(all))
+	for name := range all {
+		names = append(names, name)
 	}
-	want := map[string]bool{}
-	for _, s := range suites {
-		want[s] = true
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("usage (the benchmark is bench/patch/compare.sh):\n")
+	for _, name := range names {
+		fmt.Fprintf(&b, "  %s\n", strings.TrimSpace("go run ./bench/patch "+name+" "+all[name].usage))
 	}
-	var specs []repository.Spec
-	for _, s := range srcs {
-		for _, uri := range s.URIs {
-			for _, suite := range s.Suites {
-				if !want[suite] {
-					continue
-				}
-				key := s.Options["signed-by"]
-				if key == "" || strings.Contains(key, "BEGIN PGP") {
-					key = "/usr/share/keyrings/debian-archive-keyring.gpg"
-				}
-				specs = append(specs, repository.Spec{Name: fmt.Sprintf("%s-%d", suite, len(specs)), URL: uri,
-					Type: repository.TypeDeb, Suite: suite, Components: s.Components, GPGKey: key})
-			}
-		}
-	}
-	if len(specs) == 0 {
-		return nil, fmt.Errorf("this machine's apt configuration has no deb entries for %v", suites)
-	}
-	return specs, nil
+	fmt.Fprint(os.Stderr, b.String())
 }
 
-func fail(err error) {
-	fmt.Fprintln(os.Stderr, "patch:", err)
-	os.Exit(1)
+// newFlags returns a flag set for a subcommand that reports errors instead of exiting.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: go run ./bench/patch %s %s\n", name, subcommands()[name].usage)
+	}
+	return fs
 }

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
+)
+
+// runImage prints the path of fixture.DebianImage's debian12.qcow2, building the image
+// first when the cache has none (about 4 minutes). Treat the file as read-only.
+func runImage(_ context.Context, args []string) error {
+	if err := newFlags("image").Parse(args); err != nil {
+		return err
+	}
+	var dir string
+	if err := fixtureRun(func(tb testing.TB) { dir = fixture.DebianImage(tb) }); err != nil {
+		return err
+	}
+	fmt.Println(filepath.Join(dir, "debian12.qcow2"))
+	return nil
+}
+
+// runUpdateSources prints, in one-line sources.list style, this machine's deb entries for
+// the base suite's -updates and -security suites: where the local mirror's packages come
+// from (the address is read from /etc/apt, never written into the project).
+func runUpdateSources(_ context.Context, args []string) error {
+	if err := newFlags("update-sources").Parse(args); err != nil {
+		return err
+	}
+	var list string
+	err := fixtureRun(func(tb testing.TB) {
+		list = fixture.DebianSourcesList(tb, fixture.DebianSuite+"-updates", fixture.DebianSuite+"-security")
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Print(list)
+	return nil
+}
+
+// runVersions opens an image read-only and prints one line per package in its dpkg
+// database, "name:arch version status" (status as dpkg-query's db:Status-Abbrev, "ii"
+// for installed), sorted. dpkg-query itself reads the database, so the three contenders'
+// results are judged by dpkg, not by refit's own reader. With -dpkg-status, the image's
+// /var/lib/dpkg/status is also copied to that file.
+func runVersions(ctx context.Context, args []string) error {
+	fs := newFlags("versions")
+	statusCopy := fs.String("dpkg-status", "", "also copy the image's /var/lib/dpkg/status to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("one image is needed")
+	}
+	sess, err := diskimage.OpenReadOnly(ctx, fs.Arg(0), diskimage.Options{MountFstab: true})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	admin, err := sess.Mounts.ResolvePath("/var/lib/dpkg")
+	if err != nil {
+		return err
+	}
+	var out, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "dpkg-query", "--admindir="+admin, "-W",
+		"-f=${Package}:${Architecture} ${Version} ${db:Status-Abbrev}\n")
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("dpkg-query on %s: %w\n%s", fs.Arg(0), err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	sort.Strings(lines)
+	if *statusCopy != "" {
+		data, err := os.ReadFile(filepath.Join(admin, "status"))
+		if err != nil {
+			return fmt.Errorf("reading the image's dpkg status: %w", err)
+		}
+		if err := os.WriteFile(*statusCopy, data, 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Println(strings.Join(lines, "\n"))
+	return sess.Close()
+}
+
+// runAuthorize writes a qcow2 copy of an image with a public key appended to root's
+// authorized_keys, so the benchmark can log in to the booted copy over SSH. It is set-up,
+// not part of any measured time.
+func runAuthorize(ctx context.Context, args []string) (err error) {
+	fs := newFlags("authorize")
+	key := fs.String("key", "", "public key file (one line)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *key == "" || fs.NArg() != 2 {
+		fs.Usage()
+		return errors.New("-key, an input and an output image are needed")
+	}
+	in := fs.Arg(0)
+	out, err := filepath.Abs(fs.Arg(1)) // the mount point under its directory must be absolute
+	if err != nil {
+		return err
+	}
+	pub, err := os.ReadFile(*key)
+	if err != nil {
+		return fmt.Errorf("reading the public key: %w", err)
+	}
+	work, err := os.MkdirTemp(filepath.Dir(out), ".authorize-")
+	if err != nil {
+		return fmt.Errorf("creating a working directory beside %s: %w", out, err)
+	}
+	defer os.RemoveAll(work)
+	raw := filepath.Join(work, "disk.raw")
+	if _, err := diskimage.MakeWorkingCopy(ctx, in, raw); err != nil {
+		return err
+	}
+	img, err := diskimage.Attach(ctx, raw, diskimage.Options{MountFstab: true})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := img.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	mounts, err := img.MountRoot(ctx, filepath.Join(work, "root"))
+	if err != nil {
+		return err
+	}
+	if err := appendAuthorizedKey(mounts, strings.TrimSpace(string(pub))); err != nil {
+		return fmt.Errorf("adding the key to %s: %w", in, err)
+	}
+	if err := img.Close(); err != nil {
+		return err
+	}
+	return diskimage.Convert(ctx, raw, out, diskimage.FormatQcow2, false)
+}
+
+// appendAuthorizedKey appends key to /root/.ssh/authorized_keys inside the mounted image.
+func appendAuthorizedKey(m *diskimage.Mounts, key string) error {
+	dir, err := m.ResolvePath("/root/.ssh")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "authorized_keys"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(f, key); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
