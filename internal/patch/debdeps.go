@@ -2,6 +2,7 @@ package patch
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 
@@ -166,6 +167,29 @@ func (s *debState) breaks(p *debPackage) (string, bool) {
 	return "", false
 }
 
+// brokenBy reports whether a package of s breaks or conflicts with p (by name and
+// version, or through a name p provides).
+func (s *debState) brokenBy(p *debPackage) (string, bool) {
+	for _, q := range s.pkgs {
+		if q.Name == p.Name {
+			continue
+		}
+		for _, alts := range q.Breaks {
+			for _, r := range alts {
+				if r.Name == p.Name && debVersionSatisfies(p.Version, r.Op, r.Version) {
+					return q.Name + " " + q.Version, true
+				}
+				for _, pr := range p.Provides {
+					if pr.Name == r.Name && r.Op == "" {
+						return q.Name + " " + q.Version, true
+					}
+				}
+			}
+		}
+	}
+	return "", false
+}
+
 func formatRelation(r debRelation) string {
 	if r.Op == "" {
 		return r.Name
@@ -181,13 +205,76 @@ func formatClause(alts []debRelation) string {
 	return strings.Join(parts, " | ")
 }
 
+// debNewPackage is a package the upgrade installs because an upgraded (or another new)
+// package depends on it.
+type debNewPackage struct {
+	pkg *repoPackage
+	// dependencyOf names the packages whose dependencies chose it.
+	dependencyOf []string
+}
+
 // resolveDebUpgrade decides which of the candidate upgrades can be applied together, as
-// "apt-get upgrade" does: nothing new is installed and nothing removed, so an upgrade
-// whose dependencies are not met by what is installed or upgraded, or that breaks an
-// installed package, or that an installed package's dependencies forbid, is held back.
-// It returns the names held back with the reason, repeating until the set is consistent.
-func resolveDebUpgrade(installed map[string]*debPackage, candidates map[string]*debPackage) map[string]string {
+// "apt-get upgrade --with-new-pkgs" (what "apt upgrade" does) decides it: nothing is
+// removed; a dependency of an upgraded package that what is installed or upgraded does
+// not meet is met by installing a new package from avail — the first alternative of the
+// clause that the repositories can meet (a real package whose candidate version
+// satisfies the relation, else a provider of the virtual package), provided it breaks
+// nothing and nothing breaks it — whose own dependencies are resolved the same way; and
+// an upgrade whose dependencies cannot be met that way, or that breaks an installed
+// package, or that an installed package's dependencies forbid, is held back. With avail
+// nil nothing new is installed: that is "apt-get upgrade". Names in rejected are never
+// installed new (the reason says why).
+//
+// It returns the names held back with the reason, and the new packages by name.
+func resolveDebUpgrade(installed, candidates map[string]*debPackage, avail *repoIndex, rejected map[string]string) (map[string]string, map[string]*debNewPackage) {
+	rejected = maps.Clone(rejected)
+	if rejected == nil {
+		rejected = map[string]string{}
+	}
+	first := map[string]string{} // why an upgrade was first held back
+	for {
+		held, added := resolveDebPass(installed, candidates, avail, rejected)
+		for n, why := range held {
+			if f, ok := first[n]; ok {
+				held[n] = f
+			} else {
+				first[n] = why
+			}
+		}
+		// A new package is needed only while something that needs it is applied.
+		used := map[string]bool{}
+		for changed := true; changed; {
+			changed = false
+			for n, a := range added {
+				if used[n] {
+					continue
+				}
+				for _, by := range a.dependencyOf {
+					if _, isCand := candidates[by]; (isCand && held[by] == "") || used[by] {
+						used[n], changed = true, true
+						break
+					}
+				}
+			}
+		}
+		unused := false
+		for n := range added {
+			if !used[n] {
+				rejected[n] = "nothing that needs it is upgraded"
+				unused = true
+			}
+		}
+		if !unused {
+			return held, added
+		}
+	}
+}
+
+// resolveDebPass is one resolution of resolveDebUpgrade with a given set of rejected
+// new packages.
+func resolveDebPass(installed, candidates map[string]*debPackage, avail *repoIndex, rejected map[string]string) (map[string]string, map[string]*debNewPackage) {
 	held := map[string]string{}
+	added := map[string]*debNewPackage{}
 	before := newDebState(installed)
 	for {
 		final := map[string]*debPackage{}
@@ -198,6 +285,9 @@ func resolveDebUpgrade(installed map[string]*debPackage, candidates map[string]*
 			if _, h := held[n]; !h {
 				final[n] = p
 			}
+		}
+		for n, a := range added {
+			final[n] = a.pkg.Deb
 		}
 		after := newDebState(final)
 		changed := false
@@ -212,16 +302,33 @@ func resolveDebUpgrade(installed map[string]*debPackage, candidates map[string]*
 			names = append(names, n)
 		}
 		sort.Strings(names)
+	scan:
 		for _, n := range names {
 			p := final[n]
 			_, upgraded := candidates[n]
 			upgraded = upgraded && held[n] == ""
+			isNew := added[n] != nil
 			for _, alts := range p.Depends {
 				if after.clauseMet(alts) {
 					continue
 				}
-				if upgraded {
-					hold(n, "needs "+formatClause(alts)+", which is neither installed nor upgraded")
+				if upgraded || isNew {
+					q, why := pickDebNew(alts, avail, after, rejected)
+					if q != nil {
+						if added[q.Name] == nil {
+							added[q.Name] = &debNewPackage{pkg: q}
+						}
+						added[q.Name].dependencyOf = append(added[q.Name].dependencyOf, n)
+						changed = true
+						break scan // the state changed: look again
+					}
+					if isNew {
+						rejected[n] = "needs " + formatClause(alts) + why
+						delete(added, n)
+						changed = true
+						break scan
+					}
+					hold(n, "needs "+formatClause(alts)+", which is neither installed nor upgraded"+why)
 					continue
 				}
 				if !before.clauseMet(alts) {
@@ -239,13 +346,21 @@ func resolveDebUpgrade(installed map[string]*debPackage, candidates map[string]*
 				}
 			}
 			if what, bad := after.breaks(p); bad {
-				if upgraded {
+				switch {
+				case isNew:
+					rejected[n] = "breaks " + what
+					delete(added, n)
+					changed = true
+					break scan
+				case upgraded:
 					hold(n, "breaks installed "+what)
-				} else if _, was := before.breaks(p); !was {
-					for _, alts := range p.Breaks {
-						for _, r := range alts {
-							if _, ok := candidates[r.Name]; ok && held[r.Name] == "" && after.pkgs[r.Name] != nil && debVersionSatisfies(after.pkgs[r.Name].Version, r.Op, r.Version) {
-								hold(r.Name, fmt.Sprintf("installed %s %s breaks %s", n, p.Version, formatRelation(r)))
+				default:
+					if _, was := before.breaks(p); !was {
+						for _, alts := range p.Breaks {
+							for _, r := range alts {
+								if _, ok := candidates[r.Name]; ok && held[r.Name] == "" && after.pkgs[r.Name] != nil && debVersionSatisfies(after.pkgs[r.Name].Version, r.Op, r.Version) {
+									hold(r.Name, fmt.Sprintf("installed %s %s breaks %s", n, p.Version, formatRelation(r)))
+								}
 							}
 						}
 					}
@@ -253,7 +368,113 @@ func resolveDebUpgrade(installed map[string]*debPackage, candidates map[string]*
 			}
 		}
 		if !changed {
-			return held
+			return held, added
 		}
 	}
+}
+
+// pickDebNew chooses the new package that meets a clause, as apt does: the first
+// alternative the repositories can meet, by the candidate version of a real package
+// (the best priority, then the highest version) when it satisfies the relation, else by
+// a package providing the virtual name (with a version that satisfies a versioned
+// relation): the candidate of the best priority, then the first name. A package that
+// would break an installed, upgraded or new one, or that one of them breaks, or that is
+// rejected, does not count. Without a choice it returns why, as ", …" text.
+func pickDebNew(alts []debRelation, avail *repoIndex, state *debState, rejected map[string]string) (*repoPackage, string) {
+	if avail == nil {
+		return nil, ""
+	}
+	var why []string
+	usable := func(q *repoPackage) bool {
+		if reason, ok := rejected[q.Name]; ok {
+			why = append(why, fmt.Sprintf("%s %s cannot be installed: %s", q.Name, q.EVR, reason))
+			return false
+		}
+		if what, bad := state.breaks(q.Deb); bad {
+			why = append(why, fmt.Sprintf("%s %s breaks or conflicts with %s", q.Name, q.EVR, what))
+			return false
+		}
+		if by, bad := state.brokenBy(q.Deb); bad {
+			why = append(why, fmt.Sprintf("%s breaks or conflicts with %s %s", by, q.Name, q.EVR))
+			return false
+		}
+		return true
+	}
+	for _, r := range alts {
+		if have := state.pkgs[r.Name]; have != nil {
+			// installed, upgraded or new at a version that does not satisfy the relation
+			why = append(why, fmt.Sprintf("%s would be %s", r.Name, have.Version))
+			continue
+		}
+		if q := avail.debCandidate(r.Name); q != nil {
+			if debVersionSatisfies(q.EVR.String(), r.Op, r.Version) && usable(q) {
+				return q, ""
+			}
+			if !debVersionSatisfies(q.EVR.String(), r.Op, r.Version) {
+				why = append(why, fmt.Sprintf("the repositories offer %s %s", q.Name, q.EVR))
+			}
+			continue
+		}
+		var providers []*repoPackage
+		for _, name := range avail.debProviderNames(r.Name) {
+			q := avail.debCandidate(name)
+			if q == nil || state.pkgs[name] != nil {
+				continue
+			}
+			for _, pr := range q.Deb.Provides {
+				if pr.Name == r.Name && (r.Op == "" || (pr.Version != "" && debVersionSatisfies(pr.Version, r.Op, r.Version))) {
+					providers = append(providers, q)
+					break
+				}
+			}
+		}
+		sort.SliceStable(providers, func(i, j int) bool { return providers[i].Priority < providers[j].Priority })
+		for _, q := range providers {
+			if usable(q) {
+				return q, ""
+			}
+		}
+	}
+	if len(why) == 0 {
+		return nil, ", and the repositories offer nothing that provides it"
+	}
+	return nil, " (" + strings.Join(why, "; ") + ")"
+}
+
+// debCandidate returns the version apt would install of the package called name: the
+// best priority (the lower number wins), then the highest version.
+func (ix *repoIndex) debCandidate(name string) *repoPackage {
+	var best *repoPackage
+	for _, p := range ix.provides[name] {
+		if p.Name != name {
+			continue
+		}
+		if best == nil || p.Priority < best.Priority || (p.Priority == best.Priority && evr.CompareDeb(p.EVR, best.EVR) > 0) {
+			best = p
+		}
+	}
+	return best
+}
+
+// debProviderNames returns, sorted, the names of the packages that provide the virtual
+// package name in some version.
+func (ix *repoIndex) debProviderNames(name string) []string {
+	seen := map[string]bool{}
+	for _, p := range ix.provides[name] {
+		if p.Name != name {
+			seen[p.Name] = true
+		}
+	}
+	return sortedKeys(seen)
+}
+
+// needsNewPackages reports whether resolveDebUpgrade held something back for a
+// dependency nothing installed or upgraded meets, which a new package might.
+func needsNewPackages(held map[string]string) bool {
+	for _, why := range held {
+		if strings.HasPrefix(why, "needs ") {
+			return true
+		}
+	}
+	return false
 }

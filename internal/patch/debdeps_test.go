@@ -5,9 +5,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/refit-images/packer-plugin-refit/internal/apt"
+	"github.com/refit-images/packer-plugin-refit/internal/evr"
 )
 
 func pkg(t *testing.T, name, version, depends, breaks, provides string) *debPackage {
@@ -81,7 +83,10 @@ func TestResolveDebUpgrade(t *testing.T) {
 			for _, c := range tc.cands {
 				cands[c.Name] = c
 			}
-			held := resolveDebUpgrade(installed(), cands)
+			held, added := resolveDebUpgrade(installed(), cands, nil, nil)
+			if len(added) > 0 {
+				t.Errorf("without repositories nothing new may be installed: %v", added)
+			}
 			got := sortedKeys(held)
 			sort.Strings(tc.held)
 			if len(got) == 0 && len(tc.held) == 0 {
@@ -89,6 +94,101 @@ func TestResolveDebUpgrade(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, tc.held) {
 				t.Errorf("held back %v (%v), want %v", got, held, tc.held)
+			}
+		})
+	}
+}
+
+// debIndex is a repository index of Debian packages "name version depends breaks provides".
+func debIndex(t *testing.T, pkgs ...*debPackage) *repoIndex {
+	t.Helper()
+	ix := &repoIndex{provides: map[string][]*repoPackage{}, files: map[string][]*repoPackage{}}
+	for _, p := range pkgs {
+		v, err := evr.ParseDeb(p.Version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix.add(&repoPackage{Name: p.Name, Arch: "all", EVR: v, Priority: 99, Deb: p})
+	}
+	return ix
+}
+
+// TestResolveDebUpgradeWithNewPackages: the new packages "apt-get upgrade
+// --with-new-pkgs" installs for upgrades, and what it holds back.
+func TestResolveDebUpgradeWithNewPackages(t *testing.T) {
+	installed := func() map[string]*debPackage {
+		return map[string]*debPackage{
+			"libc6": pkg(t, "libc6", "2.36-9", "", "", ""),
+			"app":   pkg(t, "app", "2.0-1", "libc6", "", ""),
+			"tool":  pkg(t, "tool", "1.0-1", "", "", ""),
+			"guard": pkg(t, "guard", "1.0-1", "", "libguarded", ""),
+		}
+	}
+	repo := debIndex(t,
+		pkg(t, "libnew1", "1.0-1", "", "", ""),
+		pkg(t, "libnew1", "2.1-1", "libnew1-data", "", ""),
+		pkg(t, "libnew1-data", "2.1-1", "", "", ""),
+		pkg(t, "liba", "1.0-1", "", "", ""),
+		pkg(t, "libb", "1.0-1", "", "", ""),
+		pkg(t, "provider-b", "1.0-1", "", "", "virt-thing, virt-v (= 1)"),
+		pkg(t, "provider-a", "1.0-1", "", "", "virt-thing, virt-v (= 2)"),
+		pkg(t, "newbad", "1.0-1", "", "app (<< 3)", ""),
+		pkg(t, "libguarded", "1.0-1", "", "", ""),
+		pkg(t, "needs-missing", "1.0-1", "nowhere-at-all", "", ""),
+	)
+	cases := []struct {
+		name   string
+		cands  []*debPackage
+		reject map[string]string
+		added  []string // "name <- needed by"
+		held   []string // "name: reason fragment"
+	}{
+		{name: "a new dependency and its own", cands: []*debPackage{pkg(t, "app", "2.0-2", "libc6, libnew1 (>= 2)", "", "")},
+			added: []string{"libnew1 <- app", "libnew1-data <- libnew1"}},
+		{name: "the first alternative the repositories meet", cands: []*debPackage{pkg(t, "app", "2.0-2", "libgone | libb | liba", "", "")},
+			added: []string{"libb <- app"}},
+		{name: "only the candidate version counts", cands: []*debPackage{pkg(t, "app", "2.0-2", "libnew1 (<< 2)", "", "")},
+			held: []string{"app: the repositories offer libnew1 2.1-1"}},
+		{name: "a virtual package", cands: []*debPackage{pkg(t, "app", "2.0-2", "virt-thing", "", "")},
+			added: []string{"provider-a <- app"}},
+		{name: "a versioned virtual package", cands: []*debPackage{pkg(t, "tool", "1.0-2", "virt-v (>= 2)", "", "")},
+			added: []string{"provider-a <- tool"}},
+		{name: "an alternative already installed is kept", cands: []*debPackage{pkg(t, "app", "2.0-2", "libnew1 | tool", "", "")}},
+		{name: "a new package that breaks an installed one", cands: []*debPackage{pkg(t, "tool", "1.0-2", "newbad", "", "")},
+			held: []string{"tool: newbad 1.0-1 breaks or conflicts with app (<< 3)"}},
+		{name: "a new package an installed one breaks", cands: []*debPackage{pkg(t, "tool", "1.0-2", "libguarded", "", "")},
+			held: []string{"tool: guard 1.0-1 breaks or conflicts with libguarded 1.0-1"}},
+		{name: "nothing provides it", cands: []*debPackage{pkg(t, "tool", "1.0-2", "nowhere-at-all", "", "")},
+			held: []string{"tool: the repositories offer nothing that provides it"}},
+		{name: "a new package whose own dependency fails is not installed", cands: []*debPackage{pkg(t, "tool", "1.0-2", "needs-missing", "", "")},
+			held: []string{"tool: needs-missing 1.0-1 cannot be installed: needs nowhere-at-all"}},
+		{name: "a rejected package", cands: []*debPackage{pkg(t, "app", "2.0-2", "libnew1", "", "")},
+			reject: map[string]string{"libnew1": "its postinst is unsafe"}, held: []string{"app: its postinst is unsafe"}},
+		{name: "new packages of a held upgrade are dropped", cands: []*debPackage{pkg(t, "app", "2.0-2", "liba, nowhere-at-all", "", "")},
+			held: []string{"app: needs nowhere-at-all"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cands := map[string]*debPackage{}
+			for _, c := range tc.cands {
+				cands[c.Name] = c
+			}
+			held, added := resolveDebUpgrade(installed(), cands, repo, tc.reject)
+			var gotAdded []string
+			for _, n := range sortedKeys(added) {
+				gotAdded = append(gotAdded, n+" <- "+strings.Join(added[n].dependencyOf, ","))
+			}
+			if strings.Join(gotAdded, "; ") != strings.Join(tc.added, "; ") {
+				t.Errorf("new packages %q, want %q", gotAdded, tc.added)
+			}
+			if len(held) != len(tc.held) {
+				t.Errorf("held back %v, want %v", held, tc.held)
+			}
+			for _, h := range tc.held {
+				name, frag, _ := strings.Cut(h, ": ")
+				if !strings.Contains(held[name], frag) {
+					t.Errorf("%s held back for %q, want it to say %q", name, held[name], frag)
+				}
 			}
 		})
 	}

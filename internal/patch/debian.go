@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -27,7 +28,8 @@ import (
 // applyDir is where, inside the root, the packages applied offline wait during the run.
 const applyDir = "/var/lib/refit/apply"
 
-// debUpdate is one update with its verified package file.
+// debUpdate is one package of the transaction with its verified package file: an
+// update, or a new package another one needs.
 type debUpdate struct {
 	u    updates.Update
 	file string
@@ -38,12 +40,19 @@ type debUpdate struct {
 	scripts   []ScriptReport
 	deferWhy  string
 	notes     []string
+	// dependencyOf names the packages that need this one, when it is not installed yet
+	// and refit installs it as a new dependency.
+	dependencyOf []string
 }
 
 func (d *debUpdate) report(reason string) PackageReport {
 	return PackageReport{Name: d.u.Name, Arch: d.u.Arch, From: d.u.Installed, To: d.u.Available.String(),
-		Advisories: d.u.Advisories, Reason: reason, Scripts: d.scripts, Action: d.u.Action, Replaces: d.u.Replaces}
+		Advisories: d.u.Advisories, Reason: withDependency(reason, d.dependencyOf), Scripts: d.scripts,
+		Action: d.u.Action, Replaces: d.u.Replaces}
 }
+
+// firstbootNewPackageReason says why a new dependency cannot wait for the first boot.
+const firstbootNewPackageReason = "the first-boot installer only upgrades installed packages"
 
 func runDebian(ctx context.Context, opts *Options, m *installed.Manifest, res *updates.Result, work string, rep *Report) (*Report, error) {
 	t := opts.Target
@@ -58,39 +67,94 @@ func runDebian(ctx context.Context, opts *Options, m *installed.Manifest, res *u
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]*debUpdate{}
+	upgrades := map[string]*debUpdate{}
 	cands := map[string]*debPackage{}
 	for _, d := range ups {
 		if isDebKernel(d.u.Name) && opts.Kernel == KernelSkip {
 			rep.HeldBack = append(rep.HeldBack, d.report(`kernel = "skip"`))
 			continue
 		}
-		byName[d.u.Name] = d
+		upgrades[d.u.Name] = d
 		cands[d.u.Name] = d.pkg
 	}
-	for name, why := range resolveDebUpgrade(instPkgs, cands) {
-		rep.HeldBack = append(rep.HeldBack, byName[name].report(why))
-		delete(byName, name)
-		delete(cands, name)
+	// New packages the upgrades need are looked for only when something is missing.
+	var index *repoIndex
+	if held, _ := resolveDebUpgrade(instPkgs, cands, nil, nil); needsNewPackages(held) {
+		if index, err = loadRepoIndex(ctx, opts, "dpkg"); err != nil {
+			return nil, err
+		}
 	}
-
 	if err := opts.step(StepAnalyse); err != nil {
 		return nil, err
 	}
-	restore, err := analyseDebian(opts, byName, instPkgs)
-	if err != nil {
-		return nil, err
-	}
-	// Whatever depends on a deferred package's new version is deferred with it.
-	apply := map[string]*debPackage{}
-	for n, d := range byName {
-		if d.deferWhy == "" {
-			apply[n] = d.pkg
+	// Resolve, download the new packages, analyse; a new package that could only wait for
+	// the first boot is rejected, and the resolution runs again without it.
+	rejected := map[string]string{}
+	downloaded := map[string]*debUpdate{} // new packages by "name=version"
+	var byName map[string]*debUpdate
+	var restore []infoRestore
+	var held map[string]string
+	for {
+		var added map[string]*debNewPackage
+		held, added = resolveDebUpgrade(instPkgs, cands, index, rejected)
+		byName = map[string]*debUpdate{}
+		for n, d := range upgrades {
+			if _, h := held[n]; !h {
+				byName[n] = d
+			}
+		}
+		var fetch []updates.Update
+		for _, n := range sortedKeys(added) {
+			if downloaded[n+"="+added[n].pkg.EVR.String()] == nil {
+				fetch = append(fetch, added[n].pkg.update())
+			}
+		}
+		got, err := downloadDebs(ctx, opts, fetch, work)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range got {
+			downloaded[d.u.Name+"="+d.u.Available.String()] = d
+		}
+		for n, a := range added {
+			d := downloaded[n+"="+a.pkg.EVR.String()]
+			d.dependencyOf = a.dependencyOf
+			sort.Strings(d.dependencyOf)
+			byName[n] = d
+		}
+
+		if restore, err = analyseDebian(opts, byName, instPkgs); err != nil {
+			return nil, err
+		}
+		// Whatever depends on a deferred package's new version is deferred with it.
+		apply := map[string]*debPackage{}
+		for n, d := range byName {
+			if d.deferWhy == "" {
+				apply[n] = d.pkg
+			}
+		}
+		with, _ := resolveDebUpgrade(instPkgs, apply, nil, nil)
+		for n, why := range with {
+			byName[n].deferWhy = why + " (deferred with it)"
+		}
+		again := false
+		for n, d := range byName {
+			if len(d.dependencyOf) > 0 && d.deferWhy != "" {
+				rejected[n] = d.deferWhy + "; " + firstbootNewPackageReason
+				again = true
+			}
+		}
+		if !again {
+			break
 		}
 	}
-	for n, why := range resolveDebUpgrade(instPkgs, apply) {
-		byName[n].deferWhy = why + " (deferred with it)"
-		delete(apply, n)
+	for _, name := range sortedKeys(held) {
+		rep.HeldBack = append(rep.HeldBack, upgrades[name].report(held[name]))
+	}
+	for _, n := range sortedKeys(byName) {
+		if d := byName[n]; len(d.dependencyOf) > 0 {
+			opts.log("installing %s %s (new dependency of %s)", n, d.u.Available, strings.Join(d.dependencyOf, ", "))
+		}
 	}
 	var applied, deferred []*debUpdate
 	for _, n := range sortedKeys(byName) {
@@ -243,6 +307,7 @@ func analyseDebian(opts *Options, byName map[string]*debUpdate, inst map[string]
 	root := opts.Target.HostRoot
 	for _, n := range sortedKeys(byName) {
 		d := byName[n]
+		d.scripts, d.notes, d.deferWhy, d.rewritten = nil, nil, "", map[string]string{}
 		var unsafe []string
 		judge := func(side string, kind scriptlet.Kind, body string) {
 			if body == "" {
@@ -524,7 +589,10 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 		if _, err := runIn(ctx, opts, append(append([]string{"apt-get"}, aptOptions...), "update")...); err != nil {
 			return err
 		}
-		args := append(append([]string{"apt-get"}, aptOptions...), "install", "-y", "--no-remove", "--only-upgrade", "--no-install-recommends")
+		args := append(append([]string{"apt-get"}, aptOptions...), "install", "-y", "--no-remove", "--no-install-recommends")
+		if !slices.ContainsFunc(applied, func(d *debUpdate) bool { return len(d.dependencyOf) > 0 }) {
+			args = append(args, "--only-upgrade")
+		}
 		out, err := runIn(ctx, opts, append(args, names...)...)
 		if err != nil {
 			return err

@@ -103,13 +103,31 @@ func chrootRun(t *testing.T, root string, script string) string {
 	return string(out)
 }
 
+// refitUpgradeArgs are the apt-get upgrade options whose result refit-patch matches by
+// default: what "apt upgrade" does (new packages that upgrades depend on are installed,
+// nothing is removed), without recommended packages.
+var refitUpgradeArgs = []string{"--with-new-pkgs", "--no-install-recommends"}
+
 // aptGetUpgradeOracle runs the real "apt-get upgrade" in a chroot of a copy of root,
 // against this machine's Debian suites, and returns the installed versions afterwards.
-func aptGetUpgradeOracle(t *testing.T, root string) map[string]string {
+// args are more options (refitUpgradeArgs for refit-patch's default).
+func aptGetUpgradeOracle(t *testing.T, root string, args ...string) map[string]string {
+	t.Helper()
+	return aptOracle(t, root, fixture.DebianSourcesList(t, debianUpdateSuites...), "", args...)
+}
+
+// aptOracle runs "apt-get upgrade" with more options args in a chroot of a copy of root
+// whose only apt sources are sourcesList, with the directory repo (if any) copied to the
+// same path inside the copy, and returns the installed versions afterwards.
+func aptOracle(t *testing.T, root, sourcesList, repo string, args ...string) map[string]string {
 	t.Helper()
 	cp := fixture.CopyRoot(t, root)
-	list := fixture.DebianSourcesList(t, debianUpdateSuites...)
-	if err := os.WriteFile(filepath.Join(cp, "etc/apt/sources.list"), []byte(list), 0o644); err != nil {
+	if repo != "" {
+		if out, err := exec.Command("sh", "-c", `mkdir -p "$1$(dirname "$2")" && cp -a "$2" "$1$2"`, "sh", cp, repo).CombinedOutput(); err != nil {
+			t.Fatalf("copying the repository into the oracle's root: %v\n%s", err, out)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(cp, "etc/apt/sources.list"), []byte(sourcesList), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	os.RemoveAll(filepath.Join(cp, "etc/apt/sources.list.d"))
@@ -119,8 +137,8 @@ func aptGetUpgradeOracle(t *testing.T, root string) map[string]string {
 		os.Remove(filepath.Join(cp, "etc/resolv.conf"))
 		os.WriteFile(filepath.Join(cp, "etc/resolv.conf"), resolv, 0o644)
 	}
-	out := chrootRun(t, cp, "apt-get -q -o Acquire::Languages=none -o APT::Sandbox::User=root update >/dev/null && apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold upgrade")
-	t.Logf("apt-get upgrade: %s", lastLine(out))
+	out := chrootRun(t, cp, "apt-get -q -o Acquire::Languages=none -o APT::Sandbox::User=root update >/dev/null && apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold upgrade "+strings.Join(args, " "))
+	t.Logf("apt-get upgrade %s: %s", strings.Join(args, " "), lastLine(out))
 	return installedVersions(t, cp)
 }
 
@@ -151,14 +169,15 @@ func needDebianLab(t *testing.T) {
 
 // TestDebianMatchesAptGetUpgrade is the oracle test: a Debian 12 root made from the base
 // suite, patched offline against the real -updates and -security suites, must end with the
-// installed set "apt-get upgrade" produces in a chroot of a copy of the same root, counting
-// the deferred packages at their new versions; after the first-boot installer runs in a
-// chroot, the set must be equal outright.
+// installed set "apt-get upgrade --with-new-pkgs --no-install-recommends" (refit's default:
+// what "apt upgrade" does, without recommends) produces in a chroot of a copy of the same
+// root, counting the deferred packages at their new versions; after the first-boot
+// installer runs in a chroot, the set must be equal outright.
 func TestDebianMatchesAptGetUpgrade(t *testing.T) {
 	needDebianLab(t)
 	root := fixture.DebianRoot(t)
 	specs := debianSpecs(t, debianUpdateSuites...)
-	want := aptGetUpgradeOracle(t, root)
+	want := aptGetUpgradeOracle(t, root, refitUpgradeArgs...)
 	before := installedVersions(t, root)
 	if len(diffVersions(before, want)) == 0 {
 		t.Skip("apt-get upgrade changes nothing today: nothing to compare")
@@ -191,7 +210,8 @@ func TestDebianMatchesAptGetUpgrade(t *testing.T) {
 
 // TestDebianDeferAllFirstboot: with scriptlets = "defer" nothing is applied offline; the
 // packages wait in the queue with an enabled unit, and running that unit's installer in a
-// chroot brings the root to what apt-get upgrade produces, then disables itself.
+// chroot brings the root to what plain "apt-get upgrade" produces (new packages cannot
+// wait for the first boot, so what needs one is held back), then disables itself.
 func TestDebianDeferAllFirstboot(t *testing.T) {
 	needDebianLab(t)
 	root := fixture.DebianRoot(t)
@@ -227,4 +247,149 @@ func TestDebianDeferAllFirstboot(t *testing.T) {
 	if out, err := exec.Command("systemd-analyze", "verify", filepath.Join(root, "etc/systemd/system", firstboot.UnitName)).CombinedOutput(); err == nil {
 		t.Logf("systemd-analyze verify: ok %s", out)
 	}
+}
+
+// signedAPTRepo writes a signed APT repository: suite (component main, architecture
+// amd64) holding debs, signed by a key made for the test. It returns the repository's
+// directory and the armored public key inside it.
+func signedAPTRepo(t *testing.T, suite string, debs ...string) (dir, key string) {
+	t.Helper()
+	fixture.Need(t, "gpg", "gpgconf", "dpkg-scanpackages", "apt-ftparchive")
+	dir = filepath.Join(t.TempDir(), "repo")
+	gnupg, err := os.MkdirTemp("", "refit-gpg-") // short: gpg-agent's socket path is limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")
+		cmd.Env = append(os.Environ(), "GNUPGHOME="+gnupg)
+		cmd.Run()
+		os.RemoveAll(gnupg)
+	})
+	os.Chmod(gnupg, 0o700)
+	bin := filepath.Join(dir, "dists", suite, "main", "binary-amd64")
+	os.MkdirAll(bin, 0o755)
+	os.MkdirAll(filepath.Join(dir, "pool"), 0o755)
+	for _, d := range debs {
+		data, err := os.ReadFile(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "pool", filepath.Base(d)), data, 0o644)
+	}
+	script := `set -e
+gpg --batch --quiet --passphrase '' --quick-gen-key 'refit test archive <archive@refit.invalid>' ed25519 sign never
+gpg --batch --armor --export archive@refit.invalid > key.asc
+dpkg-scanpackages --multiversion pool /dev/null 2>/dev/null > "dists/$1/main/binary-amd64/Packages"
+gzip -9k "dists/$1/main/binary-amd64/Packages"
+apt-ftparchive -o "APT::FTPArchive::Release::Suite=$1" -o "APT::FTPArchive::Release::Codename=$1" \
+	-o APT::FTPArchive::Release::Architectures=amd64 -o APT::FTPArchive::Release::Components=main \
+	release "dists/$1" > Release.tmp
+mv Release.tmp "dists/$1/Release"
+gpg --batch --yes --local-user archive@refit.invalid --clearsign --output "dists/$1/InRelease" "dists/$1/Release"
+gpg --batch --yes --local-user archive@refit.invalid --detach-sign --armor --output "dists/$1/Release.gpg" "dists/$1/Release"
+`
+	cmd := exec.Command("sh", "-c", script, "sh", suite)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GNUPGHOME="+gnupg)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("making the APT repository: %v\n%s", err, out)
+	}
+	return dir, filepath.Join(dir, "key.asc")
+}
+
+// TestDebianNewDependencyMatchesAptUpgrade: updates that gain new Depends, from a
+// signed local APT repository, against "apt-get upgrade --with-new-pkgs" in a copy of the
+// same root: the first alternative the repository meets is installed (a versioned
+// relation, the new package's own dependency, and a virtual package through Provides);
+// an update whose new dependency conflicts with an installed package, and one whose
+// versioned dependency the repository cannot meet, are held back, as apt keeps them
+// back. Plain "apt-get upgrade", which installs nothing new, must give another answer
+// (the control). A second run shows a new dependency that could only wait for the first
+// boot holding back the update that needs it.
+func TestDebianNewDependencyMatchesAptUpgrade(t *testing.T) {
+	needDebianLab(t)
+	fixture.Need(t, "dpkg-deb")
+	base := fixture.DebianRoot(t)
+	old := filepath.Join(base, "tmp/debs")
+	os.MkdirAll(old, 0o755)
+	for _, n := range []string{"refit-app", "refit-app2", "refit-app3", "refit-bystander"} {
+		buildDeb(t, old, n, "1.0-1", nil, map[string]string{"usr/share/" + n + "/v": "1"})
+	}
+	chrootRun(t, base, "dpkg -i /tmp/debs/*.deb && rm -r /tmp/debs")
+	safePostinst := map[string]string{"postinst": "#!/bin/sh\nset -e\nmkdir -p /var/lib/refit-newlib\n"}
+	out := t.TempDir()
+	repo, key := signedAPTRepo(t, "refit-updates",
+		buildDebControl(t, out, "refit-app", "1.0-2", "Depends: refit-absent | refit-newlib (>= 2), refit-virtual-thing", nil, map[string]string{"usr/share/refit-app/v": "2"}),
+		buildDebControl(t, out, "refit-newlib", "1.0-1", "", nil, nil),
+		buildDebControl(t, out, "refit-newlib", "2.1-1", "Depends: refit-newlib-data", safePostinst, map[string]string{"usr/share/refit-newlib/v": "2.1"}),
+		buildDebControl(t, out, "refit-newlib-data", "2.1-1", "", nil, map[string]string{"usr/share/refit-newlib-data/v": "2.1"}),
+		buildDebControl(t, out, "refit-provider", "1.0-1", "Provides: refit-virtual-thing", nil, nil),
+		buildDebControl(t, out, "refit-app2", "1.0-2", "Depends: refit-conflicting", nil, nil),
+		buildDebControl(t, out, "refit-conflicting", "1.0-1", "Conflicts: refit-bystander", nil, nil),
+		buildDebControl(t, out, "refit-app3", "1.0-2", "Depends: refit-newlib (>= 3)", nil, nil),
+	)
+	sources := fmt.Sprintf("deb [signed-by=%s] file:%s refit-updates main\n", key, repo)
+	want := aptOracle(t, base, sources, repo, refitUpgradeArgs...)
+	if want["refit-app"] != "1.0-2" || want["refit-newlib"] != "2.1-1" || want["refit-app2"] != "1.0-1" {
+		t.Fatalf("the fixture is broken: apt-get upgrade --with-new-pkgs gave %v", want)
+	}
+	plain := aptOracle(t, base, sources, repo)
+	if len(diffVersions(plain, want)) == 0 {
+		t.Fatal("control: plain apt-get upgrade gives the same answer, so this test cannot tell them apart")
+	}
+
+	spec := repository.Spec{Name: "refit-updates", URL: "file://" + repo, Type: repository.TypeDeb, Suite: "refit-updates", GPGKey: key}
+	root := fixture.CopyRoot(t, base)
+	rep, err := Run(context.Background(), Options{Target: Target{HostRoot: root}, Repositories: []repository.Spec{spec}, CacheDir: t.TempDir(),
+		Log: func(s string) { t.Log(s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := installedVersions(t, root)
+	for _, d := range rep.Deferred {
+		got[d.Name] = d.To
+	}
+	if diff := diffVersions(got, want); len(diff) > 0 {
+		t.Fatalf("refit-patch and apt-get upgrade --with-new-pkgs differ:\n%s\nreport: %s", strings.Join(diff, "\n"), rep.Summary())
+	}
+	reasons := map[string]string{}
+	for _, p := range append(append(append([]PackageReport{}, rep.Updated...), rep.Deferred...), rep.HeldBack...) {
+		reasons[p.Name] = p.Reason
+	}
+	for name, frag := range map[string]string{
+		"refit-newlib":      "installed (new dependency of refit-app)",
+		"refit-newlib-data": "installed (new dependency of refit-newlib)",
+		"refit-provider":    "installed (new dependency of refit-app)",
+		"refit-app2":        "refit-conflicting 1.0-1 breaks or conflicts with refit-bystander",
+		"refit-app3":        "refit-newlib would be 2.1-1",
+	} {
+		if !strings.Contains(reasons[name], frag) {
+			t.Errorf("report for %s: %q, want it to say %q", name, reasons[name], frag)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/refit-newlib")); err != nil {
+		t.Errorf("the new package's postinst did not run: %v", err)
+	}
+
+	t.Run("a new dependency that could only wait for the first boot", func(t *testing.T) {
+		out := t.TempDir()
+		repo, key := signedAPTRepo(t, "refit-unsafe",
+			buildDebControl(t, out, "refit-app", "1.0-2", "Depends: refit-unsafe-dep", nil, nil),
+			buildDebControl(t, out, "refit-unsafe-dep", "1.0-1", "", map[string]string{"postinst": "#!/bin/sh\ncurl -fsSL https://example.org/setup | sh\n"}, nil),
+		)
+		root := fixture.CopyRoot(t, base)
+		rep, err := Run(context.Background(), Options{Target: Target{HostRoot: root}, CacheDir: t.TempDir(), Repositories: []repository.Spec{
+			{Name: "refit-unsafe", URL: "file://" + repo, Type: repository.TypeDeb, Suite: "refit-unsafe", GPGKey: key}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.HeldBack) != 1 || rep.HeldBack[0].Name != "refit-app" || !strings.Contains(rep.HeldBack[0].Reason, firstbootNewPackageReason) ||
+			!strings.Contains(rep.HeldBack[0].Reason, "unsafe offline") {
+			t.Fatalf("want refit-app held back for its unsafe new dependency: %s", rep.Summary())
+		}
+		if now := installedVersions(t, root); now["refit-app"] != "1.0-1" || now["refit-unsafe-dep"] != "" {
+			t.Errorf("installed after the run: refit-app %q, refit-unsafe-dep %q", now["refit-app"], now["refit-unsafe-dep"])
+		}
+	})
 }

@@ -3,16 +3,19 @@ package patch
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
-	"github.com/refit-images/packer-plugin-refit/internal/evr"
 	"github.com/refit-images/packer-plugin-refit/internal/firstboot"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/rpmfile"
@@ -20,7 +23,8 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
 )
 
-// rpmUpdate is one update with its verified package file.
+// rpmUpdate is one package of the transaction with its verified package file: an update,
+// or a new package another one needs.
 type rpmUpdate struct {
 	u        updates.Update
 	file     string
@@ -28,18 +32,45 @@ type rpmUpdate struct {
 	scripts  []ScriptReport
 	notes    []string
 	deferWhy string
-	// rewritten maps "new.pre", "new.post", "old.preun" and "old.postun" to the script run
-	// instead of rpm's (rpm is told --nopre … for this package's own transaction).
-	rewritten map[string]scriptlet.Script
+	// dependencyOf names the updates that need this package, when it is not installed yet
+	// and refit pulls it in as a new dependency.
+	dependencyOf []string
+	// rewrites are the scripts of this package's part of the transaction that run in
+	// their rewritten form (installRPMRewrites).
+	rewrites []rpmRewrite
 }
 
 func (d *rpmUpdate) nevra() string {
 	return fmt.Sprintf("%s-%s.%s", d.u.Name, d.u.Available, d.pkg.Arch)
 }
 
+// nevraForms are the names rpm may print for the package: with and without epoch 0.
+func (d *rpmUpdate) nevraForms() []string {
+	return []string{d.nevra(), strings.TrimPrefix(d.nevra(), "0:"),
+		fmt.Sprintf("%s-%s-%s.%s", d.pkg.Name, d.pkg.Version, d.pkg.Release, d.pkg.Arch)}
+}
+
+// installOnly reports whether the package is installed beside the old versions (rpm -i).
+func (d *rpmUpdate) installOnly() bool {
+	return d.u.Action == updates.ActionInstall && len(d.dependencyOf) == 0
+}
+
 func (d *rpmUpdate) report(reason string) PackageReport {
 	return PackageReport{Name: d.u.Name, Arch: d.pkg.Arch, From: d.u.Installed, To: d.u.Available.String(),
-		Advisories: d.u.Advisories, Reason: reason, Scripts: d.scripts, Action: d.u.Action, Replaces: d.u.Replaces}
+		Advisories: d.u.Advisories, Reason: withDependency(reason, d.dependencyOf), Scripts: d.scripts,
+		Action: d.u.Action, Replaces: d.u.Replaces}
+}
+
+// withDependency adds to a report's reason that the package is a new dependency.
+func withDependency(reason string, of []string) string {
+	if len(of) == 0 {
+		return reason
+	}
+	dep := "installed (new dependency of " + strings.Join(of, ", ") + ")"
+	if reason == "" {
+		return dep
+	}
+	return reason + "; " + dep
 }
 
 // rpmRunner runs rpm against the target: the image's own rpm in the chroot when it can run
@@ -113,21 +144,20 @@ func runRPM(ctx context.Context, opts *Options, m *installed.Manifest, res *upda
 			return nil, err
 		}
 	}
-	ups, err := downloadAll(ctx, opts, res.Updates, dir, func(u updates.Update, r io.Reader, file string) (*rpmUpdate, error) {
-		p, err := rpmfile.Read(r)
-		if err != nil {
-			return nil, err
-		}
-		got := evr.EVR{Epoch: p.Epoch, Version: p.Version, Release: p.Release}
-		if p.Name != u.Name || evr.CompareRPM(got, u.Available) != 0 || (u.Arch != "" && p.Arch != u.Arch) {
-			return nil, fmt.Errorf("%w: %s is %s-%s.%s, but the metadata promised %s-%s.%s", ErrRefused, u.Location, p.Name, got, p.Arch, u.Name, u.Available, u.Arch)
-		}
-		return &rpmUpdate{u: u, file: file, pkg: p}, nil
-	})
+	ups, err := downloadAll(ctx, opts, res.Updates, dir, readRPMUpdate)
 	if err != nil {
 		return nil, err
 	}
+	added, err := resolveRPMNewDeps(ctx, opts, m, runner, ups, dir)
+	if err != nil {
+		return nil, err
+	}
+	ups = append(ups, added...)
 	if err := opts.step(StepAnalyse); err != nil {
+		return nil, err
+	}
+	tx, err := readRPMTransaction(ctx, runner)
+	if err != nil {
 		return nil, err
 	}
 	var applied, deferred []*rpmUpdate
@@ -136,7 +166,7 @@ func runRPM(ctx context.Context, opts *Options, m *installed.Manifest, res *upda
 			rep.HeldBack = append(rep.HeldBack, d.report(`kernel = "skip"`))
 			continue
 		}
-		analyseRPM(ctx, opts, runner, d)
+		analyseRPM(ctx, opts, runner, tx, d)
 		if d.deferWhy == "" {
 			applied = append(applied, d)
 		} else {
@@ -175,35 +205,11 @@ func runRPM(ctx context.Context, opts *Options, m *installed.Manifest, res *upda
 			return nil, err
 		}
 		opts.log("applying %d package(s) offline with %s", len(applied), map[bool]string{true: "the image's own rpm", false: "the host's rpm --root (sqlite rpmdb)"}[runner.chroot])
-		var upgrade, install []string
-		var own []*rpmUpdate
-		for _, d := range applied {
-			if len(d.rewritten) > 0 {
-				own = append(own, d)
-				continue
-			}
-			if d.u.Action == updates.ActionInstall {
-				install = append(install, runner.path(d.file))
-			} else {
-				upgrade = append(upgrade, runner.path(d.file))
-			}
+		notes, err := applyRPMs(ctx, runner, applied)
+		if err != nil {
+			return nil, err
 		}
-		// Dependencies were checked above (rpm --test, ignoring what was already unmet).
-		if len(install) > 0 {
-			if _, err := runner.output(ctx, append([]string{"-i", "--nodeps"}, install...)...); err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrApply, err)
-			}
-		}
-		if len(upgrade) > 0 {
-			if _, err := runner.output(ctx, append([]string{"-U", "--nodeps"}, upgrade...)...); err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrApply, err)
-			}
-		}
-		for _, d := range own {
-			if err := applyRPMRewritten(ctx, runner, d); err != nil {
-				return nil, err
-			}
-		}
+		rep.Notes = append(rep.Notes, notes...)
 		if err := opts.step(StepVerify); err != nil {
 			return nil, err
 		}
@@ -241,65 +247,140 @@ func runRPM(ctx context.Context, opts *Options, m *installed.Manifest, res *upda
 	return rep, nil
 }
 
-func isRPMKernel(d *rpmUpdate) bool {
-	return d.u.Action == updates.ActionInstall && (strings.HasPrefix(d.u.Name, "kernel") || strings.Contains(d.u.Name, "-kernel"))
+// applyRPMs installs the applied packages offline: install-only ones (kernels) with
+// rpm -i beside the old versions, then everything else in one rpm -U transaction, so rpm
+// orders them and runs every script at its own point. Scripts refit rewrote run there
+// in their rewritten form (installRPMRewrites).
+func applyRPMs(ctx context.Context, runner *rpmRunner, applied []*rpmUpdate) (notes []string, err error) {
+	var upgrade, install []string
+	var rewrites []rpmRewrite
+	for _, d := range applied {
+		rewrites = append(rewrites, d.rewrites...)
+		if d.installOnly() {
+			install = append(install, runner.path(d.file))
+		} else {
+			upgrade = append(upgrade, runner.path(d.file))
+		}
+	}
+	if len(rewrites) > 0 {
+		restore, err := installRPMRewrites(runner.t.HostRoot, rewrites)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { notes = append(notes, restore()...) }()
+	}
+	// Dependencies were checked before (rpm --test, ignoring what was already unmet).
+	if len(install) > 0 {
+		if _, err := runner.output(ctx, append([]string{"-i", "--nodeps"}, install...)...); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrApply, err)
+		}
+	}
+	if len(upgrade) > 0 {
+		if _, err := runner.output(ctx, append([]string{"-U", "--nodeps"}, upgrade...)...); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrApply, err)
+		}
+	}
+	ran := rewritesRan(runner.t.HostRoot)
+	for _, d := range applied {
+		for _, r := range d.rewrites {
+			if r.always && !ran[r.sum()] {
+				notes = append(notes, fmt.Sprintf("%s: the rewritten %s did not run in place of the original", d.u.Name, r.label))
+			}
+		}
+	}
+	return notes, nil
 }
 
-// analyseRPM judges every script the update runs: the new package's scriptlets and
-// triggers, and the replaced packages' %preun/%postun. Scripts are left to rpm when safe;
-// anything else (unsafe, rewritable, or needing an interpreter the root lacks) defers the
-// package: rpm's per-script switches act on a whole transaction, so this version does not
-// run rewritten rpm scriptlets.
-func analyseRPM(ctx context.Context, opts *Options, runner *rpmRunner, d *rpmUpdate) {
+func isRPMKernel(d *rpmUpdate) bool {
+	return d.installOnly() && (strings.HasPrefix(d.u.Name, "kernel") || strings.Contains(d.u.Name, "-kernel"))
+}
+
+// analyseRPM judges every script the package's part of the transaction runs: the new
+// package's scriptlets, triggers and file triggers; the replaced packages' %preun and
+// %postun (and %preuntrans/%postuntrans where the image's rpm has them) and the triggers
+// their removal runs; and the triggers and file triggers of installed packages that the
+// package's names and files set off. Safe scripts are left to rpm; rewritable shell
+// scripts run rewritten at their own point (installRPMRewrites); anything else defers
+// the package.
+func analyseRPM(ctx context.Context, opts *Options, runner *rpmRunner, tx *rpmTransaction, d *rpmUpdate) {
 	var why []string
-	judge := func(side string, s scriptlet.Script) {
-		a := scriptlet.Analyze(s)
+	judge := func(side string, s scriptlet.Script, a scriptlet.Analysis, always, expands bool) {
 		sr := ScriptReport{Kind: s.Kind, Side: side, Verdict: a.Verdict}
 		for _, f := range a.Findings {
 			sr.Findings = append(sr.Findings, f.String())
 		}
 		d.scripts = append(d.scripts, sr)
 		d.notes = append(d.notes, a.Notes...)
+		interp := interpreterOf(s)
 		switch {
 		case a.Initramfs && opts.Kernel == KernelFirstboot:
 			why = append(why, fmt.Sprintf("%s %%%s rebuilds the initramfs and kernel = \"firstboot\"", side, s.Kind))
 		case a.Verdict == scriptlet.Unsafe:
 			why = append(why, fmt.Sprintf("%s %%%s is unsafe offline: %s", side, s.Kind, strings.Join(sr.Findings, "; ")))
+		case a.Verdict == scriptlet.Rewritable && (!isShell(interp) || strings.TrimSpace(s.Body) == ""):
+			why = append(why, fmt.Sprintf("%s %%%s needs rewriting, which refit does for shell scripts only: %s", side, s.Kind, strings.Join(sr.Findings, "; ")))
+		case a.Verdict == scriptlet.Rewritable && expands:
+			why = append(why, fmt.Sprintf("%s %%%s needs rewriting, but rpm expands the text of this package's scripts when it runs them, so refit cannot recognise it", side, s.Kind))
+		case a.Verdict == scriptlet.Rewritable && !tx.canRewrite:
+			why = append(why, fmt.Sprintf("%s %%%s needs rewriting, which needs sha256sum (coreutils) in the image", side, s.Kind))
 		case a.Verdict == scriptlet.Rewritable:
-			key := side + "." + string(s.Kind)
-			if !rewritableRPMPoint[key] || !isShell(interpreterOf(s)) {
-				why = append(why, fmt.Sprintf("%s %%%s needs rewriting, which refit does for shell %%pre/%%post (new) and %%preun/%%postun (old) only: %s", side, s.Kind, strings.Join(sr.Findings, "; ")))
-				break
-			}
-			if d.rewritten == nil {
-				d.rewritten = map[string]scriptlet.Script{}
-			}
-			d.rewritten[key] = scriptlet.Script{Package: s.Package, Kind: s.Kind, Interpreter: interpreterOf(s), Body: a.Rewritten}
+			d.rewrites = append(d.rewrites, rpmRewrite{label: side + " %" + string(s.Kind), interpreter: interp,
+				original: s.Body, rewritten: a.Rewritten, always: always})
 		}
-		if interp := interpreterOf(s); interp != "" && interp != "<lua>" {
+		if interp != "" && interp != "<lua>" {
 			if _, err := os.Stat(filepath.Join(runner.t.HostRoot, interp)); err != nil {
 				why = append(why, fmt.Sprintf("%s %%%s needs %s, which the image does not have", side, s.Kind, interp))
 			}
 		}
 	}
+	var newScripts []scriptlet.Script
+	var analyses []scriptlet.Analysis
+	expands, checked := false, false
 	for _, s := range d.pkg.Scripts {
-		if s.Kind == scriptlet.KindPreUn || s.Kind == scriptlet.KindPostUn {
+		if isUninstallKind(s.Kind) {
 			continue // the new package's own removal scripts do not run in this transaction
 		}
-		judge("new", s)
-	}
-	if d.u.Action != updates.ActionInstall {
-		olds := []string{d.u.Name}
-		if d.u.Action == updates.ActionObsolete {
-			olds = d.u.Replaces
+		a := scriptlet.Analyze(s)
+		if a.Verdict == scriptlet.Rewritable && !checked {
+			expands, checked = rpmFileExpandsScripts(ctx, runner, d), true
 		}
-		for _, name := range olds {
-			scripts, err := installedRPMScripts(ctx, runner, name)
-			if err != nil {
-				why = append(why, fmt.Sprintf("the installed %s's %%preun/%%postun cannot be read: %v", name, err))
+		newScripts, analyses = append(newScripts, s), append(analyses, a)
+	}
+	for i, s := range newScripts {
+		judge("new", s, analyses[i], alwaysRuns[s.Kind], expands)
+	}
+	// The old side: the installed packages this one replaces.
+	names := []string{d.u.Name}
+	olds := map[string]bool{}
+	if !d.installOnly() && len(d.dependencyOf) == 0 {
+		olds[d.u.Name] = true
+		if d.u.Action == updates.ActionObsolete {
+			olds = map[string]bool{}
+			for _, r := range d.u.Replaces {
+				olds[r] = true
+				names = append(names, r)
 			}
-			for _, s := range scripts {
-				judge("old", s)
+		}
+	}
+	var oldPaths []string
+	for _, name := range sortedKeys(olds) {
+		for _, o := range tx.installed[name] {
+			oldPaths = append(oldPaths, o.files...)
+			for _, s := range o.scripts {
+				if s.firesOnOwnRemoval(names) {
+					judge("old", s.Script, scriptlet.Analyze(s.Script), alwaysRuns[s.Kind], s.expands)
+				}
+			}
+		}
+	}
+	// Other installed packages' triggers on these names and files.
+	for _, w := range tx.withTriggers {
+		if olds[w.name] {
+			continue
+		}
+		for _, s := range w.scripts {
+			if s.trigger != "" && s.firedBy(names, d.pkg.Paths, oldPaths) {
+				judge("installed "+w.name, s.Script, scriptlet.Analyze(s.Script), false, s.expands)
 			}
 		}
 	}
@@ -314,11 +395,22 @@ func analyseRPM(ctx context.Context, opts *Options, runner *rpmRunner, d *rpmUpd
 	}
 }
 
-// rewritableRPMPoint lists the scripts refit can replace with rpm's per-script switches.
-var rewritableRPMPoint = map[string]bool{"new.pre": true, "new.post": true, "old.preun": true, "old.postun": true}
+// Kinds rpm 4.19 added for the package being removed; the image's rpm may have them.
+const (
+	kindPreUnTrans  scriptlet.Kind = "preuntrans"
+	kindPostUnTrans scriptlet.Kind = "postuntrans"
+)
 
-// rpmSwitch is the rpm option that keeps rpm from running each of those scripts.
-var rpmSwitch = map[string]string{"new.pre": "--nopre", "new.post": "--nopost", "old.preun": "--nopreun", "old.postun": "--nopostun"}
+// alwaysRuns are the kinds rpm runs whenever the package is installed (new side) or
+// removed (old side); triggers depend on what else is installed.
+var alwaysRuns = map[scriptlet.Kind]bool{
+	scriptlet.KindPreTrans: true, scriptlet.KindPre: true, scriptlet.KindPost: true, scriptlet.KindPostTrans: true,
+	scriptlet.KindPreUn: true, scriptlet.KindPostUn: true, kindPreUnTrans: true, kindPostUnTrans: true,
+}
+
+func isUninstallKind(k scriptlet.Kind) bool {
+	return k == scriptlet.KindPreUn || k == scriptlet.KindPostUn || k == kindPreUnTrans || k == kindPostUnTrans
+}
 
 func isShell(interp string) bool {
 	switch interp {
@@ -337,30 +429,183 @@ func interpreterOf(s scriptlet.Script) string {
 	return f[0]
 }
 
-const rpmFieldSep = "\x1frefit\x1f"
+// Script flags (ref. rpm's include/rpm/rpmscript.h RPMSCRIPT_FLAG_*): rpm expands macros
+// or a query format in such scripts when it runs them.
+const (
+	rpmScriptFlagExpand  = 1 << 0
+	rpmScriptFlagQFormat = 1 << 1
+)
 
-// installedRPMScripts reads the %preun and %postun of every installed package called name.
-func installedRPMScripts(ctx context.Context, runner *rpmRunner, name string) ([]scriptlet.Script, error) {
-	qf := strings.Join([]string{"%{PREUNPROG}", "%{PREUN}", "%{POSTUNPROG}", "%{POSTUN}"}, rpmFieldSep) + "\x1e"
-	out, err := runner.command(ctx, "-q", "--qf", qf, name).Output()
+func expandsFlags(field string) bool {
+	n, err := strconv.ParseInt(strings.TrimSpace(field), 10, 64)
+	return err == nil && n&(rpmScriptFlagExpand|rpmScriptFlagQFormat) != 0
+}
+
+// rpmFileExpandsScripts reports whether any script of the package file carries a flag
+// that makes rpm expand its text when it runs it.
+func rpmFileExpandsScripts(ctx context.Context, runner *rpmRunner, d *rpmUpdate) bool {
+	qf := "%{PRETRANSFLAGS} %{PREINFLAGS} %{POSTINFLAGS} %{POSTTRANSFLAGS} [%{TRIGGERSCRIPTFLAGS} ][%{FILETRIGGERSCRIPTFLAGS} ][%{TRANSFILETRIGGERSCRIPTFLAGS} ]"
+	out, err := runner.command(ctx, "-qp", "--nosignature", "--nodigest", "--qf", qf, runner.path(d.file)).Output()
 	if err != nil {
-		return nil, fmt.Errorf("rpm -q %s: %w", name, err)
+		return true // unknown: do not rewrite
 	}
-	var scripts []scriptlet.Script
-	for _, rec := range strings.Split(string(out), "\x1e") {
+	for _, f := range strings.Fields(string(out)) {
+		if expandsFlags(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// rpmTransaction is what the image's rpmdb says about the packages a transaction touches.
+type rpmTransaction struct {
+	// installed maps a name to the installed packages of that name.
+	installed map[string][]*installedRPM
+	// withTriggers are the installed packages that have triggers or file triggers.
+	withTriggers []*installedRPM
+	// canRewrite reports whether the image has what rewritten scripts need (sha256sum).
+	canRewrite bool
+}
+
+// installedRPM is one installed package's removal scripts, triggers and files.
+type installedRPM struct {
+	name    string
+	files   []string
+	scripts []installedScript
+}
+
+// installedScript is a script of an installed package.
+type installedScript struct {
+	scriptlet.Script
+	// trigger is "" for %preun/%postun, else "trigger", "filetrigger" or
+	// "transfiletrigger"; conds are its conditions: package names, or path prefixes.
+	trigger string
+	conds   []string
+	expands bool
+}
+
+// firesOnOwnRemoval reports whether removing the package (as an upgrade or obsoletes
+// does) runs the script: its removal scriptlets, its triggers of the removal kinds, and
+// its triggers on the names the transaction installs.
+func (s installedScript) firesOnOwnRemoval(names []string) bool {
+	if s.trigger == "" {
+		return true
+	}
+	if strings.HasSuffix(string(s.Kind), "un") { // triggerun, triggerpostun, filetriggerun …
+		return true
+	}
+	return s.trigger == "trigger" && s.namesAny(names)
+}
+
+// firedBy reports whether a trigger of an installed package may run in a transaction
+// that installs and removes packages of these names with these files: a classic trigger
+// on one of the names, or a file trigger whose prefix holds one of the files.
+func (s installedScript) firedBy(names, newPaths, oldPaths []string) bool {
+	if s.trigger == "trigger" {
+		return s.namesAny(names)
+	}
+	for _, prefix := range s.conds {
+		for _, list := range [][]string{newPaths, oldPaths} {
+			for _, p := range list {
+				if strings.HasPrefix(p, prefix) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func (s installedScript) namesAny(names []string) bool {
+	for _, c := range s.conds {
+		if f := strings.Fields(c); len(f) > 0 && slices.Contains(names, f[0]) {
+			return true
+		}
+	}
+	return false
+}
+
+const (
+	rpmFieldSep  = "\x1f"
+	rpmRecordSep = "\x1e"
+	rpmItemSep   = "\x1c"
+	rpmPartSep   = "\x1d"
+)
+
+// readRPMTransaction reads, in one rpm query, the removal scripts, triggers and files of
+// every installed package.
+func readRPMTransaction(ctx context.Context, runner *rpmRunner) (*rpmTransaction, error) {
+	tx := &rpmTransaction{installed: map[string][]*installedRPM{}}
+	for _, p := range []string{"/usr/bin/sha256sum", "/bin/sha256sum"} {
+		if _, err := os.Stat(filepath.Join(runner.t.HostRoot, p)); err == nil {
+			tx.canRewrite = true
+		}
+	}
+	removal := []string{"PREUN", "POSTUN"}
+	if out, err := runner.command(ctx, "--querytags").Output(); err == nil && strings.Contains(string(out), "\nPREUNTRANS\n") {
+		removal = append(removal, "PREUNTRANS", "POSTUNTRANS")
+	}
+	triggers := []string{"TRIGGER", "FILETRIGGER", "TRANSFILETRIGGER"}
+	// NAME, files, one field per removal script (prog, flags, body), one per trigger
+	// type (items of type, prog, flags, body, conditions).
+	fields := []string{"%{NAME}", "[%{FILENAMES}" + rpmItemSep + "]"}
+	for _, tag := range removal {
+		fields = append(fields, "%{"+tag+"PROG}"+rpmPartSep+"%{"+tag+"FLAGS}"+rpmPartSep+"%{"+tag+"}")
+	}
+	for _, t := range triggers {
+		fields = append(fields, "[%{"+t+"TYPE}"+rpmPartSep+"%{"+t+"SCRIPTPROG}"+rpmPartSep+"%{"+t+"SCRIPTFLAGS}"+
+			rpmPartSep+"%{"+t+"SCRIPTS}"+rpmPartSep+"%{"+t+"CONDS}"+rpmItemSep+"]")
+	}
+	out, err := runner.command(ctx, "-qa", "--qf", strings.Join(fields, rpmFieldSep)+rpmRecordSep).Output()
+	if err != nil {
+		return nil, fmt.Errorf("reading the installed packages' scripts: rpm -qa: %w", err)
+	}
+	for _, rec := range strings.Split(string(out), rpmRecordSep) {
 		f := strings.Split(rec, rpmFieldSep)
-		if len(f) != 4 {
+		if len(f) != len(fields) {
 			continue
 		}
-		for i, kind := range []scriptlet.Kind{scriptlet.KindPreUn, scriptlet.KindPostUn} {
-			prog, body := none(f[2*i]), none(f[2*i+1])
-			if prog == "" && body == "" {
+		p := &installedRPM{name: f[0]}
+		for _, file := range strings.Split(f[1], rpmItemSep) {
+			if file != "" && file != "(none)" {
+				p.files = append(p.files, file)
+			}
+		}
+		for i, tag := range removal {
+			part := strings.SplitN(f[2+i], rpmPartSep, 3)
+			if len(part) != 3 || (none(part[0]) == "" && none(part[2]) == "") {
 				continue
 			}
-			scripts = append(scripts, scriptlet.Script{Package: name, Kind: kind, Interpreter: prog, Body: body})
+			p.scripts = append(p.scripts, installedScript{Script: scriptlet.Script{Package: p.name,
+				Kind: scriptlet.Kind(strings.ToLower(tag)), Interpreter: none(part[0]), Body: none(part[2])}, expands: expandsFlags(part[1])})
+		}
+		for i, t := range triggers {
+			for _, item := range strings.Split(f[2+len(removal)+i], rpmItemSep) {
+				part := strings.SplitN(item, rpmPartSep, 5)
+				if len(part) != 5 {
+					continue
+				}
+				var conds []string
+				for _, c := range strings.Split(part[4], ",") {
+					if c = strings.TrimSpace(c); c != "" {
+						conds = append(conds, c)
+					}
+				}
+				trigger := strings.ToLower(t)
+				p.scripts = append(p.scripts, installedScript{Script: scriptlet.Script{Package: p.name,
+					Kind: scriptlet.Kind(trigger + part[0]), Interpreter: none(part[1]), Body: none(part[3])},
+					trigger: trigger, conds: conds, expands: expandsFlags(part[2])})
+			}
+		}
+		tx.installed[p.name] = append(tx.installed[p.name], p)
+		for _, s := range p.scripts {
+			if s.trigger != "" {
+				tx.withTriggers = append(tx.withTriggers, p)
+				break
+			}
 		}
 	}
-	return scripts, nil
+	return tx, nil
 }
 
 func none(s string) string {
@@ -378,18 +623,15 @@ var neededBy = regexp.MustCompile(`^\s*(.+?) is needed by (\S+)$`)
 // that nothing installed provides now and that the installed version already had is not
 // blamed on the update (images built with --nodeps, minimal chroots).
 func checkRPMDeps(ctx context.Context, runner *rpmRunner, applied, deferred []*rpmUpdate) (map[string]string, error) {
-	if len(applied) == 0 {
-		return nil, nil
-	}
 	var upgrade []string
 	byNEVRA := map[string]*rpmUpdate{}
 	for _, d := range applied {
-		if d.u.Action != updates.ActionInstall {
+		if !d.installOnly() {
 			upgrade = append(upgrade, runner.path(d.file))
 		}
-		byNEVRA[d.nevra()] = d
-		byNEVRA[strings.TrimPrefix(d.nevra(), "0:")] = d
-		byNEVRA[fmt.Sprintf("%s-%s-%s.%s", d.pkg.Name, d.pkg.Version, d.pkg.Release, d.pkg.Arch)] = d
+		for _, k := range d.nevraForms() {
+			byNEVRA[k] = d
+		}
 	}
 	if len(upgrade) == 0 {
 		return nil, nil
@@ -443,6 +685,11 @@ func deferredProvider(deferred []*rpmUpdate, req string) string {
 				return d.nevra()
 			}
 		}
+		for _, p := range d.pkg.Paths {
+			if p == name {
+				return d.nevra()
+			}
+		}
 	}
 	return ""
 }
@@ -450,6 +697,9 @@ func deferredProvider(deferred []*rpmUpdate, req string) string {
 // preexisting reports whether requirement req of d was already unmet for the installed
 // version of the package.
 func preexisting(ctx context.Context, runner *rpmRunner, d *rpmUpdate, req string) bool {
+	if len(d.dependencyOf) > 0 {
+		return false // a new package: nothing was installed before
+	}
 	name := strings.Fields(req)[0]
 	if err := runner.command(ctx, "-q", "--whatprovides", name).Run(); err == nil {
 		return false // something provides it now: the update's version constraint is new
@@ -500,72 +750,189 @@ func verifyRPMs(ctx context.Context, runner *rpmRunner, applied []*rpmUpdate, re
 	return nil
 }
 
-// applyRPMRewritten installs one package in its own transaction, with rpm's switches
-// keeping it from running the scripts refit rewrote, and runs the rewritten ones around it
-// with the arguments rpm would pass: the new %pre before the files are unpacked; the new
-// %post, then the old %preun and %postun, after. ($1 is the number of instances of the
-// package installed after the new one: n+1 for the new package's scripts, n for the old's.)
-func applyRPMRewritten(ctx context.Context, runner *rpmRunner, d *rpmUpdate) error {
-	n := 0
-	if out, err := runner.command(ctx, "-q", "--qf", "x\n", d.u.Name).Output(); err == nil {
-		n = strings.Count(string(out), "x")
-	}
-	if d.u.Action == updates.ActionInstall {
-		n = 0 // nothing is removed: the new package's $1 counts the others
-	}
-	run := func(key string, arg int) error {
-		s, ok := d.rewritten[key]
-		if !ok {
-			return nil
-		}
-		return runRewrittenRPMScript(ctx, runner, s, arg)
-	}
-	if err := run("new.pre", n+1); err != nil {
-		return fmt.Errorf("%w: the rewritten %%pre of %s failed (the package was not installed): %v", ErrApply, d.u.Name, err)
-	}
-	args := []string{"-U", "--nodeps"}
-	if d.u.Action == updates.ActionInstall {
-		args[0] = "-i"
-	}
-	for key := range d.rewritten {
-		args = append(args, rpmSwitch[key])
-	}
-	sort.Strings(args[2:])
-	if _, err := runner.output(ctx, append(args, runner.path(d.file))...); err != nil {
-		return fmt.Errorf("%w: %v", ErrApply, err)
-	}
-	for _, step := range []struct {
-		key string
-		arg int
-	}{{"new.post", n + 1}, {"old.preun", n}, {"old.postun", n}} {
-		if err := run(step.key, step.arg); err != nil {
-			// rpm itself only warns when these fail; so does refit
-			d.notes = append(d.notes, fmt.Sprintf("%s: the rewritten %s failed: %v", d.u.Name, step.key, err))
-		}
-	}
-	return nil
+// rpmRewrite is a script that runs in its rewritten form.
+type rpmRewrite struct {
+	// label names the script for notes ("new %post", "installed demo-trig %triggerin").
+	label       string
+	interpreter string
+	original    string
+	rewritten   string
+	// always is set for scripts rpm runs in every transaction that applies the package;
+	// refit checks afterwards that their rewritten form ran.
+	always bool
 }
 
-// runRewrittenRPMScript runs a rewritten shell scriptlet in the root with its argument.
-func runRewrittenRPMScript(ctx context.Context, runner *rpmRunner, s scriptlet.Script, arg int) error {
-	dir, err := safeDir(runner.t.HostRoot, applyDir)
+// sum identifies the original text: the SHA-256 of the script file rpm writes.
+func (r rpmRewrite) sum() string {
+	h := sha256.Sum256([]byte(r.original))
+	return hex.EncodeToString(h[:])
+}
+
+const (
+	// rewrittenDir holds, during the apply, each rewritten script under the SHA-256 of
+	// its original text, and the log "ran" of those that ran.
+	rewrittenDir = applyDir + "/rewritten"
+	// shellDir holds links to the real shells while wrappers stand in their place.
+	shellDir = applyDir + "/shell"
+)
+
+// shellWrapper is what stands in for a script interpreter (/bin/sh …) while rpm applies
+// the packages. rpm runs every script as "<interpreter> <temporary file> [$1 [$2]]", with
+// the file triggers' paths on standard input; when that file holds a script refit
+// rewrote, the wrapper runs the rewritten text instead, with the same arguments and
+// input, at the point rpm chose. Anything else runs unchanged through the real shell.
+const shellWrapper = `#!%[1]s
+# refit-patch: stands in for %[2]s while packages are applied offline, and is removed
+# afterwards. It runs the rewritten form of the package scripts refit rewrote.
+if [ $# -gt 0 ] && [ -f "$1" ]; then
+	case $1 in
+	*/rpm-tmp.*)
+		refit_sum=$(sha256sum < "$1") || refit_sum=
+		refit_sum=${refit_sum%%%% *}
+		if [ -n "$refit_sum" ] && [ -f %[3]s/"$refit_sum" ]; then
+			shift
+			echo "$refit_sum" >> %[3]s/ran
+			exec %[1]s %[3]s/"$refit_sum" "$@"
+		fi
+		;;
+	esac
+fi
+exec %[1]s "$@"
+`
+
+// installRPMRewrites puts the rewritten scripts into the root and a wrapper
+// (shellWrapper) in place of each interpreter they use. The returned function puts the
+// interpreters back and returns notes about anything unusual.
+func installRPMRewrites(root string, rewrites []rpmRewrite) (func() []string, error) {
+	dir, err := safeDir(root, rewrittenDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	f, err := os.CreateTemp(dir, "scriptlet-")
+	shells, err := safeDir(root, shellDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.WriteString(s.Body); err != nil {
-		f.Close()
-		return err
+	// Where each interpreter's directory entry is and which program it runs, before
+	// anything moves (/bin/sh and /usr/bin/sh are one entry in merged-/usr images).
+	type entry struct{ path, real, base string }
+	entries := map[string]*entry{}
+	var order []string
+	for _, r := range rewrites {
+		if err := os.WriteFile(filepath.Join(dir, r.sum()), []byte(r.rewritten), 0o644); err != nil {
+			return nil, err
+		}
+		parent, err := resolveInRoot(root, path.Dir(r.interpreter), true)
+		if err != nil {
+			return nil, fmt.Errorf("finding %s in the image: %w", r.interpreter, err)
+		}
+		p := path.Join(parent, path.Base(r.interpreter))
+		if entries[p] != nil {
+			continue
+		}
+		real, err := resolveInRoot(root, p, true)
+		if err != nil {
+			return nil, fmt.Errorf("finding %s in the image: %w", r.interpreter, err)
+		}
+		if st, err := os.Stat(filepath.Join(root, real)); err != nil || !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: %s in the image is not a program", ErrRefused, r.interpreter)
+		}
+		entries[p] = &entry{path: p, real: real, base: path.Base(r.interpreter)}
+		order = append(order, p)
 	}
-	f.Close()
-	inRoot := applyDir + "/" + filepath.Base(f.Name())
-	out, err := runner.t.command(ctx, s.Interpreter, inRoot, fmt.Sprint(arg)).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	saved := func(p string) string { return path.Join(path.Dir(p), "."+path.Base(p)+".refit-saved") }
+	var done []*entry
+	restore := func() []string {
+		var notes []string
+		for i := len(done) - 1; i >= 0; i-- {
+			e := done[i]
+			host := filepath.Join(root, e.path)
+			if data, err := os.ReadFile(host); err == nil && string(data) == wrapperFor(e.base) {
+				os.Rename(filepath.Join(root, saved(e.path)), host)
+				continue
+			}
+			// A package of the transaction installed its own version of the entry.
+			os.Remove(filepath.Join(root, saved(e.path)))
+			notes = append(notes, fmt.Sprintf("%s was replaced by a package during the run; rewritten scripts that ran after that ran in their original form", e.path))
+		}
+		return notes
 	}
-	return nil
+	for _, p := range order {
+		e := entries[p]
+		real := e.real
+		if entries[real] != nil {
+			real = saved(real) // that program's own entry is about to move aside
+		}
+		link := filepath.Join(shells, e.base)
+		os.Remove(link)
+		if err := os.Symlink(real, link); err != nil {
+			restore()
+			return nil, err
+		}
+		host := filepath.Join(root, p)
+		if err := os.Rename(host, filepath.Join(root, saved(p))); err != nil {
+			restore()
+			return nil, fmt.Errorf("moving %s aside in the image: %w", p, err)
+		}
+		done = append(done, e)
+		if err := os.WriteFile(host, []byte(wrapperFor(e.base)), 0o755); err != nil {
+			restore()
+			return nil, fmt.Errorf("writing the script wrapper %s in the image: %w", p, err)
+		}
+	}
+	return restore, nil
+}
+
+// wrapperFor is the shellWrapper standing in for an interpreter called base.
+func wrapperFor(base string) string {
+	return fmt.Sprintf(shellWrapper, shellDir+"/"+base, base, rewrittenDir)
+}
+
+// rewritesRan returns the sums of the rewritten scripts that ran.
+func rewritesRan(root string) map[string]bool {
+	ran := map[string]bool{}
+	data, _ := os.ReadFile(filepath.Join(root, rewrittenDir, "ran"))
+	for _, s := range strings.Fields(string(data)) {
+		ran[s] = true
+	}
+	return ran
+}
+
+// resolveInRoot resolves p (absolute, inside the root) as the root's own programs would
+// see it: symbolic links are followed, absolute targets from the root, and nothing
+// leaves the root. With final unset the last component is not followed.
+func resolveInRoot(root, p string, final bool) (string, error) {
+	parts := strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
+	cur := "/"
+	for hops := 0; len(parts) > 0; {
+		c := parts[0]
+		parts = parts[1:]
+		if c == "" || c == "." {
+			continue
+		}
+		if c == ".." {
+			cur = path.Dir(cur)
+			continue
+		}
+		next := path.Join(cur, c)
+		st, err := os.Lstat(filepath.Join(root, next))
+		if err != nil {
+			return "", err
+		}
+		if st.Mode()&os.ModeSymlink == 0 || (len(parts) == 0 && !final) {
+			cur = next
+			continue
+		}
+		if hops++; hops > 40 {
+			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
+		}
+		target, err := os.Readlink(filepath.Join(root, next))
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(target, "/") {
+			cur = "/"
+		}
+		parts = append(strings.Split(strings.Trim(target, "/"), "/"), parts...)
+	}
+	return cur, nil
 }

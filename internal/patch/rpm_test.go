@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -55,23 +56,7 @@ func TestRPMLabMatchesDNFUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]bool{}
-	for _, p := range rpmInstalled(t, root) {
-		got[p] = true
-	}
-	for _, d := range rep.Deferred {
-		for k := range got {
-			name := strings.SplitN(k, " ", 2)[0]
-			switch {
-			case d.Action == "install": // install-only: beside the old ones
-			case name == d.Name+"."+d.Arch:
-				delete(got, k) // an upgrade replaces the installed version
-			case d.Action == "obsolete" && contains(d.Replaces, strings.SplitN(name, ".", 2)[0]):
-				delete(got, k)
-			}
-		}
-		got[d.Name+"."+d.Arch+" "+evr.ParseRPM(d.To).String()] = true
-	}
+	got := withDeferred(rpmInstalled(t, root), rep)
 	for _, d := range rep.Deferred {
 		t.Logf("deferred %s %s: %s", d.Name, d.To, d.Reason)
 	}
@@ -99,13 +84,34 @@ func TestRPMLabMatchesDNFUpgrade(t *testing.T) {
 	t.Log(fmt.Sprint(rep.Summary()))
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// withDeferred returns the "name.arch evr" entries of an installed list as they will be
+// once the first-boot unit installed the deferred packages: an upgrade replaces the
+// installed package of its name and a compatible arch (the same, or noarch on either
+// side), an obsoleting package the ones it replaces, and install-only packages (and
+// new dependencies) go in beside the rest.
+func withDeferred(installed []string, rep *Report) map[string]bool {
+	got := map[string]bool{}
+	for _, p := range installed {
+		got[p] = true
+	}
+	for _, d := range rep.Deferred {
+		for k := range got {
+			nameArch := strings.SplitN(k, " ", 2)[0]
+			i := strings.LastIndexByte(nameArch, '.')
+			name, arch := nameArch[:i], nameArch[i+1:]
+			switch {
+			case d.Action == "install":
+			case d.Action == "obsolete" && slices.Contains(d.Replaces, name):
+				delete(got, k)
+			case name == d.Name && (arch == d.Arch || arch == "noarch" || d.Arch == "noarch"):
+				delete(got, k)
+			}
 		}
 	}
-	return false
+	for _, d := range rep.Deferred {
+		got[d.Name+"."+d.Arch+" "+evr.ParseRPM(d.To).String()] = true
+	}
+	return got
 }
 
 // rpmChrootRoot makes an RPM-family root whose own rpm runs in a chroot: the Debian
@@ -195,23 +201,7 @@ func TestRPMChrootMatchesDNFUpgrade(t *testing.T) {
 	if !applied["demo-lib"] {
 		t.Errorf("demo-lib (%%post -p /sbin/ldconfig, safe) was not applied offline: %s", rep.Summary())
 	}
-	got := map[string]bool{}
-	for _, p := range rpmInstalledChroot(t, root) {
-		got[p] = true
-	}
-	for _, d := range rep.Deferred {
-		for k := range got {
-			name := strings.SplitN(k, " ", 2)[0]
-			switch {
-			case d.Action == "install":
-			case name == d.Name+"."+d.Arch:
-				delete(got, k)
-			case d.Action == "obsolete" && contains(d.Replaces, strings.SplitN(name, ".", 2)[0]):
-				delete(got, k)
-			}
-		}
-		got[d.Name+"."+d.Arch+" "+evr.ParseRPM(d.To).String()] = true
-	}
+	got := withDeferred(rpmInstalledChroot(t, root), rep)
 	cmd, err := fixture.DNFCommand(dnfRoot, filepath.Join(t.TempDir(), "home"), t.TempDir(), lab.Repos, "-y", "--setopt=tsflags=noscripts", "upgrade")
 	if err != nil {
 		t.Fatal(err)
@@ -255,8 +245,20 @@ func rpmInstalledChroot(t *testing.T, root string) []string {
 // buildRPM builds a noarch RPM without files with rpmbuild; extra is added to the preamble.
 func buildRPM(t *testing.T, name, version, release, extra, scripts string) string {
 	t.Helper()
+	return buildRPMWithFiles(t, name, version, release, extra, scripts, nil)
+}
+
+// buildRPMWithFiles builds a noarch RPM holding files (absolute path → content).
+func buildRPMWithFiles(t *testing.T, name, version, release, extra, scripts string, files map[string]string) string {
+	t.Helper()
 	top := t.TempDir()
-	spec := fmt.Sprintf("Name: %s\nVersion: %s\nRelease: %s\nSummary: refit test\nLicense: MIT\nBuildArch: noarch\n%s\n%%description\nrefit test\n%s\n%%files\n", name, version, release, extra, scripts)
+	var install, list strings.Builder
+	for _, p := range sortedKeys(files) {
+		fmt.Fprintf(&install, "mkdir -p %%{buildroot}%s\nprintf '%%s' '%s' > %%{buildroot}%s\n", filepath.Dir(p), files[p], p)
+		list.WriteString(p + "\n")
+	}
+	spec := fmt.Sprintf("Name: %s\nVersion: %s\nRelease: %s\nSummary: refit test\nLicense: MIT\nBuildArch: noarch\n%s\n%%description\nrefit test\n%%install\n%s\n%s\n%%files\n%s",
+		name, version, release, extra, install.String(), scripts, list.String())
 	specFile := filepath.Join(top, name+".spec")
 	os.WriteFile(specFile, []byte(spec), 0o644)
 	out, err := exec.Command("rpmbuild", "-bb", "--define", "_topdir "+top, "--define", "_build_id_links none", specFile).CombinedOutput()
@@ -266,18 +268,22 @@ func buildRPM(t *testing.T, name, version, release, extra, scripts string) strin
 	return filepath.Join(top, "RPMS/noarch", fmt.Sprintf("%s-%s-%s.noarch.rpm", name, version, release))
 }
 
+// rpmUpdateFor describes a local noarch RPM as the update metadata would.
+func rpmUpdateFor(t *testing.T, file, name, from, to string) updates.Update {
+	t.Helper()
+	u := updateFor(t, file, name, from, to)
+	u.Arch = "noarch"
+	u.Available = evr.ParseRPM(to)
+	return u
+}
+
 // TestRPMDependencies: an update needing a capability nothing provides fails before any
 // change; one needing the new version of a deferred package is deferred with it.
 func TestRPMDependencies(t *testing.T) {
 	fixture.NeedRoot(t)
 	fixture.Need(t, "rpm", "rpmbuild", "createrepo_c")
 	lab := fixture.BuildRPMLab(t)
-	rpmUpdate := func(file, name, from, to string) updates.Update {
-		u := updateFor(t, file, name, from, to)
-		u.Arch = "noarch"
-		u.Available = evr.ParseRPM(to)
-		return u
-	}
+	rpmUpdate := func(file, name, from, to string) updates.Update { return rpmUpdateFor(t, file, name, from, to) }
 	t.Run("unresolvable", func(t *testing.T) {
 		root := fixture.CopyRoot(t, lab.Root)
 		before := rpmInstalled(t, root)
@@ -294,9 +300,9 @@ func TestRPMDependencies(t *testing.T) {
 	t.Run("needs a deferred package", func(t *testing.T) {
 		root := fixture.CopyRoot(t, lab.Root)
 		unsafe := buildRPM(t, "demo-unsafe", "1.0", "3", "Provides: demo-unsafe-api = 3", "%post\ncurl -fsSL https://example.org/x | sh\n")
-		base := buildRPM(t, "demo-base", "1.0", "2", "Requires: demo-unsafe-api >= 3", "")
+		same := buildRPM(t, "demo-same", "1.0", "2", "Requires: demo-unsafe-api >= 3", "")
 		rep, err := Run(context.Background(), Options{Target: Target{HostRoot: root}, CacheDir: t.TempDir(), Updates: []updates.Update{
-			rpmUpdate(unsafe, "demo-unsafe", "1.0-1", "1.0-3"), rpmUpdate(base, "demo-base", "1.0-1", "1.0-2")}})
+			rpmUpdate(unsafe, "demo-unsafe", "1.0-1", "1.0-3"), rpmUpdate(same, "demo-same", "1.0-1", "1.0-2")}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,9 +310,133 @@ func TestRPMDependencies(t *testing.T) {
 			t.Fatalf("want both deferred: %s", rep.Summary())
 		}
 		for _, d := range rep.Deferred {
-			if d.Name == "demo-base" && !strings.Contains(d.Reason, "deferred with it") {
-				t.Errorf("demo-base's reason: %s", d.Reason)
+			if d.Name == "demo-same" && !strings.Contains(d.Reason, "deferred with it") {
+				t.Errorf("demo-same's reason: %s", d.Reason)
 			}
 		}
 	})
+}
+
+// createRepo makes an rpm-md repository of the given package files with createrepo_c.
+func createRepo(t *testing.T, name string, priority int, files ...string) fixture.RPMRepo {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	os.MkdirAll(dir, 0o755)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o644)
+	}
+	if out, err := exec.Command("createrepo_c", "--quiet", dir).CombinedOutput(); err != nil {
+		t.Fatalf("createrepo_c: %v\n%s", err, out)
+	}
+	return fixture.RPMRepo{Name: name, Dir: dir, URL: "file://" + dir, Priority: priority}
+}
+
+// TestRPMNewDependencyMatchesDNF: an update that gains requirements nothing installed
+// provides pulls in new packages, chosen as dnf chooses them: for a versioned
+// requirement, among the providers of the best-priority repository that meet it (not
+// one from a worse repository, whatever it offers) the package providing the highest
+// version of the capability, which here is not the package named as the capability;
+// then a file requirement, and the new package's own requirement. The oracle is
+// "dnf upgrade" in a copy of the same root with the same repositories.
+func TestRPMNewDependencyMatchesDNF(t *testing.T) {
+	fixture.NeedRoot(t)
+	fixture.Need(t, "rpm", "rpmbuild", "createrepo_c", "dnf")
+	lab := fixture.BuildRPMLab(t)
+	extra := createRepo(t, "extra", 99,
+		buildRPM(t, "demo-same", "1.0", "2", "Requires: refit-newdep >= 1.0\nRequires: /usr/bin/refit-helper", ""),
+		buildRPM(t, "refit-newdep", "0.9", "1", "", ""),
+		buildRPM(t, "refit-newdep", "1.0", "1", "", ""),
+		buildRPM(t, "refit-newdep", "1.1", "1", "", ""),
+		buildRPM(t, "refit-newdep-fork", "1.0", "1", "Provides: refit-newdep = 5.0\nRequires: refit-newdep-lib", ""),
+		buildRPM(t, "refit-newdep-lib", "1.0", "1", "", ""),
+		buildRPMWithFiles(t, "refit-helper-tools", "1.0", "1", "", "", map[string]string{"/usr/bin/refit-helper": "#!/bin/sh\n"}),
+	)
+	worse := createRepo(t, "extra-worse", 100, buildRPM(t, "refit-newdep-best", "1.0", "1", "Provides: refit-newdep = 9.0", ""))
+	repos := append(append([]fixture.RPMRepo{}, lab.Repos...), extra, worse)
+	var specs []repository.Spec
+	for _, r := range repos {
+		specs = append(specs, repository.Spec{Name: r.Name, URL: r.URL, Type: repository.TypeRPM, Priority: r.Priority})
+	}
+	root := fixture.CopyRoot(t, lab.Root)
+	var logged []string
+	rep, err := Run(context.Background(), Options{Target: Target{HostRoot: root}, Repositories: specs, CacheDir: t.TempDir(),
+		Log: func(s string) { logged = append(logged, s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := withDeferred(rpmInstalled(t, root), rep)
+
+	dnfRoot := fixture.CopyRoot(t, lab.Root)
+	cmd, err := fixture.DNFCommand(dnfRoot, filepath.Join(t.TempDir(), "home"), t.TempDir(), repos, "-y", "--setopt=tsflags=noscripts", "upgrade")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("dnf upgrade: %v\n%s", err, out)
+	}
+	want := rpmInstalled(t, dnfRoot)
+	for _, p := range []string{"refit-newdep-fork.noarch 1.0-1", "refit-newdep-lib.noarch 1.0-1", "refit-helper-tools.noarch 1.0-1"} {
+		if !slices.Contains(want, p) {
+			t.Fatalf("the fixture is broken: dnf did not install %s:\n  %s", p, strings.Join(want, "\n  "))
+		}
+	}
+	var gotList []string
+	for k := range got {
+		gotList = append(gotList, k)
+	}
+	sort.Strings(gotList)
+	if strings.Join(gotList, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("refit-patch and dnf upgrade differ:\nrefit:\n  %s\ndnf:\n  %s", strings.Join(gotList, "\n  "), strings.Join(want, "\n  "))
+	}
+	reasons := map[string]string{}
+	for _, p := range append(append([]PackageReport{}, rep.Updated...), rep.Deferred...) {
+		reasons[p.Name] = p.Action + ": " + p.Reason
+	}
+	for name, want := range map[string]string{
+		"refit-newdep-fork":  "install: installed (new dependency of demo-same)",
+		"refit-helper-tools": "install: installed (new dependency of demo-same)",
+		"refit-newdep-lib":   "install: installed (new dependency of refit-newdep-fork)",
+	} {
+		if reasons[name] != want {
+			t.Errorf("report for %s: %q, want %q", name, reasons[name], want)
+		}
+	}
+	if !slices.Contains(logged, "installing refit-newdep-fork 1.0-1 (new dependency of demo-same)") {
+		t.Errorf("the log does not say refit-newdep-fork is installed as a new dependency:\n%s", strings.Join(logged, "\n"))
+	}
+}
+
+// TestResolveInRoot: paths resolve inside the root as its programs see them, whatever
+// the links say.
+func TestResolveInRoot(t *testing.T) {
+	root := t.TempDir()
+	writeFile(t, root, "usr/bin/dash", "elf")
+	os.Symlink("usr/bin", filepath.Join(root, "bin"))
+	os.Symlink("dash", filepath.Join(root, "usr/bin/sh"))
+	os.Symlink("/../../../usr/bin/dash", filepath.Join(root, "usr/bin/escape"))
+	os.Symlink("loop2", filepath.Join(root, "usr/bin/loop1"))
+	os.Symlink("loop1", filepath.Join(root, "usr/bin/loop2"))
+	for _, c := range []struct {
+		path  string
+		final bool
+		want  string
+	}{
+		{"/bin/sh", true, "/usr/bin/dash"},
+		{"/bin/sh", false, "/usr/bin/sh"},
+		{"/bin", false, "/bin"},
+		{"/bin", true, "/usr/bin"},
+		{"/usr/bin/escape", true, "/usr/bin/dash"},
+		{"/../bin/../usr/bin/sh", true, "/usr/bin/dash"},
+		{"/usr/bin/loop1", true, ""},
+		{"/usr/bin/missing", true, ""},
+	} {
+		got, err := resolveInRoot(root, c.path, c.final)
+		if (err != nil) != (c.want == "") || (err == nil && got != c.want) {
+			t.Errorf("resolveInRoot(%s, final=%v) = %q, %v; want %q", c.path, c.final, got, err, c.want)
+		}
+	}
 }

@@ -27,9 +27,18 @@ import (
 // buildDeb builds a .deb with dpkg-deb: control fields, maintainer scripts and files.
 func buildDeb(t *testing.T, dir, name, version string, scripts, files map[string]string) string {
 	t.Helper()
+	return buildDebControl(t, dir, name, version, "", scripts, files)
+}
+
+// buildDebControl is buildDeb with more control fields ("Depends: x\nProvides: y").
+func buildDebControl(t *testing.T, dir, name, version, fields string, scripts, files map[string]string) string {
+	t.Helper()
 	pkg := filepath.Join(t.TempDir(), "pkg")
 	os.MkdirAll(filepath.Join(pkg, "DEBIAN"), 0o755)
-	control := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: refit <t@example.org>\nDescription: refit test package\n", name, version)
+	if fields != "" {
+		fields = strings.TrimRight(fields, "\n") + "\n"
+	}
+	control := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: refit <t@example.org>\n%sDescription: refit test package\n", name, version, fields)
 	os.WriteFile(filepath.Join(pkg, "DEBIAN/control"), []byte(control), 0o644)
 	for n, body := range scripts {
 		mode := os.FileMode(0o755)
@@ -289,5 +298,106 @@ func TestDebianTriggers(t *testing.T) {
 	}
 	if info, _ := os.ReadFile(filepath.Join(root, "var/lib/dpkg/info/refit-watch-b.postinst")); string(info) != rewritePostinst {
 		t.Errorf("refit-watch-b's postinst was not restored:\n%s", info)
+	}
+}
+
+// TestRPMRewrittenScriptsRunAtTheirPoint: an upgrade whose every script kind is
+// rewritable — the new package's %pretrans, %pre, %post, %posttrans and own %triggerin,
+// the old package's %preun and %postun, and an installed package's triggers and file
+// triggers of every kind on it — is applied offline, with each script run in its
+// rewritten form by the image's own rpm at its own point. Each script logs its name, its
+// arguments and (file triggers) the paths on its standard input, then calls systemctl
+// try-restart, which the rewriting drops. The oracle is the same rpm -U in a copy of the
+// root with the original scripts: the logs must be identical line for line, and only
+// the copy may have called systemctl (which proves the call is detectable).
+func TestRPMRewrittenScriptsRunAtTheirPoint(t *testing.T) {
+	needDebianLab(t)
+	fixture.Need(t, "rpm", "rpmbuild", "createrepo_c")
+	lab := fixture.BuildRPMLab(t)
+	root := rpmChrootRoot(t, lab)
+	// A systemctl that leaves a trace (the Debian root has none of its own).
+	writeFile(t, root, "usr/bin/systemctl", "#!/bin/sh\necho \"systemctl $*\" >> /var/tmp/refit-systemctl\n")
+	os.Chmod(filepath.Join(root, "usr/bin/systemctl"), 0o755)
+	script := func(kind, label string, stdin bool) string {
+		files := ""
+		if stdin {
+			files = ` files: $(cat | sort | tr '\n' ' ')`
+		}
+		return fmt.Sprintf("%%%s\necho \"%s $# $1 $2%s\" >> /var/tmp/refit-order\nsystemctl try-restart refit-test.service || :\n\n", kind, label, files)
+	}
+	var watch strings.Builder
+	for _, k := range []string{"triggerin", "triggerun", "triggerpostun"} {
+		watch.WriteString(script(k+" -- refit-feed", "watch "+k, false))
+	}
+	for _, k := range []string{"filetriggerin", "filetriggerun", "filetriggerpostun", "transfiletriggerin", "transfiletriggerun", "transfiletriggerpostun"} {
+		watch.WriteString(script(k+" -- /usr/share/refit-watched", "watch "+k, true))
+	}
+	rpms := map[string]string{
+		"watch-1": buildRPM(t, "refit-watch", "1.0", "1", "", watch.String()),
+		"feed-1": buildRPMWithFiles(t, "refit-feed", "1.0", "1", "", script("preun", "feed-1 preun", false)+script("postun", "feed-1 postun", false),
+			map[string]string{"/usr/share/refit-watched/common": "1", "/usr/share/refit-watched/only-1": "1"}),
+		"feed-2": buildRPMWithFiles(t, "refit-feed", "1.0", "2", "",
+			script("pretrans", "feed-2 pretrans", false)+script("pre", "feed-2 pre", false)+script("post", "feed-2 post", false)+
+				script("posttrans", "feed-2 posttrans", false)+script("triggerin -- refit-watch", "feed-2 triggerin", false),
+			map[string]string{"/usr/share/refit-watched/common": "2", "/usr/share/refit-watched/only-2": "2"}),
+	}
+	for k, f := range rpms {
+		data, _ := os.ReadFile(f)
+		writeFile(t, root, "tmp/rpms/"+k+".rpm", string(data))
+	}
+	chrootRun(t, root, "rpm -i --nodeps /tmp/rpms/watch-1.rpm /tmp/rpms/feed-1.rpm && rm -f /var/tmp/refit-order /var/tmp/refit-systemctl")
+	shBefore, _ := os.Readlink(filepath.Join(root, "usr/bin/sh"))
+
+	oracle := fixture.CopyRoot(t, root)
+	chrootRun(t, oracle, "rpm -U --nodeps /tmp/rpms/feed-2.rpm")
+	want, err := os.ReadFile(filepath.Join(oracle, "var/tmp/refit-order"))
+	if err != nil {
+		t.Fatalf("the oracle's scripts left no log: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(oracle, "var/tmp/refit-systemctl")); err != nil {
+		t.Fatalf("control: the original scripts did not call systemctl in the oracle copy: %v", err)
+	}
+
+	rep, err := Run(context.Background(), Options{Target: Target{HostRoot: root}, CacheDir: t.TempDir(),
+		Updates: []updates.Update{rpmUpdateFor(t, rpms["feed-2"], "refit-feed", "1.0-1", "1.0-2")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Updated) != 1 || len(rep.Deferred) != 0 {
+		t.Fatalf("want refit-feed applied offline: %s", rep.Summary())
+	}
+	verdicts := map[string]string{}
+	for _, s := range rep.Updated[0].Scripts {
+		verdicts[s.Side+" "+string(s.Kind)] = s.Verdict.String()
+	}
+	for _, k := range []string{"new pretrans", "new pre", "new post", "new posttrans", "new triggerin", "old preun", "old postun",
+		"installed refit-watch triggerin", "installed refit-watch triggerun", "installed refit-watch triggerpostun",
+		"installed refit-watch filetriggerin", "installed refit-watch filetriggerun", "installed refit-watch filetriggerpostun",
+		"installed refit-watch transfiletriggerin", "installed refit-watch transfiletriggerun", "installed refit-watch transfiletriggerpostun"} {
+		if verdicts[k] != "rewritable" {
+			t.Errorf("%s: verdict %q, want rewritable (all: %v)", k, verdicts[k], verdicts)
+		}
+	}
+	got, err := os.ReadFile(filepath.Join(root, "var/tmp/refit-order"))
+	if err != nil {
+		t.Fatalf("no rewritten script ran: %v", err)
+	}
+	if string(got) != string(want) {
+		t.Errorf("the rewritten scripts ran differently from rpm's own run:\nrefit:\n%s\nrpm (original scripts):\n%s", got, want)
+	}
+	t.Logf("script log (refit = rpm):\n%s", got)
+	if data, err := os.ReadFile(filepath.Join(root, "var/tmp/refit-systemctl")); err == nil {
+		t.Errorf("a rewritten script still called systemctl:\n%s", data)
+	}
+	for _, n := range rep.Notes {
+		if strings.Contains(n, "did not run") || strings.Contains(n, "replaced by a package") {
+			t.Error(n)
+		}
+	}
+	if sh, err := os.Readlink(filepath.Join(root, "usr/bin/sh")); err != nil || sh != shBefore {
+		t.Errorf("/usr/bin/sh after the run: %q %v, want the link to %q back", sh, err, shBefore)
+	}
+	if left, _ := filepath.Glob(filepath.Join(root, "usr/bin/.*refit*")); len(left) > 0 {
+		t.Errorf("left in the image: %v", left)
 	}
 }
