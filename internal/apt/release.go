@@ -8,6 +8,8 @@
 package apt
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -198,4 +200,15 @@ func ParseReleaseDate(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%w: date %q is not in RFC 2822 form (\"Sat, 10 Jun 2023 08:53:47 UTC\"): %v", ErrSyntax, s, firstErr)
+}
+
+// FlatRelease returns the Release file of a local flat repository ("deb [trusted=yes] file:DIR ./")
+// whose only index is the uncompressed Packages text packages. Without a Release file, apt probes
+// Packages.xz, .bz2, .lzma, .gz, .lz4 and .zst first and logs an error for each. The date is fixed
+// and old: apt refuses a Release dated after its clock ("not valid yet"), and a booted image's
+// clock may be behind the build host's.
+func FlatRelease(label, packages string) string {
+	sum := sha256.Sum256([]byte(packages))
+	return fmt.Sprintf("Origin: refit-patch\nLabel: %s\nDate: Thu, 01 Jan 1970 00:00:00 UTC\nSHA256:\n %s %d Packages\n",
+		label, hex.EncodeToString(sum[:]), len(packages))
 }

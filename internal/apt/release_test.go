@@ -249,3 +249,21 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// TestFlatRelease: the Release refit writes for its local flat repositories parses, and names
+// the Packages index with its real size and digest.
+func TestFlatRelease(t *testing.T) {
+	packages := "Package: demo\nVersion: 1.0-1\nArchitecture: all\nFilename: ./demo_1.0-1_all.deb\n\n"
+	r, err := ParseRelease(strings.NewReader(FlatRelease("test queue", packages)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh, ok := r.Lookup("Packages")
+	sum := sha256.Sum256([]byte(packages))
+	if !ok || fh.SHA256 != hex.EncodeToString(sum[:]) || fh.Size != int64(len(packages)) {
+		t.Fatalf("Packages entry %+v (found %v), want size %d sha256 %x", fh, ok, len(packages), sum)
+	}
+	if _, err := ParseReleaseDate(r.Date); err != nil {
+		t.Errorf("Date %q: %v", r.Date, err)
+	}
+}

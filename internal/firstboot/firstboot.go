@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/refit-images/packer-plugin-refit/internal/apt"
 )
 
 const (
@@ -180,7 +182,7 @@ func Place(hostRoot, packageManager string, pkgs []Package) error {
 	}
 	if packageManager == "dpkg" {
 		files[filepath.Join(q, "Packages")] = index.String()
-		files[filepath.Join(q, "Release")] = queueRelease(index.String())
+		files[filepath.Join(q, "Release")] = apt.FlatRelease(UnitName+" queue", index.String())
 		files[filepath.Join(q, "sources.list")] = "deb [trusted=yes] file:" + QueueDir + " ./\n"
 	}
 	for name, text := range files {
@@ -244,16 +246,6 @@ func removeQueue(hostRoot string) error {
 		}
 	}
 	return nil
-}
-
-// queueRelease returns the Release file of the queue's flat repository. Without one, apt
-// probes Packages.xz, .bz2, .lzma, .gz, .lz4 and .zst first and logs an error for each.
-// The date is fixed and old: apt refuses a Release dated after the clock of the booted
-// image ("not valid yet"), which may be behind the build host's.
-func queueRelease(packages string) string {
-	sum := sha256.Sum256([]byte(packages))
-	return fmt.Sprintf("Origin: refit-patch\nLabel: %s queue\nDate: Thu, 01 Jan 1970 00:00:00 UTC\nSHA256:\n %s %d Packages\n",
-		UnitName, hex.EncodeToString(sum[:]), len(packages))
 }
 
 // safeDir creates dir (absolute, inside the image) under hostRoot, refusing any existing

@@ -52,7 +52,7 @@ func (d *debUpdate) report(reason string) PackageReport {
 }
 
 // firstbootNewPackageReason says why a new dependency cannot wait for the first boot.
-const firstbootNewPackageReason = "the first-boot installer only upgrades installed packages"
+const firstbootNewPackageReason = "a new package is never deferred: a first boot only installs newer versions of packages the image has"
 
 func runDebian(ctx context.Context, opts *Options, m *installed.Manifest, res *updates.Result, work string, rep *Report) (*Report, error) {
 	t := opts.Target
@@ -200,6 +200,9 @@ func runDebian(ctx context.Context, opts *Options, m *installed.Manifest, res *u
 			return nil, fmt.Errorf("placing the deferred packages: %w", err)
 		}
 		opts.log("%d package(s) deferred to %s", len(deferred), firstboot.UnitName)
+	} else if err := firstboot.Place(t.HostRoot, "dpkg", nil); err != nil {
+		// an earlier patch's queue, never booted, would install older versions than these
+		return nil, fmt.Errorf("removing an earlier first-boot queue: %w", err)
 	}
 	seen := map[string]bool{}
 	for _, d := range applied {
@@ -567,6 +570,7 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 	}
 	for name, text := range map[string]string{
 		"Packages":     index.String(),
+		"Release":      apt.FlatRelease("refit-patch offline", index.String()),
 		"sources.list": "deb [trusted=yes] file:" + applyDir + " ./\n",
 		"dpkg":         wrapperScript,
 	} {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -392,4 +393,53 @@ func TestDebianNewDependencyMatchesAptUpgrade(t *testing.T) {
 			t.Errorf("installed after the run: refit-app %q, refit-unsafe-dep %q", now["refit-app"], now["refit-unsafe-dep"])
 		}
 	})
+}
+
+// TestDebianRepatchReplacesQueue: an image patched with everything deferred and patched again
+// before it ever booted must not keep the first queue: once the second patch applies those
+// packages offline, the unit and its queue are gone (a stale queue would ask the first boot
+// for versions the image already has, or older ones).
+func TestDebianRepatchReplacesQueue(t *testing.T) {
+	needDebianLab(t)
+	root := fixture.DebianRoot(t)
+	specs := debianSpecs(t, debianUpdateSuites...)
+	cache := filepath.Join(fixture.CacheDir(), "patch-cache")
+	rep, err := Run(context.Background(), Options{Target: Target{HostRoot: root}, Repositories: specs, Scriptlets: ScriptletsDefer, CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := filepath.Join(root, firstboot.QueueDir)
+	link := filepath.Join(root, "etc/systemd/system/multi-user.target.wants", firstboot.UnitName)
+	for _, p := range []string{queue, link} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Fatalf("after deferring %d package(s), %s is missing: %v", len(rep.Deferred), p, err)
+		}
+	}
+	rep, err = Run(context.Background(), Options{Target: Target{HostRoot: root}, Repositories: specs, CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Updated) == 0 {
+		t.Fatalf("the second patch applied nothing: %s", rep.Summary())
+	}
+	if len(rep.Deferred) > 0 {
+		// today's updates defer some even with scriptlets = auto: the queue must hold exactly those
+		var want []string
+		for _, d := range rep.Deferred {
+			want = append(want, d.Name+"="+d.To)
+		}
+		sort.Strings(want)
+		data, err := os.ReadFile(filepath.Join(queue, "packages"))
+		got := strings.Fields(string(data))
+		sort.Strings(got)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("queue lists %q (%v), want the second patch's deferred packages %q", got, err, want)
+		}
+		return
+	}
+	for _, p := range []string{queue, link} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after a patch that deferred nothing", p)
+		}
+	}
 }

@@ -228,6 +228,9 @@ func runRPM(ctx context.Context, opts *Options, m *installed.Manifest, res *upda
 		if err := firstboot.Place(t.HostRoot, "rpm", q); err != nil {
 			return nil, fmt.Errorf("placing the deferred packages: %w", err)
 		}
+	} else if err := firstboot.Place(t.HostRoot, "rpm", nil); err != nil {
+		// an earlier patch's queue, never booted, would install older versions than these
+		return nil, fmt.Errorf("removing an earlier first-boot queue: %w", err)
 	}
 	sort.Slice(applied, func(i, j int) bool { return applied[i].nevra() < applied[j].nevra() })
 	sort.Slice(deferred, func(i, j int) bool { return deferred[i].nevra() < deferred[j].nevra() })
