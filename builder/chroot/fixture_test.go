@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,9 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
 )
@@ -132,31 +129,11 @@ func fileDigest(t *testing.T, path string) string {
 // a missing file maps to "<missing>".
 func imageFiles(t *testing.T, image string, withFstab bool, names ...string) map[string]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	s, err := diskimage.OpenReadOnly(ctx, image, diskimage.Options{MountFstab: withFstab, WorkDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("opening the output image %s: %v", image, err)
-	}
-	defer func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("closing %s: %v", image, err)
-		}
-	}()
 	out := map[string]string{}
-	for _, name := range names {
-		p, err := s.Mounts.ResolvePath(name)
-		if err != nil {
-			t.Fatalf("resolving %s in %s: %v", name, image, err)
-		}
-		data, err := os.ReadFile(p)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
+	for name, f := range fixture.ReadImage(t, image, withFstab, nil, names...) {
+		out[name] = f.Content
+		if !f.Exists {
 			out[name] = "<missing>"
-		case err != nil:
-			out[name] = "<error: " + err.Error() + ">"
-		default:
-			out[name] = string(data)
 		}
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -124,4 +125,13 @@ func Template(tb testing.TB, hcl string) string {
 		tb.Fatal(err)
 	}
 	return dir
+}
+
+// HCLList renders strings as an HCL list of quoted strings (for a template or -var).
+func HCLList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }

@@ -63,7 +63,7 @@ func TestAccPipeline(t *testing.T) {
 		"-var", "admin_user="+pipelineUser,
 		"-var", "hostname="+pipelineHostname,
 		"-var", "domain="+pipelineDomain,
-		"-var", "dns_servers="+hclList(hostNameservers(t)),
+		"-var", "dns_servers="+packertest.HCLList(fixture.HostNameservers(t)),
 		"-var", "mirror="+mirror,
 		"-var", "security_mirror="+security,
 		"-var", "keyring="+keyring,
@@ -92,9 +92,9 @@ func TestAccPipeline(t *testing.T) {
 	t.Logf("refit-patch: %s", rep.Summary())
 
 	statusFile := "/var/lib/dpkg/status"
-	before := readImage(t, hardened, nil, statusFile)
+	before := fixture.ReadImage(t, hardened, true, nil, statusFile)
 	var audit string
-	after := readImage(t, patched, func(root string) {
+	after := fixture.ReadImage(t, patched, true, func(root string) {
 		cmd := exec.Command("dpkg", "--admindir="+filepath.Join(root, "var/lib/dpkg"), "--audit")
 		b, err := cmd.CombinedOutput()
 		if err != nil {
@@ -110,14 +110,14 @@ func TestAccPipeline(t *testing.T) {
 	}
 
 	// The oracle: apt-get upgrade's choice for the hardened image's installed set.
-	hardenedVersions := parseStatusVersions(t, before[statusFile].content)
-	want := aptGetUpgradeVersions(t, before[statusFile].content, fixture.DebianSourcesList(t))
+	hardenedVersions := parseStatusVersions(t, before[statusFile].Content)
+	want := aptGetUpgradeVersions(t, before[statusFile].Content, fixture.DebianSourcesList(t))
 	upgrades := diffVersions(hardenedVersions, want)
 	t.Logf("apt-get upgrade would change %d package(s)", len(upgrades))
 	if len(upgrades) == 0 {
 		t.Log("the mirrors offer no update for the hardened image today: the version checks below cannot tell a patched image from an unpatched one")
 	}
-	got := parseStatusVersions(t, after[statusFile].content)
+	got := parseStatusVersions(t, after[statusFile].Content)
 	for _, d := range rep.Deferred {
 		got[d.Name] = d.To
 	}
@@ -145,7 +145,7 @@ func TestAccPipeline(t *testing.T) {
 }
 
 // checkHardening checks that refit-harden's work is in an image (read by readImage).
-func checkHardening(t *testing.T, files map[string]imageFile, publicKey string) {
+func checkHardening(t *testing.T, files map[string]fixture.ImageFile, publicKey string) {
 	t.Helper()
 	for _, c := range []struct{ name, want string }{
 		{"/etc/ssh/sshd_config.d/00-refit-hardening.conf", "PasswordAuthentication no"},
@@ -159,11 +159,11 @@ func checkHardening(t *testing.T, files map[string]imageFile, publicKey string) 
 		{"/etc/resolv.conf", "search " + pipelineDomain + "\n"},
 		{"/etc/hostname", pipelineHostname},
 	} {
-		if !strings.Contains(files[c.name].content, c.want) {
-			t.Errorf("the patched image's %s lacks %q:\n%s", c.name, c.want, files[c.name].content)
+		if !strings.Contains(files[c.name].Content, c.want) {
+			t.Errorf("the patched image's %s lacks %q:\n%s", c.name, c.want, files[c.name].Content)
 		}
 	}
-	if !files["/etc/systemd/system/sysinit.target.wants/nftables.service"].exists {
+	if !files["/etc/systemd/system/sysinit.target.wants/nftables.service"].Exists {
 		t.Error("nftables.service is not enabled in the patched image")
 	}
 }

@@ -2,19 +2,13 @@ package patch
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/refit-images/packer-plugin-refit/internal/apt"
-	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 )
 
@@ -61,77 +55,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// hostNameservers returns the nameserver addresses of this host's /etc/resolv.conf (at most 3).
-func hostNameservers(t *testing.T) []string {
-	t.Helper()
-	data, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil {
-		t.Skipf("needs this host's /etc/resolv.conf: %v", err)
-	}
-	var servers []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "nameserver" && len(servers) < 3 {
-			servers = append(servers, f[1])
-		}
-	}
-	if len(servers) == 0 {
-		t.Skip("needs a nameserver line in this host's /etc/resolv.conf")
-	}
-	return servers
-}
-
-// hclList renders strings as an HCL list (for -var).
-func hclList(items []string) string {
-	q := make([]string, len(items))
-	for i, s := range items {
-		q[i] = strconv.Quote(s)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// imageFile is one file read from an image.
-type imageFile struct {
-	exists  bool
-	content string
-}
-
-// readImage opens image read-only, calls inspect (when not nil) with the host path of its root,
-// and returns the content of each of names, paths inside the image.
-func readImage(t *testing.T, image string, inspect func(root string), names ...string) map[string]imageFile {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	s, err := diskimage.OpenReadOnly(ctx, image, diskimage.Options{MountFstab: true, WorkDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("opening %s: %v", image, err)
-	}
-	defer func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("closing %s: %v", image, err)
-		}
-	}()
-	if inspect != nil {
-		inspect(s.Root())
-	}
-	out := map[string]imageFile{}
-	for _, name := range names {
-		p, err := s.Mounts.ResolvePath(path.Clean(name))
-		if err != nil {
-			t.Fatalf("resolving %s in %s: %v", name, image, err)
-		}
-		data, err := os.ReadFile(p)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			out[name] = imageFile{}
-		case err != nil:
-			t.Fatalf("reading %s in %s: %v", name, image, err)
-		default:
-			out[name] = imageFile{exists: true, content: string(data)}
-		}
-	}
-	return out
 }
 
 // parseStatusVersions returns name → version of the installed packages in a dpkg status file.

@@ -1,21 +1,14 @@
 package harden
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/hardening"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
@@ -45,18 +38,18 @@ func TestAccHardenChroot(t *testing.T) {
 	fixture.NeedRoot(t)
 	src := filepath.Join(fixture.DebianImage(t), "debian12.qcow2")
 	key := vmtest.NewKey(t)
-	before := sha256File(t, src)
+	before := fixture.FileSHA256(t, src)
 
-	dns := hostNameservers(t)
+	dns := fixture.HostNameservers(t)
 	wantResolv := resolvConf(dns, accDomain)
 
 	// Controls: each thing the test looks for must be absent before the build, and refit-harden's
 	// resolv.conf must differ from the copy of this host's that copy_files places.
-	orig := readImage(t, src, "/etc/resolv.conf", "/etc/hostname", "/etc/passwd", "/etc/nftables.conf",
+	orig := fixture.ReadImage(t, src, true, nil, "/etc/resolv.conf", "/etc/hostname", "/etc/passwd", "/etc/nftables.conf",
 		"/etc/ssh/sshd_config.d/00-refit-hardening.conf")
-	if orig["/etc/resolv.conf"].content == wantResolv || orig["/etc/hostname"].content == accHostname+"\n" ||
-		strings.Contains(orig["/etc/passwd"].content, "\nops:") || strings.Contains(orig["/etc/nftables.conf"].content, fmt.Sprint(accPort)) ||
-		orig["/etc/ssh/sshd_config.d/00-refit-hardening.conf"].exists {
+	if orig["/etc/resolv.conf"].Content == wantResolv || orig["/etc/hostname"].Content == accHostname+"\n" ||
+		strings.Contains(orig["/etc/passwd"].Content, "\nops:") || strings.Contains(orig["/etc/nftables.conf"].Content, fmt.Sprint(accPort)) ||
+		orig["/etc/ssh/sshd_config.d/00-refit-hardening.conf"].Exists {
 		t.Fatalf("the source image already has what the build should add: %+v", orig)
 	}
 	if host, err := os.ReadFile("/etc/resolv.conf"); err != nil || string(host) == wantResolv {
@@ -98,7 +91,7 @@ build {
     }
   }
 }
-`, src, filepath.Join(dir, "output"), report, key.Public, accHostname, accDomain, hclList(dns), accDomain, accNTP, accPort))
+`, src, filepath.Join(dir, "output"), report, key.Public, accHostname, accDomain, packertest.HCLList(dns), accDomain, accNTP, accPort))
 	start := time.Now()
 	out, err := env.Run(t, tpl, "build", ".")
 	if err != nil {
@@ -129,11 +122,11 @@ build {
 		}
 	}
 
-	if after := sha256File(t, src); after != before {
+	if after := fixture.FileSHA256(t, src); after != before {
 		t.Errorf("the source image changed: sha256 %s → %s", before, after)
 	}
 	image := filepath.Join(dir, "output", "hardened.raw")
-	got := readImage(t, image, "/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/etc/passwd",
+	got := fixture.ReadImage(t, image, true, nil, "/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/etc/passwd",
 		"/home/ops/.ssh/authorized_keys", "/etc/sudoers.d/90-refit-user-ops",
 		"/etc/ssh/sshd_config.d/00-refit-hardening.conf", "/etc/nftables.conf",
 		"/etc/systemd/system/sysinit.target.wants/nftables.service",
@@ -143,66 +136,47 @@ build {
 
 // checkHardenedImage checks the files TestAccHardenChroot's template writes, as readImage read
 // them from the output image.
-func checkHardenedImage(t *testing.T, got map[string]imageFile, publicKey, wantResolv string) {
+func checkHardenedImage(t *testing.T, got map[string]fixture.ImageFile, publicKey, wantResolv string) {
 	t.Helper()
-	if resolv := got["/etc/resolv.conf"]; resolv.link != "" || resolv.content != wantResolv {
-		t.Errorf("/etc/resolv.conf (link %q) is not refit-harden's (did copy_files put the image's own back?):\n%s\nwant:\n%s", resolv.link, resolv.content, wantResolv)
+	if resolv := got["/etc/resolv.conf"]; resolv.Link != "" || resolv.Content != wantResolv {
+		t.Errorf("/etc/resolv.conf (link %q) is not refit-harden's (did copy_files put the image's own back?):\n%s\nwant:\n%s", resolv.Link, resolv.Content, wantResolv)
 	}
-	if got["/etc/hostname"].content != accHostname+"\n" {
-		t.Errorf("/etc/hostname = %q, want %q", got["/etc/hostname"].content, accHostname+"\n")
+	if got["/etc/hostname"].Content != accHostname+"\n" {
+		t.Errorf("/etc/hostname = %q, want %q", got["/etc/hostname"].Content, accHostname+"\n")
 	}
-	if !strings.Contains(got["/etc/hosts"].content, "127.0.1.1\t"+accHostname+"."+accDomain+" "+accHostname) {
-		t.Errorf("/etc/hosts does not name %s.%s:\n%s", accHostname, accDomain, got["/etc/hosts"].content)
+	if !strings.Contains(got["/etc/hosts"].Content, "127.0.1.1\t"+accHostname+"."+accDomain+" "+accHostname) {
+		t.Errorf("/etc/hosts does not name %s.%s:\n%s", accHostname, accDomain, got["/etc/hosts"].Content)
 	}
-	if !strings.Contains(got["/etc/passwd"].content, "\nops:") {
+	if !strings.Contains(got["/etc/passwd"].Content, "\nops:") {
 		t.Error("the user ops is not in /etc/passwd")
 	}
-	if keys := got["/home/ops/.ssh/authorized_keys"].content; !strings.HasSuffix(keys, "\n") || keyLines(keys) != publicKey {
+	if keys := got["/home/ops/.ssh/authorized_keys"].Content; !strings.HasSuffix(keys, "\n") || keyLines(keys) != publicKey {
 		t.Errorf("/home/ops/.ssh/authorized_keys = %q, want comments and the test key, one per line", keys)
 	}
-	if !strings.Contains(got["/etc/sudoers.d/90-refit-user-ops"].content, "NOPASSWD") {
-		t.Errorf("the sudo drop-in for ops: %q", got["/etc/sudoers.d/90-refit-user-ops"].content)
+	if !strings.Contains(got["/etc/sudoers.d/90-refit-user-ops"].Content, "NOPASSWD") {
+		t.Errorf("the sudo drop-in for ops: %q", got["/etc/sudoers.d/90-refit-user-ops"].Content)
 	}
-	dropin := got["/etc/ssh/sshd_config.d/00-refit-hardening.conf"].content
+	dropin := got["/etc/ssh/sshd_config.d/00-refit-hardening.conf"].Content
 	for _, want := range []string{"PermitRootLogin no", "PasswordAuthentication no"} {
 		if !strings.Contains(dropin, want) {
 			t.Errorf("the sshd drop-in lacks %q:\n%s", want, dropin)
 		}
 	}
-	nft := got["/etc/nftables.conf"].content
+	nft := got["/etc/nftables.conf"].Content
 	for _, want := range []string{"policy drop", fmt.Sprint(accPort), "22"} {
 		if !strings.Contains(nft, want) {
 			t.Errorf("/etc/nftables.conf lacks %q:\n%s", want, nft)
 		}
 	}
-	if !got["/etc/systemd/system/sysinit.target.wants/nftables.service"].exists {
+	if !got["/etc/systemd/system/sysinit.target.wants/nftables.service"].Exists {
 		t.Error("nftables.service is not enabled (no sysinit.target.wants link)")
 	}
-	if !strings.Contains(got["/etc/systemd/timesyncd.conf.d/refit-ntp.conf"].content, "NTP="+accNTP) {
-		t.Errorf("timesyncd's drop-in: %q", got["/etc/systemd/timesyncd.conf.d/refit-ntp.conf"].content)
+	if !strings.Contains(got["/etc/systemd/timesyncd.conf.d/refit-ntp.conf"].Content, "NTP="+accNTP) {
+		t.Errorf("timesyncd's drop-in: %q", got["/etc/systemd/timesyncd.conf.d/refit-ntp.conf"].Content)
 	}
-	if got["/usr/sbin/policy-rc.d"].exists {
+	if got["/usr/sbin/policy-rc.d"].Exists {
 		t.Error("policy-rc.d was left in the image")
 	}
-}
-
-// hostNameservers returns the nameserver addresses of this host's /etc/resolv.conf (at most 3).
-func hostNameservers(t *testing.T) []string {
-	t.Helper()
-	data, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil {
-		t.Skipf("needs this host's /etc/resolv.conf: %v", err)
-	}
-	var servers []string
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "nameserver" && len(servers) < 3 {
-			servers = append(servers, f[1])
-		}
-	}
-	if len(servers) == 0 {
-		t.Skip("needs a nameserver line in this host's /etc/resolv.conf")
-	}
-	return servers
 }
 
 // resolvConf is the /etc/resolv.conf refit-harden's network.dns writes for servers and a search domain.
@@ -212,15 +186,6 @@ func resolvConf(servers []string, search string) string {
 		s += "nameserver " + ns + "\n"
 	}
 	return s + "search " + search + "\n"
-}
-
-// hclList renders strings as an HCL list.
-func hclList(items []string) string {
-	q := make([]string, len(items))
-	for i, s := range items {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // keyLines returns the lines of an authorized_keys file that are not comments, joined by newlines.
@@ -246,64 +211,4 @@ func readHardenReport(t *testing.T, name string) hardening.Report {
 		t.Fatalf("the report is not JSON: %v\n%s", err, data)
 	}
 	return rep
-}
-
-// imageFile is one file read from an image: its content (through symlinks), and its own link
-// target when it is a symlink.
-type imageFile struct {
-	exists  bool
-	content string
-	link    string
-}
-
-// readImage opens image read-only and reads each of names, paths inside the image.
-func readImage(t *testing.T, image string, names ...string) map[string]imageFile {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	s, err := diskimage.OpenReadOnly(ctx, image, diskimage.Options{MountFstab: true, WorkDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("opening %s: %v", image, err)
-	}
-	defer func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("closing %s: %v", image, err)
-		}
-	}()
-	out := map[string]imageFile{}
-	for _, name := range names {
-		var f imageFile
-		if dir, err := s.Mounts.ResolvePath(path.Dir(name)); err == nil {
-			f.link, _ = os.Readlink(filepath.Join(dir, path.Base(name)))
-		}
-		p, err := s.Mounts.ResolvePath(name)
-		if err != nil {
-			t.Fatalf("resolving %s in %s: %v", name, image, err)
-		}
-		data, err := os.ReadFile(p)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			t.Fatalf("reading %s in %s: %v", name, image, err)
-		default:
-			f.exists, f.content = true, string(data)
-		}
-		out[name] = f
-	}
-	return out
-}
-
-// sha256File returns the hex SHA-256 of a file.
-func sha256File(t *testing.T, name string) string {
-	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
