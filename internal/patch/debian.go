@@ -308,6 +308,7 @@ type infoRestore struct {
 // are not upgraded but whose triggers run, when they had to be rewritten.
 func analyseDebian(opts *Options, byName map[string]*debUpdate, inst map[string]*debPackage) ([]infoRestore, error) {
 	root := opts.Target.HostRoot
+	hooksWhy, hooksJudged := "", false
 	for _, n := range sortedKeys(byName) {
 		d := byName[n]
 		d.scripts, d.notes, d.deferWhy, d.rewritten = nil, nil, "", map[string]string{}
@@ -343,6 +344,19 @@ func analyseDebian(opts *Options, byName map[string]*debUpdate, inst map[string]
 		}
 		if isDebKernel(n) && opts.Kernel == KernelFirstboot {
 			unsafe = append(unsafe, "kernel = \"firstboot\"")
+		}
+		if kernelVersion(n) != "" && opts.Kernel == KernelOffline {
+			// its scripts run the image's /etc/kernel hooks, which refit judges here
+			if !hooksJudged {
+				var err error
+				if hooksWhy, err = judgeKernelHooks(root); err != nil {
+					return nil, err
+				}
+				hooksJudged = true
+			}
+			if hooksWhy != "" {
+				unsafe = append(unsafe, hooksWhy)
+			}
 		}
 		if opts.Scriptlets == ScriptletsDefer {
 			d.deferWhy = "scriptlets = \"defer\""
@@ -474,18 +488,27 @@ exit $rc
 
 // command runs args inside the target root (chroot) with a clean offline environment.
 func (t Target) command(ctx context.Context, args ...string) *exec.Cmd {
-	if t.ChrootDir == "" {
-		t.ChrootDir = t.HostRoot
-	}
-	argv := append(append([]string{}, t.Prefix...), "chroot", t.ChrootDir, "/usr/bin/env", "-i",
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C.UTF-8",
-		"DEBIAN_FRONTEND=noninteractive", "DEBCONF_NONINTERACTIVE_SEEN=true", "SYSTEMD_OFFLINE=1")
-	argv = append(argv, args...)
+	argv := append(append([]string{}, t.Prefix...), t.chrootArgs(args...)...)
 	return exec.CommandContext(ctx, argv[0], argv[1:]...)
 }
 
+// chrootArgs is the argv that runs args in the root (chroot) with a clean offline environment.
+func (t Target) chrootArgs(args ...string) []string {
+	if t.ChrootDir == "" {
+		t.ChrootDir = t.HostRoot
+	}
+	argv := []string{"chroot", t.ChrootDir, "/usr/bin/env", "-i",
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C.UTF-8",
+		"DEBIAN_FRONTEND=noninteractive", "DEBCONF_NONINTERACTIVE_SEEN=true", "SYSTEMD_OFFLINE=1"}
+	return append(argv, args...)
+}
+
 func runIn(ctx context.Context, opts *Options, args ...string) (string, error) {
-	cmd := opts.Target.command(ctx, args...)
+	return runCommand(opts.Target.command(ctx, args...), args)
+}
+
+// runCommand runs cmd (args inside the root) and returns its output; the error carries its tail.
+func runCommand(cmd *exec.Cmd, args []string) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -589,6 +612,27 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 	}
 	cleanups = append(cleanups, undoDev)
 
+	// Kernel image packages run the image's /etc/kernel hooks (judged in analyseDebian),
+	// which need /proc and the root's device nodes: the install runs in the kernel environment.
+	run := func(args ...string) (string, error) { return runIn(ctx, opts, args...) }
+	var kernels []string
+	for _, d := range applied {
+		if v := kernelVersion(d.u.Name); v != "" {
+			kernels = append(kernels, v)
+		}
+	}
+	var grub *grubConfig
+	if len(kernels) > 0 {
+		env, err := newKernelEnv(ctx, opts.Target)
+		if err != nil {
+			return err
+		}
+		if grub, err = saveGrubConfig(root); err != nil {
+			return err
+		}
+		run = func(args ...string) (string, error) { return runCommand(env.command(ctx, opts.Target, args...), args) }
+		opts.log("installing kernel(s) %s offline with /proc and the root's devices in a private namespace", strings.Join(kernels, ", "))
+	}
 	if _, err := os.Stat(filepath.Join(root, "usr/bin/apt-get")); err == nil {
 		if _, err := runIn(ctx, opts, append(append([]string{"apt-get"}, aptOptions...), "update")...); err != nil {
 			return err
@@ -597,7 +641,7 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 		if !slices.ContainsFunc(applied, func(d *debUpdate) bool { return len(d.dependencyOf) > 0 }) {
 			args = append(args, "--only-upgrade")
 		}
-		out, err := runIn(ctx, opts, append(args, names...)...)
+		out, err := run(append(args, names...)...)
 		if err != nil {
 			return err
 		}
@@ -607,7 +651,21 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 		for _, d := range applied {
 			args = append(args, applyDir+"/"+filepath.Base(d.file))
 		}
-		if _, err := runIn(ctx, opts, args...); err != nil {
+		if _, err := run(args...); err != nil {
+			return err
+		}
+	}
+	if grub != nil {
+		cfg, err := os.ReadFile(grub.path)
+		if err == nil {
+			err = checkGrubConfig(string(cfg), kernels)
+		} else {
+			err = fmt.Errorf("%w: reading the new grub.cfg: %v; the previous one was restored (or use kernel = \"firstboot\")", ErrApply, err)
+		}
+		if err != nil {
+			if rerr := grub.restore(); rerr != nil {
+				return fmt.Errorf("%w; restoring the previous grub.cfg failed too: %v", err, rerr)
+			}
 			return err
 		}
 	}
@@ -789,8 +847,8 @@ func copyFileSum(src, dst string) (string, int64, error) {
 func checkKernels(root string, names []string) error {
 	var missing []string
 	for _, n := range names {
-		ver, ok := strings.CutPrefix(n, "linux-image-")
-		if !ok || ver == "" || ver[0] < '0' || ver[0] > '9' {
+		ver := kernelVersion(n)
+		if ver == "" {
 			continue // metapackages (linux-image-amd64) install no kernel themselves
 		}
 		for _, f := range []string{"vmlinuz-" + ver, "initrd.img-" + ver} {

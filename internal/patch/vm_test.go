@@ -23,7 +23,8 @@ import (
 // applied offline and at least one is deferred. It boots the result once under qemu: the
 // first-boot unit runs in the live system, succeeds, logs to the journal, removes its queue
 // and disables itself, dpkg is consistent, and the installed versions are those "apt-get
-// upgrade" produces in a chroot of the same root with the same sources. After one reboot
+// upgrade --with-new-pkgs" produces for the same root with the same sources (the kernel
+// update included: the VM runs the new kernel). After one reboot
 // the unit has not run again and the system reaches the running state.
 func TestPatchedDebianImageBoots(t *testing.T) {
 	needDebianLab(t)
@@ -134,11 +135,11 @@ func TestPatchedDebianImageBoots(t *testing.T) {
 }
 
 // probeBaseImage writes to raw a raw copy of the bootable Debian image with refit-probe 1.0-1
-// installed, and returns the oracle for it: the installed versions after "apt-get
-// --no-install-recommends upgrade" in a chroot of a copy of that root with this machine's
-// Debian suites and the probe repository. Plain upgrade, not --with-new-pkgs: the image's
-// kernel update needs a new ABI package whose scripts can run neither offline nor in a
-// chroot (grub-probe needs /dev), so refit holds it back as plain apt-get upgrade does.
+// installed, and returns the oracle for it: the installed versions after "apt-get -s upgrade
+// --with-new-pkgs --no-install-recommends" (refit's default, kernel = "offline" installing the
+// new kernel ABI package) with this machine's Debian suites and the probe repository. It is a
+// simulation with private apt state: a real run in a plain chroot cannot run the kernel's
+// update-grub hook (grub-probe needs /proc and the root's device node).
 func probeBaseImage(t *testing.T, raw string, probe probeRepo) map[string]string {
 	t.Helper()
 	ctx := context.Background()
@@ -173,7 +174,11 @@ func probeBaseImage(t *testing.T, raw string, probe probeRepo) map[string]string
 		t.Fatalf("%s is %q in the base image, want 1.0-1", probeName, v)
 	}
 	sources := fixture.DebianSourcesList(t, debianUpdateSuites...) + probe.sourcesList()
-	want := aptOracle(t, root, sources, probe.dir, "--no-install-recommends")
+	status, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fixture.APTSimulateUpgrade(t, status, sources, refitUpgradeArgs...)
 	if want[probeName] != "1.0-2" {
 		t.Fatalf("apt-get upgrade left %s at %q, want 1.0-2 from the probe repository", probeName, want[probeName])
 	}

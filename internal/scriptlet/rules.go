@@ -590,11 +590,15 @@ func firewallCmdRule(c command) ruling {
 }
 
 // runPartsRule: run-parts runs every program in a directory; the kernel's hook directories are the
-// initramfs and boot-entry hooks.
+// initramfs and boot-entry hooks. An --arg= value known only at run time (a kernel's version) is
+// passed to the hooks and does not choose what runs; the directory must be literal.
 func runPartsRule(c command) ruling {
 	dir := ""
 	for i := 1; i < len(c.words); i++ {
 		w, static := c.arg(i)
+		if !static && strings.HasPrefix(c.prefix[i], "--arg=") {
+			continue
+		}
 		if !static {
 			return ruling{effect: refuse, reason: "run-parts arguments chosen at run time"}
 		}

@@ -229,6 +229,13 @@ if [ -n "$UPDATE_CACHE" ]; then "$UPDATE_CACHE" --force /usr/share/icons/hicolor
 		{name: "kernel hook directory", script: Script{Kind: KindDebianPostInst,
 			Body: "#!/bin/sh\nrun-parts --report --exit-on-error --arg=6.1.0 /etc/kernel/postinst.d"},
 			verdict: Safe, initramfs: true},
+		{name: "kernel hook directory, version chosen at run time", script: Script{Kind: KindDebianPostInst,
+			Body: "#!/bin/sh -e\nversion=6.1.0-9-amd64\nimage_path=/boot/vmlinuz-$version\n" +
+				"DEB_MAINT_PARAMS=\"$*\" run-parts --report --exit-on-error --arg=$version --arg=$image_path /etc/kernel/postinst.d"},
+			verdict: Safe, initramfs: true},
+		{name: "run-parts directory chosen at run time", script: Script{Kind: KindDebianPostInst,
+			Body: "#!/bin/sh\nrun-parts --arg=6.1.0 \"$hooks\""},
+			verdict: Unsafe, reason: "run-parts arguments chosen at run time"},
 		{name: "other run-parts", script: Script{Kind: KindPost, Body: "run-parts /etc/cron.daily"},
 			verdict: Unsafe, reason: "run-parts runs every program"},
 		{name: "semodule without reload", script: Script{Kind: KindPost,

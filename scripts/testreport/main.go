@@ -2,7 +2,8 @@
 // with a summary: the skipped tests with their reasons and a closing line
 // "N passed, N failed, N skipped". With -no-skip (as in CI, where every tool is
 // installed and tests run as root) a skipped test fails the run, except skips whose
-// reason matches -allow-skip (kernel features these machines lack).
+// reason matches -allow-skip (kernel features these machines lack, or a day when the Debian
+// archive has no kernel update to patch).
 package main
 
 import (
