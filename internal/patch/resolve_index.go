@@ -211,7 +211,7 @@ func loadRPMIndex(ctx context.Context, client *fetch.Client, spec repository.Spe
 		return nil, fmt.Errorf("%s lists no primary metadata", repomdURL)
 	}
 	var out []*repoPackage
-	err = readRepomdData(ctx, client, spec, primary, func(r io.Reader) error {
+	err = repository.ReadRepomdData(ctx, client, spec, primary, func(r io.Reader) error {
 		return rpmmd.ParsePrimary(r, func(p *rpmmd.Package) error {
 			if p.Arch == "src" || p.Arch == "nosrc" {
 				return nil
@@ -241,7 +241,7 @@ func loadRPMIndex(ctx context.Context, client *fetch.Client, spec repository.Spe
 		return nil, err
 	}
 	if mods, ok := md.Find("modules"); ok {
-		err := readRepomdData(ctx, client, spec, mods, func(r io.Reader) error {
+		err := repository.ReadRepomdData(ctx, client, spec, mods, func(r io.Reader) error {
 			m, err := rpmmd.ParseModules(r)
 			if err != nil {
 				return err
@@ -259,37 +259,6 @@ func loadRPMIndex(ctx context.Context, client *fetch.Client, spec repository.Spe
 		}
 	}
 	return out, nil
-}
-
-// readRepomdData fetches one repomd data file, verifies it and hands the decompressed
-// stream to parse.
-func readRepomdData(ctx context.Context, client *fetch.Client, spec repository.Spec, d rpmmd.Data, parse func(io.Reader) error) error {
-	u, err := fetch.Resolve(spec.URL, d.Location)
-	if err != nil {
-		return err
-	}
-	want := fetch.Want{Size: d.Size}
-	if d.Checksum.Type != "" && d.Checksum.Value != "" {
-		want.Checksum = strings.ToLower(d.Checksum.Type) + ":" + strings.ToLower(d.Checksum.Value)
-	}
-	f, err := client.Open(ctx, u, want)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	limit := int64(maxUnpackedIndex)
-	if d.OpenSize > 0 {
-		limit = d.OpenSize
-	}
-	r, err := decompress.Reader(f, d.Location, limit)
-	if err != nil {
-		return fmt.Errorf("%s: %w", u, err)
-	}
-	defer r.Close()
-	if err := parse(r); err != nil {
-		return fmt.Errorf("%s: %w", u, err)
-	}
-	return nil
 }
 
 // loadDebIndex reads the Packages indexes of an APT suite's components.

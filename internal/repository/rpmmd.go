@@ -101,11 +101,18 @@ func (l *Loader) loadRPM(ctx context.Context, spec Spec, wanted Wanted) (*Loaded
 
 // readData fetches one repomd data file, verifies it and hands the decompressed stream to parse.
 func (l *Loader) readData(ctx context.Context, spec Spec, d rpmmd.Data, parse func(io.Reader) error) error {
+	return ReadRepomdData(ctx, l.Fetch, spec, d, parse)
+}
+
+// ReadRepomdData fetches one data file repomd.xml lists (primary, modules, updateinfo …) from
+// spec's repository through client, verifies its size and checksum, and hands parse the
+// decompressed stream, bounded by the open-size repomd.xml gives (8 GiB without one).
+func ReadRepomdData(ctx context.Context, client *fetch.Client, spec Spec, d rpmmd.Data, parse func(io.Reader) error) error {
 	u, err := fetch.Resolve(spec.URL, d.Location)
 	if err != nil {
 		return err
 	}
-	f, err := l.Fetch.Open(ctx, u, fetch.Want{Size: d.Size, Checksum: checksumString(d.Checksum.Type, d.Checksum.Value)})
+	f, err := client.Open(ctx, u, fetch.Want{Size: d.Size, Checksum: checksumString(d.Checksum.Type, d.Checksum.Value)})
 	if err != nil {
 		return err
 	}
