@@ -23,41 +23,10 @@ var debianUpdateSuites = []string{fixture.DebianSuite, fixture.DebianSuite + "-u
 // with the keys apt itself uses (Signed-By, else the Debian archive keyring).
 func debianSpecs(t *testing.T, suites ...string) []repository.Spec {
 	t.Helper()
-	srcs, err := fixture.HostAPTSources()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]bool{}
-	for _, s := range suites {
-		want[s] = true
-	}
 	var specs []repository.Spec
-	for _, s := range srcs {
-		isDeb := false
-		for _, ty := range s.Types {
-			isDeb = isDeb || ty == "deb"
-		}
-		if !isDeb {
-			continue
-		}
-		for _, uri := range s.URIs {
-			for _, suite := range s.Suites {
-				if !want[suite] {
-					continue
-				}
-				key := s.Options["signed-by"]
-				if key == "" || strings.Contains(key, "BEGIN PGP") {
-					key = "/usr/share/keyrings/debian-archive-keyring.gpg"
-				}
-				specs = append(specs, repository.Spec{
-					Name: fmt.Sprintf("%s-%d", suite, len(specs)), URL: uri, Type: repository.TypeDeb,
-					Suite: suite, Components: s.Components, GPGKey: key,
-				})
-			}
-		}
-	}
-	if len(specs) == 0 {
-		t.Skipf("this machine's apt configuration has no deb entries for %v", suites)
+	for i, r := range fixture.HostDebianRepos(t, suites...) {
+		specs = append(specs, repository.Spec{Name: fmt.Sprintf("%s-%d", r.Suite, i), URL: r.URI,
+			Type: repository.TypeDeb, Suite: r.Suite, Components: r.Components, GPGKey: r.Key})
 	}
 	return specs
 }
