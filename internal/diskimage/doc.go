@@ -3,9 +3,10 @@
 // refit-chroot builder and of refit-repodiff's image input. It owns: detecting the
 // image format by content, checksums, the raw working copy and the final
 // conversion (qemu-img), loop devices and their partitions (losetup, partx),
-// filesystem identification (blkid), LVM without device-mapper (its own reader of
-// the on-disk label and text metadata), fstab, the private mount namespace, and a
-// teardown that proves the image is consistent before it is handed on.
+// filesystem identification (blkid), mapping LVM logical volumes without
+// device-mapper (the on-disk format is read by its subpackage lvm), fstab, the
+// private mount namespace, and a teardown that proves the image is consistent
+// before it is handed on.
 //
 // # Flow
 //
@@ -51,10 +52,10 @@
 // # LVM without device-mapper
 //
 // These kernels have no device-mapper, so volume groups cannot be activated.
-// Attach reads each physical volume itself: the "LABELONE" label in one of the
-// first four sectors, the PV header's metadata areas, the newest committed
-// metadata text (checksums verified), which it parses (a small parser for LVM's
-// text config format). Every linear logical volume (one "striped" segment with one
+// Attach reads each physical volume itself, through package lvm: the "LABELONE"
+// label in one of the first four sectors, the PV header's metadata areas, the
+// newest committed metadata text (checksums verified), which it parses (a small
+// parser for LVM's text config format). Every linear logical volume (one "striped" segment with one
 // stripe, or segments that follow each other on one PV) gets its own loop device
 // with losetup --offset/--sizelimit over the image file. Other volumes (scattered
 // segments, thin, RAID, snapshots) are listed as unusable, with an error naming

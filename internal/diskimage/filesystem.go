@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage/lvm"
 )
 
 // Filesystem is one place of an attached image that may hold a filesystem: a
@@ -139,7 +141,7 @@ func findFilesystem(fss []Filesystem, spec string) *Filesystem {
 	var vg, lv string
 	if name, ok := strings.CutPrefix(spec, "/dev/mapper/"); ok {
 		var valid bool
-		if vg, lv, valid = splitMapperName(name); !valid {
+		if vg, lv, valid = lvm.SplitMapperName(name); !valid {
 			return nil
 		}
 	} else {

@@ -10,7 +10,14 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage/lvm"
 )
+
+// ErrUnsupportedLV is lvm.ErrUnsupportedLV, the reason recorded in
+// Filesystem.Unusable (and wrapped by MountRoot) for a logical volume that is not
+// one contiguous run of extents on one physical volume.
+var ErrUnsupportedLV = lvm.ErrUnsupportedLV
 
 // Options control how an image is attached and mounted.
 type Options struct {
@@ -129,6 +136,9 @@ func Attach(ctx context.Context, rawPath string, opts Options) (*Image, error) {
 	return img, nil
 }
 
+// attach does the work of Attach in its order: the private mount namespace, the
+// disk's loop device, its filesystems (partitions or the whole disk), then the
+// logical volumes of the LVM physical volumes among them.
 func (img *Image) attach(ctx context.Context) error {
 	start := time.Now()
 	var err error
@@ -140,107 +150,20 @@ func (img *Image) attach(ctx context.Context) error {
 		return err
 	}
 	img.logf("attached %s to %s", img.path, img.disk.path)
-	whole, err := probeDevice(ctx, img.disk.path)
+	places, err := img.probeDisk(ctx)
 	if err != nil {
 		return err
-	}
-	var pvDevices []pvPlace
-	if whole["PTTYPE"] != "" {
-		if err := img.disk.addPartitions(ctx); err != nil {
-			return err
-		}
-		for _, p := range partitionsOf(img.disk.name()) {
-			dev := "/dev/" + p.name
-			if err := waitForDeviceNode(ctx, dev); err != nil {
-				return err
-			}
-			probe, err := probeDevice(ctx, dev)
-			if err != nil {
-				return err
-			}
-			fs := Filesystem{Device: dev, Partition: p.number}
-			probe.fill(&fs)
-			img.filesystems = append(img.filesystems, fs)
-			if fs.Type == "LVM2_member" {
-				pvDevices = append(pvDevices, pvPlace{dev, p.start * sectorSize, p.sectors * sectorSize})
-			}
-		}
-		img.logf("partition table of %s: %s, %d partition(s)", img.disk.path, whole["PTTYPE"], len(img.filesystems))
-	} else {
-		fs := Filesystem{Device: img.disk.path}
-		whole.fill(&fs)
-		img.filesystems = append(img.filesystems, fs)
-		if fs.Type == "LVM2_member" {
-			fi, err := os.Stat(img.path)
-			if err != nil {
-				return fmt.Errorf("attaching %s: %w", img.path, err)
-			}
-			pvDevices = append(pvDevices, pvPlace{img.disk.path, 0, fi.Size()})
-		}
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("attaching %s: %w", img.path, err)
 	}
-	// LVM: read every PV's metadata, keep the newest copy of each VG, map its LVs.
-	pvs := map[string]pvPlace{}
-	vgs := map[string]*volumeGroup{}
-	var vgOrder []string
-	for _, place := range pvDevices {
-		f, err := os.Open(place.device)
-		if err != nil {
-			return fmt.Errorf("reading the LVM label of %s: %w", place.device, err)
-		}
-		pv, err := readPhysicalVolume(f)
-		f.Close()
-		if err != nil {
-			img.logf("skipping physical volume %s: %v", place.device, err)
-			continue
-		}
-		pvs[pv.uuid] = place
-		if pv.metadata == nil {
-			continue
-		}
-		vg, err := parseVolumeGroup(pv.metadata)
-		if err != nil {
-			return fmt.Errorf("reading the LVM metadata on %s: %w", place.device, err)
-		}
-		key := vg.id + "/" + vg.name
-		if old, ok := vgs[key]; !ok || vg.seqno > old.seqno {
-			if !ok {
-				vgOrder = append(vgOrder, key)
-			}
-			vgs[key] = vg
-		}
+	vgs, pvs, err := img.readVolumeGroups(places)
+	if err != nil {
+		return err
 	}
-	for _, key := range vgOrder {
-		vg := vgs[key]
-		for _, lv := range vg.lvs {
-			if !lv.visible {
-				continue
-			}
-			fs := Filesystem{VolumeGroup: vg.name, LogicalVolume: lv.name}
-			offset, length, err := locateVolume(vg, lv, pvs)
-			if err != nil {
-				fs.Unusable = err
-				img.logf("cannot map logical volume %s/%s: %v", vg.name, lv.name, err)
-				img.filesystems = append(img.filesystems, fs)
-				continue
-			}
-			dev, err := attachLoop(ctx, img.path, offset, length, img.opts.ReadOnly)
-			if dev != nil {
-				img.volumes = append(img.volumes, dev)
-			}
-			if err != nil {
-				return fmt.Errorf("mapping logical volume %s/%s: %w", vg.name, lv.name, err)
-			}
-			fs.Device = dev.path
-			probe, err := probeDevice(ctx, dev.path)
-			if err != nil {
-				return err
-			}
-			probe.fill(&fs)
-			img.filesystems = append(img.filesystems, fs)
-			img.logf("mapped logical volume %s/%s (%d MiB at byte %d) to %s", vg.name, lv.name, length>>20, offset, dev.path)
+	for _, vg := range vgs {
+		if err := img.mapLogicalVolumes(ctx, vg, pvs); err != nil {
+			return err
 		}
 	}
 	img.logf("attached %s in %v: %d filesystem(s)", img.path, time.Since(start).Round(time.Millisecond), len(img.filesystems))
@@ -254,26 +177,157 @@ type pvPlace struct {
 	size   int64
 }
 
+// sectorSize is the unit of partition-table offsets (sysfs start and size).
+const sectorSize = 512
+
+// probeDisk identifies what the attached disk holds: with a partition table, each
+// partition (on a device of its own); without one, the whole disk. It records each
+// in img.filesystems and returns where the LVM physical volumes among them lie.
+func (img *Image) probeDisk(ctx context.Context) ([]pvPlace, error) {
+	whole, err := probeDevice(ctx, img.disk.path)
+	if err != nil {
+		return nil, err
+	}
+	if whole["PTTYPE"] != "" {
+		return img.probePartitions(ctx, whole["PTTYPE"])
+	}
+	fs := Filesystem{Device: img.disk.path}
+	whole.fill(&fs)
+	img.filesystems = append(img.filesystems, fs)
+	if fs.Type != "LVM2_member" {
+		return nil, nil
+	}
+	fi, err := os.Stat(img.path)
+	if err != nil {
+		return nil, fmt.Errorf("attaching %s: %w", img.path, err)
+	}
+	return []pvPlace{{img.disk.path, 0, fi.Size()}}, nil
+}
+
+// probePartitions creates the partition devices of the disk and identifies each.
+func (img *Image) probePartitions(ctx context.Context, tableType string) ([]pvPlace, error) {
+	if err := img.disk.addPartitions(ctx); err != nil {
+		return nil, err
+	}
+	var places []pvPlace
+	for _, p := range partitionsOf(img.disk.name()) {
+		dev := "/dev/" + p.name
+		if err := waitForDeviceNode(ctx, dev); err != nil {
+			return nil, err
+		}
+		probe, err := probeDevice(ctx, dev)
+		if err != nil {
+			return nil, err
+		}
+		fs := Filesystem{Device: dev, Partition: p.number}
+		probe.fill(&fs)
+		img.filesystems = append(img.filesystems, fs)
+		if fs.Type == "LVM2_member" {
+			places = append(places, pvPlace{dev, p.start * sectorSize, p.sectors * sectorSize})
+		}
+	}
+	img.logf("partition table of %s: %s, %d partition(s)", img.disk.path, tableType, len(img.filesystems))
+	return places, nil
+}
+
+// readVolumeGroups reads the LVM label and metadata of every physical volume and
+// keeps the newest copy (highest seqno) of each volume group, in the order the
+// groups were first seen. It returns them with the place of each PV by its UUID.
+// A device whose label cannot be read is skipped (and logged); metadata that
+// cannot be parsed is an error.
+func (img *Image) readVolumeGroups(places []pvPlace) ([]*lvm.VolumeGroup, map[string]pvPlace, error) {
+	pvs := map[string]pvPlace{}
+	newest := map[string]*lvm.VolumeGroup{}
+	var order []string
+	for _, place := range places {
+		f, err := os.Open(place.device)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the LVM label of %s: %w", place.device, err)
+		}
+		pv, err := lvm.ReadPhysicalVolume(f)
+		f.Close()
+		if err != nil {
+			img.logf("skipping physical volume %s: %v", place.device, err)
+			continue
+		}
+		pvs[pv.UUID] = place
+		if pv.Metadata == nil {
+			continue
+		}
+		vg, err := lvm.ParseVolumeGroup(pv.Metadata)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the LVM metadata on %s: %w", place.device, err)
+		}
+		key := vg.ID + "/" + vg.Name
+		if old, ok := newest[key]; !ok || vg.Seqno > old.Seqno {
+			if !ok {
+				order = append(order, key)
+			}
+			newest[key] = vg
+		}
+	}
+	vgs := make([]*lvm.VolumeGroup, len(order))
+	for i, key := range order {
+		vgs[i] = newest[key]
+	}
+	return vgs, pvs, nil
+}
+
+// mapLogicalVolumes gives each visible logical volume of vg a loop device of its
+// own and identifies its filesystem. A volume that cannot be mapped (not linear,
+// PV missing) is recorded as Unusable; failing to attach or probe one is an error.
+func (img *Image) mapLogicalVolumes(ctx context.Context, vg *lvm.VolumeGroup, pvs map[string]pvPlace) error {
+	for _, lv := range vg.LVs {
+		if !lv.Visible {
+			continue
+		}
+		fs := Filesystem{VolumeGroup: vg.Name, LogicalVolume: lv.Name}
+		offset, length, err := locateVolume(vg, lv, pvs)
+		if err != nil {
+			fs.Unusable = err
+			img.logf("cannot map logical volume %s/%s: %v", vg.Name, lv.Name, err)
+			img.filesystems = append(img.filesystems, fs)
+			continue
+		}
+		dev, err := attachLoop(ctx, img.path, offset, length, img.opts.ReadOnly)
+		if dev != nil {
+			img.volumes = append(img.volumes, dev)
+		}
+		if err != nil {
+			return fmt.Errorf("mapping logical volume %s/%s: %w", vg.Name, lv.Name, err)
+		}
+		fs.Device = dev.path
+		probe, err := probeDevice(ctx, dev.path)
+		if err != nil {
+			return err
+		}
+		probe.fill(&fs)
+		img.filesystems = append(img.filesystems, fs)
+		img.logf("mapped logical volume %s/%s (%d MiB at byte %d) to %s", vg.Name, lv.Name, length>>20, offset, dev.path)
+	}
+	return nil
+}
+
 // locateVolume returns where in the image file a linear LV lies.
-func locateVolume(vg *volumeGroup, lv logicalVolume, pvs map[string]pvPlace) (offset, length int64, err error) {
-	ext, err := lv.linear()
+func locateVolume(vg *lvm.VolumeGroup, lv lvm.LogicalVolume, pvs map[string]pvPlace) (offset, length int64, err error) {
+	ext, err := lv.Linear()
 	if err != nil {
 		return 0, 0, err
 	}
-	pv, ok := vg.pvs[ext.pv]
+	pv, ok := vg.PVs[ext.PV]
 	if !ok {
-		return 0, 0, fmt.Errorf("%w: volume group %s has no physical volume %q", ErrLVMMetadata, vg.name, ext.pv)
+		return 0, 0, fmt.Errorf("%w: volume group %s has no physical volume %q", lvm.ErrMetadata, vg.Name, ext.PV)
 	}
-	place, ok := pvs[pv.id]
+	place, ok := pvs[pv.ID]
 	if !ok {
-		return 0, 0, fmt.Errorf("physical volume %s (%s) of %s is not in this image", ext.pv, pv.id, vg.name)
+		return 0, 0, fmt.Errorf("physical volume %s (%s) of %s is not in this image", ext.PV, pv.ID, vg.Name)
 	}
-	off, length, err := vg.byteRange(ext)
+	off, length, err := vg.ByteRange(ext)
 	if err != nil {
 		return 0, 0, err
 	}
 	if off > place.size || length > place.size-off {
-		return 0, 0, fmt.Errorf("%w: %s/%s ends beyond its physical volume %s", ErrLVMMetadata, vg.name, lv.name, place.device)
+		return 0, 0, fmt.Errorf("%w: %s/%s ends beyond its physical volume %s", lvm.ErrMetadata, vg.Name, lv.Name, place.device)
 	}
 	return place.base + off, length, nil
 }

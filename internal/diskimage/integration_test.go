@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage/lvm"
 )
 
 // The integration tests attach images built by testdata/images/make-images.sh; they
@@ -679,20 +681,20 @@ func TestLVMAgainstLVMTools(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	pv, err := readPhysicalVolume(f)
+	pv, err := lvm.ReadPhysicalVolume(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vg, err := parseVolumeGroup(pv.metadata)
+	vg, err := lvm.ParseVolumeGroup(pv.Metadata)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// lvs prints one line per segment: name;first LE;PV:first-last;extent count.
 	got := map[string][]string{}
-	for _, lv := range vg.lvs {
-		for _, seg := range lv.segments {
-			st := seg.stripes[0]
-			got[lv.name] = append(got[lv.name], fmt.Sprintf("%d;%s:%d-%d;%d", seg.startExtent, pvDev, st.startExtent, st.startExtent+seg.extentCount-1, seg.extentCount))
+	for _, lv := range vg.LVs {
+		for _, seg := range lv.Segments {
+			st := seg.Stripes[0]
+			got[lv.Name] = append(got[lv.Name], fmt.Sprintf("%d;%s:%d-%d;%d", seg.StartExtent, pvDev, st.StartExtent, st.StartExtent+seg.ExtentCount-1, seg.ExtentCount))
 		}
 	}
 	want := map[string][]string{}

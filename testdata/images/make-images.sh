@@ -252,7 +252,7 @@ backup { backup=0 archive=0 }"
 LV
   } >"$d/vg-lvs.txt"
   lvm_run vgcfgrestore --config "$conf" -f "$d/vg-lvs.txt" refit-vg
-  # LVM's own rendering of the result, for parser tests (internal/diskimage/testdata/lvm).
+  # LVM's own rendering of the result, for parser tests (internal/diskimage/lvm/testdata).
   lvm_run vgcfgbackup --config "$conf" -f "$out/lvm-metadata.txt" refit-vg
   local pe_start
   pe_start=$(sed -n 's/^[[:space:]]*pe_start = \([0-9]*\).*/\1/p' "$d/vg.txt")

@@ -1,4 +1,4 @@
-package diskimage
+package lvm
 
 import (
 	"bytes"
@@ -10,10 +10,10 @@ import (
 )
 
 var (
-	// ErrNoPVLabel is returned by readPhysicalVolume for a device without an LVM2 label.
-	ErrNoPVLabel = errors.New("diskimage: no LVM2 physical volume label")
+	// ErrNoPVLabel is returned by ReadPhysicalVolume for a device without an LVM2 label.
+	ErrNoPVLabel = errors.New("lvm: no LVM2 physical volume label")
 	// ErrPVLabel is returned for an LVM2 label or metadata area that is damaged.
-	ErrPVLabel = errors.New("diskimage: damaged LVM2 physical volume")
+	ErrPVLabel = errors.New("lvm: damaged LVM2 physical volume")
 )
 
 // On-disk layout of an LVM2 physical volume (ref. lvm2 lib/label/label.h and
@@ -43,16 +43,16 @@ type diskLocn struct {
 	offset, size uint64
 }
 
-// physicalVolume is what the label and first valid metadata area of a PV say.
-type physicalVolume struct {
-	uuid       string // 32 characters, no dashes
-	deviceSize uint64
-	metadata   []byte // the VG text of the newest metadata, nil for a PV without metadata areas
+// PhysicalVolume is what the label and first valid metadata area of a PV say.
+type PhysicalVolume struct {
+	UUID       string // 32 characters, no dashes
+	DeviceSize uint64
+	Metadata   []byte // the VG text of the newest metadata, nil for a PV without metadata areas
 }
 
-// readPhysicalVolume reads the LVM2 label and the committed metadata text of the PV
+// ReadPhysicalVolume reads the LVM2 label and the committed metadata text of the PV
 // stored in r (a partition, a whole disk, or a test buffer).
-func readPhysicalVolume(r io.ReaderAt) (*physicalVolume, error) {
+func ReadPhysicalVolume(r io.ReaderAt) (*PhysicalVolume, error) {
 	sector := make([]byte, sectorSize)
 	for s := int64(0); s < labelScanSector; s++ {
 		if _, err := r.ReadAt(sector, s*sectorSize); err != nil {
@@ -69,7 +69,7 @@ func readPhysicalVolume(r io.ReaderAt) (*physicalVolume, error) {
 	return nil, ErrNoPVLabel
 }
 
-func parsePVLabel(r io.ReaderAt, sector []byte, at int64) (*physicalVolume, error) {
+func parsePVLabel(r io.ReaderAt, sector []byte, at int64) (*PhysicalVolume, error) {
 	le := binary.LittleEndian
 	if got := le.Uint64(sector[8:]); got != uint64(at) {
 		return nil, fmt.Errorf("%w: label in sector %d says it is in sector %d", ErrPVLabel, at, got)
@@ -85,7 +85,7 @@ func parsePVLabel(r io.ReaderAt, sector []byte, at int64) (*physicalVolume, erro
 		return nil, fmt.Errorf("%w: PV header offset %d out of the label sector", ErrPVLabel, off)
 	}
 	hdr := sector[off:]
-	pv := &physicalVolume{uuid: string(hdr[:pvHeaderUUIDLen]), deviceSize: le.Uint64(hdr[pvHeaderUUIDLen:])}
+	pv := &PhysicalVolume{UUID: string(hdr[:pvHeaderUUIDLen]), DeviceSize: le.Uint64(hdr[pvHeaderUUIDLen:])}
 	rest := hdr[pvHeaderUUIDLen+8:]
 	// Two zero-terminated lists follow: data areas, then metadata areas.
 	var lists [2][]diskLocn
@@ -109,7 +109,7 @@ func parsePVLabel(r io.ReaderAt, sector []byte, at int64) (*physicalVolume, erro
 	for _, mda := range lists[1] {
 		text, err := readMetadataArea(r, mda)
 		if err == nil {
-			pv.metadata = text
+			pv.Metadata = text
 			return pv, nil
 		}
 		if firstErr == nil {

@@ -1,4 +1,4 @@
-package diskimage
+package lvm
 
 import (
 	"bytes"
@@ -90,8 +90,8 @@ func TestParseLVMConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root, err := parseLVMConfig([]byte(tt.text))
 			if tt.err {
-				if !errors.Is(err, ErrLVMConfigSyntax) {
-					t.Fatalf("err = %v, want ErrLVMConfigSyntax", err)
+				if !errors.Is(err, ErrConfigSyntax) {
+					t.Fatalf("err = %v, want ErrConfigSyntax", err)
 				}
 				return
 			}
@@ -106,15 +106,15 @@ func TestParseLVMConfig(t *testing.T) {
 // TestParseVolumeGroupFixture reads what vgcfgbackup wrote for the volume group of
 // testdata/images/make-images.sh's lvm.raw (regenerate: make-images.sh DIR lvm).
 func TestParseVolumeGroupFixture(t *testing.T) {
-	text, err := os.ReadFile("testdata/lvm/refit-vg.vgcfg")
+	text, err := os.ReadFile("testdata/refit-vg.vgcfg")
 	if err != nil {
 		t.Fatal(err)
 	}
-	vg, err := parseVolumeGroup(text)
+	vg, err := ParseVolumeGroup(text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vg.name != "refit-vg" || vg.extentSize != 8192 || len(vg.pvs) != 1 || vg.pvs["pv0"].peStart != 2048 {
+	if vg.Name != "refit-vg" || vg.ExtentSize != 8192 || len(vg.PVs) != 1 || vg.PVs["pv0"].PEStart != 2048 {
 		t.Fatalf("vg = %+v", vg)
 	}
 	want := map[string]struct {
@@ -126,25 +126,25 @@ func TestParseVolumeGroupFixture(t *testing.T) {
 		"swap":      {2048*512 + 12*4<<20, 4 << 20, nil},
 		"scattered": {err: ErrUnsupportedLV},
 	}
-	if len(vg.lvs) != len(want) {
-		t.Fatalf("%d logical volumes, want %d", len(vg.lvs), len(want))
+	if len(vg.LVs) != len(want) {
+		t.Fatalf("%d logical volumes, want %d", len(vg.LVs), len(want))
 	}
-	for _, lv := range vg.lvs {
-		t.Run(lv.name, func(t *testing.T) {
-			w := want[lv.name]
-			ext, err := lv.linear()
+	for _, lv := range vg.LVs {
+		t.Run(lv.Name, func(t *testing.T) {
+			w := want[lv.Name]
+			ext, err := lv.Linear()
 			if w.err != nil {
-				if !errors.Is(err, w.err) || !strings.Contains(err.Error(), lv.name) {
-					t.Fatalf("err = %v, want %v naming %s", err, w.err, lv.name)
+				if !errors.Is(err, w.err) || !strings.Contains(err.Error(), lv.Name) {
+					t.Fatalf("err = %v, want %v naming %s", err, w.err, lv.Name)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			off, length, err := vg.byteRange(ext)
+			off, length, err := vg.ByteRange(ext)
 			if err != nil || off != w.offset || length != w.length {
-				t.Errorf("byteRange = %d, %d, %v; want %d, %d", off, length, err, w.offset, w.length)
+				t.Errorf("ByteRange = %d, %d, %v; want %d, %d", off, length, err, w.offset, w.length)
 			}
 		})
 	}
@@ -175,25 +175,25 @@ func TestLogicalVolumeLinear(t *testing.T) {
 	tests := []struct {
 		name     string
 		segments []string
-		want     linearExtent
+		want     LinearExtent
 		err      error
 	}{
-		{"one segment", []string{"0 10 striped pv0 5"}, linearExtent{"pv0", 5, 10}, nil},
-		{"contiguous segments merge", []string{"0 2 striped pv0 8", "2 3 striped pv0 10", "5 1 striped pv0 13"}, linearExtent{"pv0", 8, 6}, nil},
-		{"gap on the PV", []string{"0 1 striped pv0 13", "1 1 striped pv0 15"}, linearExtent{}, ErrUnsupportedLV},
-		{"segments on two PVs", []string{"0 1 striped pv0 0", "1 1 striped pv1 1"}, linearExtent{}, ErrUnsupportedLV},
-		{"two stripes", []string{"0 4 striped pv0 0 pv1 0"}, linearExtent{}, ErrUnsupportedLV},
-		{"thin volume", []string{"0 4 thin"}, linearExtent{}, ErrUnsupportedLV},
-		{"raid1", []string{"0 4 raid1"}, linearExtent{}, ErrUnsupportedLV},
-		{"starts past extent 0", []string{"1 4 striped pv0 0"}, linearExtent{}, ErrUnsupportedLV},
+		{"one segment", []string{"0 10 striped pv0 5"}, LinearExtent{"pv0", 5, 10}, nil},
+		{"contiguous segments merge", []string{"0 2 striped pv0 8", "2 3 striped pv0 10", "5 1 striped pv0 13"}, LinearExtent{"pv0", 8, 6}, nil},
+		{"gap on the PV", []string{"0 1 striped pv0 13", "1 1 striped pv0 15"}, LinearExtent{}, ErrUnsupportedLV},
+		{"segments on two PVs", []string{"0 1 striped pv0 0", "1 1 striped pv1 1"}, LinearExtent{}, ErrUnsupportedLV},
+		{"two stripes", []string{"0 4 striped pv0 0 pv1 0"}, LinearExtent{}, ErrUnsupportedLV},
+		{"thin volume", []string{"0 4 thin"}, LinearExtent{}, ErrUnsupportedLV},
+		{"raid1", []string{"0 4 raid1"}, LinearExtent{}, ErrUnsupportedLV},
+		{"starts past extent 0", []string{"1 4 striped pv0 0"}, LinearExtent{}, ErrUnsupportedLV},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			vg, err := parseVolumeGroup([]byte(lvText(tt.segments...)))
+			vg, err := ParseVolumeGroup([]byte(lvText(tt.segments...)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := vg.lvs[0].linear()
+			got, err := vg.LVs[0].Linear()
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), "lv") {
 					t.Fatalf("err = %v, want %v naming the volume", err, tt.err)
@@ -201,7 +201,7 @@ func TestLogicalVolumeLinear(t *testing.T) {
 				return
 			}
 			if err != nil || got != tt.want {
-				t.Fatalf("linear() = %+v, %v; want %+v", got, err, tt.want)
+				t.Fatalf("Linear() = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
 	}
@@ -212,17 +212,17 @@ func TestParseVolumeGroupErrors(t *testing.T) {
 		name, text string
 		err        error
 	}{
-		{"no section", "contents = \"x\"", ErrLVMMetadata},
-		{"two sections", "a { extent_size = 1 } b { extent_size = 1 }", ErrLVMMetadata},
-		{"no extent size", "vg { seqno = 1 }", ErrLVMMetadata},
-		{"PV without pe_start", "vg { extent_size = 8 physical_volumes { pv0 { id = \"x\" } } }", ErrLVMMetadata},
-		{"segment without extent_count", "vg { extent_size = 8 logical_volumes { lv { segment1 { start_extent = 0 } } } }", ErrLVMMetadata},
-		{"odd stripes", "vg { extent_size = 8 logical_volumes { lv { segment1 { start_extent = 0 extent_count = 1 stripes = [\"pv0\"] } } } }", ErrLVMMetadata},
-		{"syntax", "vg {", ErrLVMConfigSyntax},
+		{"no section", "contents = \"x\"", ErrMetadata},
+		{"two sections", "a { extent_size = 1 } b { extent_size = 1 }", ErrMetadata},
+		{"no extent size", "vg { seqno = 1 }", ErrMetadata},
+		{"PV without pe_start", "vg { extent_size = 8 physical_volumes { pv0 { id = \"x\" } } }", ErrMetadata},
+		{"segment without extent_count", "vg { extent_size = 8 logical_volumes { lv { segment1 { start_extent = 0 } } } }", ErrMetadata},
+		{"odd stripes", "vg { extent_size = 8 logical_volumes { lv { segment1 { start_extent = 0 extent_count = 1 stripes = [\"pv0\"] } } } }", ErrMetadata},
+		{"syntax", "vg {", ErrConfigSyntax},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := parseVolumeGroup([]byte(tt.text)); !errors.Is(err, tt.err) {
+			if _, err := ParseVolumeGroup([]byte(tt.text)); !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v, want %v", err, tt.err)
 			}
 		})
@@ -230,16 +230,16 @@ func TestParseVolumeGroupErrors(t *testing.T) {
 }
 
 func TestByteRangeBounds(t *testing.T) {
-	vg := &volumeGroup{name: "vg", extentSize: 1 << 40, pvs: map[string]lvmPV{"pv0": {peStart: 2048}}}
-	if _, _, err := vg.byteRange(linearExtent{"pv0", 1 << 30, 1}); !errors.Is(err, ErrLVMMetadata) {
+	vg := &VolumeGroup{Name: "vg", ExtentSize: 1 << 40, PVs: map[string]PV{"pv0": {PEStart: 2048}}}
+	if _, _, err := vg.ByteRange(LinearExtent{"pv0", 1 << 30, 1}); !errors.Is(err, ErrMetadata) {
 		t.Errorf("overflowing extent: err = %v", err)
 	}
-	if _, _, err := vg.byteRange(linearExtent{"pv9", 0, 1}); !errors.Is(err, ErrLVMMetadata) {
+	if _, _, err := vg.ByteRange(LinearExtent{"pv9", 0, 1}); !errors.Is(err, ErrMetadata) {
 		t.Errorf("unknown PV: err = %v", err)
 	}
-	vg.pvs["pv0"] = lvmPV{peStart: 2048, peCount: 10}
-	vg.extentSize = 8
-	if _, _, err := vg.byteRange(linearExtent{"pv0", 8, 4}); !errors.Is(err, ErrLVMMetadata) {
+	vg.PVs["pv0"] = PV{PEStart: 2048, PECount: 10}
+	vg.ExtentSize = 8
+	if _, _, err := vg.ByteRange(LinearExtent{"pv0", 8, 4}); !errors.Is(err, ErrMetadata) {
 		t.Errorf("extents past pe_count: err = %v", err)
 	}
 }
@@ -253,18 +253,18 @@ func TestMapperNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.mapper, func(t *testing.T) {
-			if got := mapperName(tt.vg, tt.lv); got != tt.mapper {
-				t.Errorf("mapperName = %q", got)
+			if got := MapperName(tt.vg, tt.lv); got != tt.mapper {
+				t.Errorf("MapperName = %q", got)
 			}
-			vg, lv, ok := splitMapperName(tt.mapper)
+			vg, lv, ok := SplitMapperName(tt.mapper)
 			if !ok || vg != tt.vg || lv != tt.lv {
-				t.Errorf("splitMapperName = %q, %q, %v", vg, lv, ok)
+				t.Errorf("SplitMapperName = %q, %q, %v", vg, lv, ok)
 			}
 		})
 	}
 	for _, bad := range []string{"novg", "-lv", "vg-", "a--b"} {
-		if _, _, ok := splitMapperName(bad); ok {
-			t.Errorf("splitMapperName(%q) accepted", bad)
+		if _, _, ok := SplitMapperName(bad); ok {
+			t.Errorf("SplitMapperName(%q) accepted", bad)
 		}
 	}
 }
@@ -339,7 +339,7 @@ func TestReadPhysicalVolume(t *testing.T) {
 			if tt.corrupt != nil {
 				tt.corrupt(tt.data)
 			}
-			pv, err := readPhysicalVolume(bytes.NewReader(tt.data))
+			pv, err := ReadPhysicalVolume(bytes.NewReader(tt.data))
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("err = %v, want %v", err, tt.err)
@@ -349,30 +349,30 @@ func TestReadPhysicalVolume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if pv.uuid != uuid || string(pv.metadata) != text {
-				t.Fatalf("pv = %q, metadata %q", pv.uuid, pv.metadata)
+			if pv.UUID != uuid || string(pv.Metadata) != text {
+				t.Fatalf("pv = %q, metadata %q", pv.UUID, pv.Metadata)
 			}
 		})
 	}
 }
 
 func FuzzParseVolumeGroup(f *testing.F) {
-	if text, err := os.ReadFile("testdata/lvm/refit-vg.vgcfg"); err == nil {
+	if text, err := os.ReadFile("testdata/refit-vg.vgcfg"); err == nil {
 		f.Add(text)
 	}
 	f.Add([]byte(lvText("0 2 striped pv0 8", "2 3 striped pv0 10")))
 	f.Add([]byte(lvText("0 4 striped pv0 0 pv1 0")))
 	f.Add([]byte("a = [\"x\", 1, -2.5] # c\nb { c { d = \"e\\\"f\" } }"))
 	f.Fuzz(func(t *testing.T, text []byte) {
-		vg, err := parseVolumeGroup(text)
+		vg, err := ParseVolumeGroup(text)
 		if err != nil {
 			return
 		}
-		for _, lv := range vg.lvs {
-			if ext, err := lv.linear(); err == nil {
-				off, length, err := vg.byteRange(ext)
+		for _, lv := range vg.LVs {
+			if ext, err := lv.Linear(); err == nil {
+				off, length, err := vg.ByteRange(ext)
 				if err == nil && (off < 0 || length <= 0) {
-					t.Fatalf("byteRange = %d, %d for %+v", off, length, ext)
+					t.Fatalf("ByteRange = %d, %d for %+v", off, length, ext)
 				}
 			}
 		}
@@ -389,14 +389,14 @@ func FuzzReadPhysicalVolume(f *testing.F) {
 			// Let the fuzzer reach past the checksums into the structure.
 			fixPVChecksums(data)
 		}
-		pv, err := readPhysicalVolume(bytes.NewReader(data))
+		pv, err := ReadPhysicalVolume(bytes.NewReader(data))
 		if err != nil {
 			return
 		}
-		if len(pv.metadata) > len(data) {
-			t.Fatalf("%d bytes of metadata from %d bytes of device", len(pv.metadata), len(data))
+		if len(pv.Metadata) > len(data) {
+			t.Fatalf("%d bytes of metadata from %d bytes of device", len(pv.Metadata), len(data))
 		}
-		_, _ = parseVolumeGroup(pv.metadata)
+		_, _ = ParseVolumeGroup(pv.Metadata)
 	})
 }
 

@@ -1,4 +1,4 @@
-package diskimage
+package lvm
 
 import (
 	"errors"
@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// ErrLVMConfigSyntax is returned for LVM2 text metadata that does not parse.
-var ErrLVMConfigSyntax = errors.New("diskimage: LVM metadata syntax error")
+// ErrConfigSyntax is returned for LVM2 text metadata that does not parse.
+var ErrConfigSyntax = errors.New("lvm: LVM metadata syntax error")
 
 // LVM2 writes its volume group metadata in the text format of libdevmapper's config
 // files (ref. lvm2 device_mapper/libdm-config.c): "key = value" assignments and
@@ -108,7 +108,7 @@ func (s *configSection) subsections() []configEntry {
 // parseLVMConfig parses LVM2 text metadata into its top-level section.
 func parseLVMConfig(text []byte) (*configSection, error) {
 	if len(text) > maxConfigSize {
-		return nil, fmt.Errorf("%w: %d bytes is more than the %d a metadata area holds", ErrLVMConfigSyntax, len(text), maxConfigSize)
+		return nil, fmt.Errorf("%w: %d bytes is more than the %d a metadata area holds", ErrConfigSyntax, len(text), maxConfigSize)
 	}
 	p := &configParser{src: text, line: 1}
 	root, err := p.parseEntries(0)
@@ -154,7 +154,7 @@ type configParser struct {
 }
 
 func (p *configParser) errorf(format string, args ...any) error {
-	return fmt.Errorf("%w: line %d: %s", ErrLVMConfigSyntax, p.tokLine, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: line %d: %s", ErrConfigSyntax, p.tokLine, fmt.Sprintf(format, args...))
 }
 
 func (p *configParser) tokText() string {
