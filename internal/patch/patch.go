@@ -115,6 +115,14 @@ func (o *Options) log(format string, args ...any) {
 	}
 }
 
+// loader reads the repositories, for the diff and for new dependencies alike, through
+// the metadata cache under CacheDir.
+func (o *Options) loader() *repository.Loader {
+	client := fetch.New(filepath.Join(o.CacheDir, "metadata"))
+	client.Progress = o.Log
+	return &repository.Loader{Fetch: client, Log: o.Log}
+}
+
 func (o *Options) step(name string) error {
 	if o.Hook == nil {
 		return nil
@@ -185,11 +193,9 @@ func computeUpdates(ctx context.Context, opts *Options, m *installed.Manifest) (
 	if len(opts.Updates) > 0 && len(opts.Repositories) == 0 {
 		return &updates.Result{Updates: opts.Updates}, nil
 	}
-	client := fetch.New(filepath.Join(opts.CacheDir, "metadata"))
-	client.Progress = opts.Log
 	res, err := outdated.Run(ctx, outdated.Job{
 		Manifest: m, Root: opts.Target.HostRoot, Repositories: opts.Repositories, Filter: opts.Filter,
-		Loader: &repository.Loader{Fetch: client, Log: opts.Log},
+		Loader: opts.loader(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("computing the updates: %w", err)

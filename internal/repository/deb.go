@@ -16,6 +16,8 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
 )
 
+// loadDeb reads an APT suite's Packages indexes: Load's candidates when wanted is set,
+// LoadIndex's packages when it is nil.
 func (l *Loader) loadDeb(ctx context.Context, spec Spec, wanted Wanted) (*Loaded, error) {
 	if spec.Suite == "" {
 		return nil, fmt.Errorf("suite is required for a deb repository (for example \"bookworm-security\")")
@@ -61,21 +63,21 @@ func (l *Loader) loadDeb(ctx context.Context, spec Spec, wanted Wanted) (*Loaded
 			}
 			defer r.Close()
 			return apt.ParsePackages(r, func(pkg *apt.Package) error {
-				if !wanted(pkg.Package) {
+				if wanted != nil && !wanted(pkg.Package) {
 					return nil
 				}
-				v, err := evr.ParseDeb(pkg.Version)
-				if err != nil {
-					return fmt.Errorf("package %s: %w", pkg.Package, err)
-				}
-				loc, err := fetch.Resolve(spec.URL, pkg.Filename)
+				p, err := debPackage(spec, pkg)
 				if err != nil {
 					return err
 				}
+				if wanted == nil {
+					out.Packages = append(out.Packages, p)
+					return nil
+				}
 				out.Candidates = append(out.Candidates, updates.Candidate{
-					Name: pkg.Package, Arch: pkg.Architecture, EVR: v,
-					Repository: spec.Name, Priority: spec.Priority,
-					Location: loc, Checksum: checksumString("sha256", pkg.SHA256), Size: pkg.Size,
+					Name: p.Name, Arch: p.Arch, EVR: p.EVR,
+					Repository: p.Repository, Priority: p.Priority,
+					Location: p.Location, Checksum: p.Checksum, Size: p.Size,
 					Security: security,
 				})
 				return nil
@@ -88,7 +90,22 @@ func (l *Loader) loadDeb(ctx context.Context, spec Spec, wanted Wanted) (*Loaded
 	return out, nil
 }
 
-// release fetches InRelease (or Release + Release.gpg) and returns the verified body.
+// debPackage is pkg as LoadIndex keeps it.
+func debPackage(spec Spec, pkg *apt.Package) (Package, error) {
+	v, err := evr.ParseDeb(pkg.Version)
+	if err != nil {
+		return Package{}, fmt.Errorf("package %s: %w", pkg.Package, err)
+	}
+	loc, err := fetch.Resolve(spec.URL, pkg.Filename)
+	if err != nil {
+		return Package{}, fmt.Errorf("package %s: %w", pkg.Package, err)
+	}
+	return Package{Name: pkg.Package, Arch: pkg.Architecture, EVR: v, Repository: spec.Name, Priority: spec.Priority,
+		Location: loc, Checksum: checksumString("sha256", pkg.SHA256), Size: pkg.Size, Deb: pkg}, nil
+}
+
+// release fetches InRelease (or Release + Release.gpg, only when InRelease does not
+// exist: an InRelease that fails to verify is an error) and returns the verified body.
 func (l *Loader) release(ctx context.Context, spec Spec, dist string, kr *signature.Keyring, out *Loaded) ([]byte, error) {
 	inrel, u, err := l.readSmall(ctx, spec.URL, dist+"InRelease")
 	if err == nil {

@@ -1,6 +1,10 @@
-// Package repository loads rpm-md (yum/dnf) and APT repositories — metadata fetched,
-// checksums and signatures verified — into the candidates and advisories the updates
-// package diffs against.
+// Package repository is refit's one loader of rpm-md (yum/dnf) and APT repositories: it
+// fetches their metadata, verifies checksums and signatures (repomd.xml.asc, InRelease,
+// Release.gpg — nowhere else in refit), and parses it in one of two modes: Load keeps the
+// candidates and advisories of the package names asked for, which package outdated diffs
+// against; LoadIndex keeps every package with its whole metadata entry (RPM provides,
+// requires and files, the Debian relationship fields), which package patch resolves new
+// dependencies against.
 package repository
 
 import (
@@ -9,7 +13,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/refit-images/packer-plugin-refit/internal/apt"
+	"github.com/refit-images/packer-plugin-refit/internal/evr"
 	"github.com/refit-images/packer-plugin-refit/internal/fetch"
+	"github.com/refit-images/packer-plugin-refit/internal/rpmmd"
 	"github.com/refit-images/packer-plugin-refit/internal/signature"
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
 )
@@ -40,14 +47,36 @@ type Spec struct {
 	Priority int
 }
 
-// Loaded is what one repository offers, restricted to the package names asked for.
+// Loaded is what one repository offers: for Load, the candidates and advisories of the
+// package names asked for; for LoadIndex, every package. Both read the module streams.
 type Loaded struct {
+	// Candidates and Advisories are filled by Load.
 	Candidates []updates.Candidate
 	Advisories []updates.Advisory
-	Streams    []updates.ModuleStream
-	Defaults   map[string]string
+	// Packages is filled by LoadIndex.
+	Packages []Package
+	Streams  []updates.ModuleStream
+	Defaults map[string]string
 	// Signer describes the key that signed the metadata, when a key was given.
 	Signer string
+}
+
+// Package is one package as LoadIndex keeps it: what and where it is, and its whole
+// metadata entry, for dependency resolution. Source packages are left out.
+type Package struct {
+	Name, Arch string
+	EVR        evr.EVR
+	Repository string
+	// Priority follows dnf: the lower number wins.
+	Priority int
+	// Location is the package file's absolute URL, Checksum "<type>:<hex>".
+	Location, Checksum string
+	Size               int64
+	// RPM is the primary.xml entry (rpm-md): provides, requires, obsoletes, the files
+	// primary.xml lists.
+	RPM *rpmmd.Package
+	// Deb is the Packages stanza (deb): Depends, Pre-Depends, Provides, Breaks … raw.
+	Deb *apt.Package
 }
 
 // Loader fetches and parses repositories.
@@ -64,8 +93,23 @@ const maxSmall = 32 << 20
 type Wanted func(name string) bool
 
 // Load fetches spec's metadata and returns the candidates whose names wanted accepts,
-// plus those that obsolete such a name.
+// plus those that obsolete such a name, and the advisories about them.
 func (l *Loader) Load(ctx context.Context, spec Spec, wanted Wanted) (*Loaded, error) {
+	if wanted == nil {
+		wanted = func(string) bool { return false }
+	}
+	return l.load(ctx, spec, wanted)
+}
+
+// LoadIndex fetches spec's metadata, verified as Load verifies it, and returns every
+// package it offers with its whole metadata entry (Loaded.Packages), and the module
+// streams; it reads no advisories.
+func (l *Loader) LoadIndex(ctx context.Context, spec Spec) (*Loaded, error) {
+	return l.load(ctx, spec, nil)
+}
+
+// load is Load when wanted is set, LoadIndex when it is nil.
+func (l *Loader) load(ctx context.Context, spec Spec, wanted Wanted) (*Loaded, error) {
 	if spec.Priority == 0 {
 		spec.Priority = DefaultPriority
 	}

@@ -222,3 +222,61 @@ func TestLoadUnreachable(t *testing.T) {
 		t.Fatalf("err = %v; want a message naming the repository and reachability", err)
 	}
 }
+
+// TestLoadIndex reads whole repositories in the index mode: every package with its
+// metadata entry, verified exactly as Load verifies them.
+func TestLoadIndex(t *testing.T) {
+	dir, key := aptRepo(t)
+	t.Run("deb", func(t *testing.T) {
+		out, err := loader(t).LoadIndex(context.Background(), Spec{Name: "demo", URL: "file://" + dir, Type: TypeDeb, Suite: "demo-security", GPGKey: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Packages) == 0 || len(out.Candidates) != 0 || out.Signer == "" {
+			t.Fatalf("%d packages, %d candidates, signer %q", len(out.Packages), len(out.Candidates), out.Signer)
+		}
+		provides := false
+		for _, p := range out.Packages {
+			if p.Deb == nil || p.RPM != nil || p.Priority != DefaultPriority || !strings.HasPrefix(p.Checksum, "sha256:") ||
+				!strings.HasPrefix(p.Location, "file://"+dir+"/pool/") {
+				t.Errorf("package %+v", p)
+			}
+			if p.Name == "refit-demo" && strings.Contains(p.Deb.Provides, "refit-demo-api") {
+				provides = true
+			}
+		}
+		if !provides {
+			t.Error("refit-demo's Provides field is not kept")
+		}
+	})
+	t.Run("tampered InRelease does not fall back to Release", func(t *testing.T) {
+		d := copyTree(t, dir)
+		p := filepath.Join(d, "dists", "demo", "InRelease")
+		b, _ := os.ReadFile(p)
+		os.WriteFile(p, []byte(strings.Replace(string(b), "Suite: demo", "Suite: dem0", 1)), 0o644)
+		_, err := loader(t).LoadIndex(context.Background(), Spec{Name: "demo", URL: "file://" + d, Type: TypeDeb, Suite: "demo", GPGKey: key})
+		if !errors.Is(err, signature.ErrBadSignature) {
+			t.Fatalf("err = %v; want ErrBadSignature", err)
+		}
+	})
+	t.Run("rpm-md", func(t *testing.T) {
+		fixture.Need(t, "rpmbuild", "createrepo_c")
+		lab := fixture.BuildRPMLab(t)
+		out, err := loader(t).LoadIndex(context.Background(), Spec{Name: "updates", URL: lab.Repo(t, "updates").URL, GPGKey: lab.GPGKeyFile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Packages) == 0 || len(out.Advisories) != 0 || out.Signer == "" {
+			t.Fatalf("%d packages, %d advisories, signer %q", len(out.Packages), len(out.Advisories), out.Signer)
+		}
+		for _, p := range out.Packages {
+			if p.RPM == nil || p.Deb != nil || len(p.RPM.Provides) == 0 || p.Arch == "src" || p.Checksum == "" {
+				t.Errorf("package %+v", p)
+			}
+		}
+		_, err = loader(t).LoadIndex(context.Background(), Spec{Name: "base", URL: lab.Repo(t, "base").URL, GPGKey: lab.GPGKeyFile})
+		if err == nil || !strings.Contains(err.Error(), "has no repodata/repomd.xml.asc") {
+			t.Fatalf("unsigned repository with a key: %v", err)
+		}
+	})
+}

@@ -16,36 +16,13 @@ import (
 // maxUnpacked bounds decompressed metadata whose repomd.xml gives no open-size.
 const maxUnpacked = 8 << 30
 
+// loadRPM reads an rpm-md repository: Load's candidates and advisories when wanted is
+// set, LoadIndex's packages when it is nil; module streams either way.
 func (l *Loader) loadRPM(ctx context.Context, spec Spec, wanted Wanted) (*Loaded, error) {
-	kr, err := l.keyring(spec)
-	if err != nil {
-		return nil, err
-	}
-	raw, repomdURL, err := l.readSmall(ctx, spec.URL, "repodata/repomd.xml")
-	if err != nil {
-		if isNotFound(err) {
-			return nil, fmt.Errorf("%w: no repodata/repomd.xml here; the url must be the folder that holds repodata/ (for an APT repository set type = \"deb\")", err)
-		}
-		return nil, err
-	}
 	out := &Loaded{}
-	if kr != nil {
-		sig, _, err := l.readSmall(ctx, spec.URL, "repodata/repomd.xml.asc")
-		if err != nil {
-			if isNotFound(err) {
-				return nil, fmt.Errorf("gpg_key is set but the repository has no repodata/repomd.xml.asc: it is unsigned (drop gpg_key only if you trust the transport)")
-			}
-			return nil, err
-		}
-		signer, err := kr.VerifyDetached(bytes.NewReader(raw), bytes.NewReader(sig))
-		if err != nil {
-			return nil, fmt.Errorf("verifying %s.asc: %w", repomdURL, err)
-		}
-		out.Signer = signer.Fingerprint
-	}
-	md, err := rpmmd.ParseRepomd(bytes.NewReader(raw))
+	md, repomdURL, err := l.repomd(ctx, spec, out)
 	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", repomdURL, err)
+		return nil, err
 	}
 	primary, ok := md.Find("primary")
 	if !ok {
@@ -53,6 +30,19 @@ func (l *Loader) loadRPM(ctx context.Context, spec Spec, wanted Wanted) (*Loaded
 	}
 	l.log("%s: reading %s", spec.Name, primary.Location)
 	err = l.readData(ctx, spec, primary, func(r io.Reader) error {
+		if wanted == nil {
+			return rpmmd.ParsePrimary(r, func(p *rpmmd.Package) error {
+				if p.Arch == "src" || p.Arch == "nosrc" {
+					return nil
+				}
+				pkg, err := rpmPackage(spec, p)
+				if err != nil {
+					return err
+				}
+				out.Packages = append(out.Packages, pkg)
+				return nil
+			})
+		}
 		return rpmmd.ScanPrimary(r, wanted, func(p *rpmmd.Package) error {
 			if c, ok := rpmCandidate(spec, p, wanted); ok {
 				out.Candidates = append(out.Candidates, c)
@@ -63,7 +53,7 @@ func (l *Loader) loadRPM(ctx context.Context, spec Spec, wanted Wanted) (*Loaded
 	if err != nil {
 		return nil, err
 	}
-	if ui, ok := md.Find("updateinfo"); ok {
+	if ui, ok := md.Find("updateinfo"); ok && wanted != nil {
 		err := l.readData(ctx, spec, ui, func(r io.Reader) error {
 			advs, err := rpmmd.ParseUpdateinfo(r)
 			if err != nil {
@@ -99,20 +89,50 @@ func (l *Loader) loadRPM(ctx context.Context, spec Spec, wanted Wanted) (*Loaded
 	return out, nil
 }
 
-// readData fetches one repomd data file, verifies it and hands the decompressed stream to parse.
-func (l *Loader) readData(ctx context.Context, spec Spec, d rpmmd.Data, parse func(io.Reader) error) error {
-	return ReadRepomdData(ctx, l.Fetch, spec, d, parse)
+// repomd fetches repodata/repomd.xml, verifies its signature when spec has a key
+// (recording the signer in out) and parses it.
+func (l *Loader) repomd(ctx context.Context, spec Spec, out *Loaded) (*rpmmd.Repomd, string, error) {
+	kr, err := l.keyring(spec)
+	if err != nil {
+		return nil, "", err
+	}
+	raw, repomdURL, err := l.readSmall(ctx, spec.URL, "repodata/repomd.xml")
+	if err != nil {
+		if isNotFound(err) {
+			return nil, "", fmt.Errorf("%w: no repodata/repomd.xml here; the url must be the folder that holds repodata/ (for an APT repository set type = \"deb\")", err)
+		}
+		return nil, "", err
+	}
+	if kr != nil {
+		sig, _, err := l.readSmall(ctx, spec.URL, "repodata/repomd.xml.asc")
+		if err != nil {
+			if isNotFound(err) {
+				return nil, "", fmt.Errorf("gpg_key is set but the repository has no repodata/repomd.xml.asc: it is unsigned (drop gpg_key only if you trust the transport)")
+			}
+			return nil, "", err
+		}
+		signer, err := kr.VerifyDetached(bytes.NewReader(raw), bytes.NewReader(sig))
+		if err != nil {
+			return nil, "", fmt.Errorf("verifying %s.asc: %w", repomdURL, err)
+		}
+		out.Signer = signer.Fingerprint
+	}
+	md, err := rpmmd.ParseRepomd(bytes.NewReader(raw))
+	if err != nil {
+		return nil, "", fmt.Errorf("parsing %s: %w", repomdURL, err)
+	}
+	return md, repomdURL, nil
 }
 
-// ReadRepomdData fetches one data file repomd.xml lists (primary, modules, updateinfo …) from
-// spec's repository through client, verifies its size and checksum, and hands parse the
-// decompressed stream, bounded by the open-size repomd.xml gives (8 GiB without one).
-func ReadRepomdData(ctx context.Context, client *fetch.Client, spec Spec, d rpmmd.Data, parse func(io.Reader) error) error {
+// readData fetches one data file repomd.xml lists (primary, modules, updateinfo …),
+// verifies its size and checksum, and hands parse the decompressed stream, bounded by the
+// open-size repomd.xml gives (8 GiB without one).
+func (l *Loader) readData(ctx context.Context, spec Spec, d rpmmd.Data, parse func(io.Reader) error) error {
 	u, err := fetch.Resolve(spec.URL, d.Location)
 	if err != nil {
 		return err
 	}
-	f, err := client.Open(ctx, u, fetch.Want{Size: d.Size, Checksum: checksumString(d.Checksum.Type, d.Checksum.Value)})
+	f, err := l.Fetch.Open(ctx, u, fetch.Want{Size: d.Size, Checksum: checksumString(d.Checksum.Type, d.Checksum.Value)})
 	if err != nil {
 		return err
 	}
@@ -164,6 +184,25 @@ func rpmCandidate(spec Spec, p *rpmmd.Package, wanted Wanted) (updates.Candidate
 		InstallOnly: updates.IsInstallOnly(p.Name, provides),
 		Obsoletes:   obs,
 	}, true
+}
+
+// rpmPackage is p as LoadIndex keeps it.
+func rpmPackage(spec Spec, p *rpmmd.Package) (Package, error) {
+	base := spec.URL
+	if p.LocationBase != "" {
+		base = p.LocationBase
+	}
+	loc, err := fetch.Resolve(base, p.Location)
+	if err != nil {
+		return Package{}, fmt.Errorf("package %s: %w", p.Name, err)
+	}
+	return Package{
+		Name: p.Name, Arch: p.Arch,
+		EVR:        evr.EVR{Epoch: p.Epoch, Version: p.Version, Release: p.Release},
+		Repository: spec.Name, Priority: spec.Priority,
+		Location: loc, Checksum: checksumString(p.Checksum.Type, p.Checksum.Value), Size: p.Size,
+		RPM: p,
+	}, nil
 }
 
 func rpmAdvisory(a rpmmd.Advisory, wanted Wanted) (updates.Advisory, bool) {
