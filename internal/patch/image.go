@@ -53,7 +53,7 @@ type ImageResult struct {
 func PatchImage(ctx context.Context, o ImageOptions) (res *ImageResult, err error) {
 	opts := &o.Patch
 	if o.Input == "" || o.Output == "" {
-		return nil, errors.New("patch: both the input and the output image are needed")
+		return nil, errors.New("both the input and the output image are needed")
 	}
 	if err := diskimage.CheckHost(); err != nil {
 		return nil, err

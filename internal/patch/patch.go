@@ -4,8 +4,10 @@
 // what is safe with the image's own package manager inside a chroot, defers the rest to a
 // first-boot unit (package firstboot), verifies the result and writes a report.
 //
-// It owns the transaction and its safety rules; it does not attach or mount images
-// (package diskimage does) and knows nothing of Packer (post-processor/patch does).
+// It owns the transaction and its safety rules, and the resolution of new dependencies
+// against the repositories' full index (read by package repository, which verifies it); it
+// does not attach or mount images (package diskimage does) and knows nothing of Packer
+// (post-processor/patch does).
 // Debian roots (dpkg) are patched with the image's own apt/dpkg; RPM roots with the image's
 // own rpm in a chroot, or with the host's rpm --root when the rpmdb is sqlite.
 package patch
@@ -58,14 +60,15 @@ const (
 	StepDefer     = "defer"
 )
 
+// The errors below carry no "patch:" prefix: the caller (refit-patch) names itself once.
 var (
 	// ErrUnsupported is returned for a root whose package manager refit cannot patch yet.
-	ErrUnsupported = errors.New("patch: unsupported package manager")
+	ErrUnsupported = errors.New("unsupported package manager")
 	// ErrRefused is wrapped by errors for packages refit refuses (scriptlets = "fail", a
 	// package that is not what the metadata said, an unsafe payload).
-	ErrRefused = errors.New("patch: refused")
+	ErrRefused = errors.New("refused")
 	// ErrApply is wrapped by errors of the package manager run inside the root.
-	ErrApply = errors.New("patch: applying the packages failed")
+	ErrApply = errors.New("applying the packages failed")
 )
 
 // Target is the root filesystem to patch.
