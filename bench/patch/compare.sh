@@ -27,6 +27,7 @@ cd "$(dirname "$0")/../.."
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/refit-bench-patch.XXXXXX")
 serve_pid=
 qemu_pid=
+gnupg=
 cleanup() {
 	set +e
 	if [[ -n ${REFIT_BENCH_LOGS:-} ]] && mkdir -p "$REFIT_BENCH_LOGS"; then
@@ -34,7 +35,7 @@ cleanup() {
 	fi
 	if [[ -n $qemu_pid ]]; then kill "$qemu_pid" 2>/dev/null; wait "$qemu_pid" 2>/dev/null; fi
 	if [[ -n $serve_pid ]]; then kill "$serve_pid" 2>/dev/null; wait "$serve_pid" 2>/dev/null; fi
-	[[ -d $work/gnupg ]] && gpgconf --homedir "$work/gnupg" --kill all 2>/dev/null
+	if [[ -n $gnupg ]]; then gpgconf --homedir "$gnupg" --kill all 2>/dev/null; rm -rf "$gnupg"; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -109,8 +110,9 @@ apt-ftparchive -o APT::FTPArchive::Release::Origin=$suite -o APT::FTPArchive::Re
 	-o APT::FTPArchive::Release::Architectures=amd64 -o APT::FTPArchive::Release::Components=main \
 	release "$dists" >"$work/Release"
 mv "$work/Release" "$dists/Release"
-export GNUPGHOME=$work/gnupg
-mkdir -m 700 "$GNUPGHOME"
+# A short GnuPG home whatever TMPDIR is: gpg-agent's socket path has at most 108 bytes.
+gnupg=$(mktemp -d /tmp/refit-gpg.XXXXXX)
+export GNUPGHOME=$gnupg
 gpg_q() { gpg --batch --quiet --yes --pinentry-mode loopback --passphrase '' "$@"; }
 gpg_q --quick-gen-key "refit-patch benchmark mirror (throw-away key)" ed25519 sign 1d 2>/dev/null
 gpg_q --export >"$work/mirror-key.gpg"

@@ -224,19 +224,9 @@ func TestDebianDeferAllFirstboot(t *testing.T) {
 // directory and the armored public key inside it.
 func signedAPTRepo(t *testing.T, suite string, debs ...string) (dir, key string) {
 	t.Helper()
-	fixture.Need(t, "gpg", "gpgconf", "dpkg-scanpackages", "apt-ftparchive")
+	fixture.Need(t, "dpkg-scanpackages", "apt-ftparchive")
 	dir = filepath.Join(t.TempDir(), "repo")
-	gnupg, err := os.MkdirTemp("", "refit-gpg-") // short: gpg-agent's socket path is limited
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")
-		cmd.Env = append(os.Environ(), "GNUPGHOME="+gnupg)
-		cmd.Run()
-		os.RemoveAll(gnupg)
-	})
-	os.Chmod(gnupg, 0o700)
+	gnupg := fixture.GPGHome(t)
 	bin := filepath.Join(dir, "dists", suite, "main", "binary-amd64")
 	os.MkdirAll(bin, 0o755)
 	os.MkdirAll(filepath.Join(dir, "pool"), 0o755)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/repository"
 )
 
@@ -70,15 +71,7 @@ func newProbeRepo(t *testing.T) probeRepo {
 		t.Fatal(err)
 	}
 
-	// A short home: gpg-agent's socket path must fit in 108 bytes.
-	home, err := os.MkdirTemp("", "refit-gpg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
-		os.RemoveAll(home)
-	})
+	home := fixture.GPGHome(t)
 	gpg := func(args ...string) string {
 		t.Helper()
 		return runTool(t, dist, "gpg", append([]string{"--homedir", home, "--batch", "--yes", "--quiet", "--no-tty",

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 )
 
 // gpgHome is a throwaway GnuPG home directory for one test.
@@ -15,27 +17,11 @@ type gpgHome struct {
 	dir string
 }
 
-// newGPG makes a fresh GNUPGHOME; the test is skipped when gpg is missing.
+// newGPG makes a fresh GNUPGHOME (fixture.GPGHome: short, its agents stopped at
+// cleanup); the test is skipped when gpg is missing.
 func newGPG(t *testing.T) *gpgHome {
 	t.Helper()
-	if _, err := exec.LookPath("gpg"); err != nil {
-		t.Skipf("needs gpg (Debian package gnupg) to make throwaway keys: %v", err)
-	}
-	// A short path: gpg-agent's socket lives in the home and sockets have a
-	// 108-byte path limit, which t.TempDir() can exceed.
-	dir, err := os.MkdirTemp("", "refit-gpg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	g := &gpgHome{t: t, dir: dir}
-	t.Cleanup(func() {
-		_ = exec.Command("gpgconf", "--homedir", dir, "--kill", "gpg-agent").Run()
-		_ = os.RemoveAll(dir)
-	})
-	return g
+	return &gpgHome{t: t, dir: fixture.GPGHome(t)}
 }
 
 // run runs gpg in the home with stdin and returns its stdout; any failure is fatal.

@@ -47,14 +47,17 @@ OUT=$(cd "$OUT" && pwd)
 export HOME=$OUT/home
 mkdir -p "$HOME"
 echo '%_dbpath /var/lib/rpm' > "$HOME/.rpmmacros"
-export GNUPGHOME=$OUT/gnupg
+# A short GnuPG home: gpg-agent puts its socket there unless /run/user/<uid> exists (a login session
+# makes it, a fresh CI machine has none), and a socket path has at most 108 bytes; $OUT can be longer.
+export GNUPGHOME=
 TOP=$OUT/rpmbuild
 cleanup() {
-  # gpg starts an agent for the key; stop it so nothing outlives the build
-  [ ! -d "$GNUPGHOME" ] || gpgconf --kill gpg-agent 2>/dev/null || true
-  rm -rf "$GNUPGHOME" "$TOP"
+  # gpg starts an agent for the key; stop it (and any other GnuPG daemon) so nothing outlives the build
+  if [ -n "$GNUPGHOME" ]; then gpgconf --homedir "$GNUPGHOME" --kill all 2>/dev/null || true; rm -rf "$GNUPGHOME"; fi
+  rm -rf "$TOP"
 }
 trap cleanup EXIT
+GNUPGHOME=$(mktemp -d /tmp/refit-gpg.XXXXXX)
 
 echo "==> packages"
 # One rpmbuild per line of packages.txt, JOBS at a time (each in its own _topdir): build.sh --one runs a line.
@@ -65,7 +68,6 @@ grep -v -e '^#' -e '^[[:space:]]*$' "$SRC/packages.txt" | nl -ba -w1 |
 (cd "$OUT/rpms" && find . -name '*.rpm' | sort)
 
 echo "==> signing key"
-mkdir -p -m 0700 "$GNUPGHOME"
 gpg --batch --quiet --no-tty --passphrase "" --quick-gen-key 'refit test repository <rpmlab@example.invalid>' ed25519 sign never
 mkdir -p "$OUT/keys"
 gpg --batch --armor --export > "$OUT/keys/RPM-GPG-KEY-refit-test"

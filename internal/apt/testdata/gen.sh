@@ -23,9 +23,10 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$here/aptrepo
 work=$(mktemp -d /tmp/refit-aptrepo.XXXXXX)
+# A short GnuPG home (gpg-agent's socket path has at most 108 bytes); every daemon stopped on exit.
 GNUPGHOME=$work/gnupg
 export GNUPGHOME
-trap 'gpgconf --kill gpg-agent 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'gpgconf --homedir "$GNUPGHOME" --kill all 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -m 700 "$GNUPGHOME"
 
 # Fixed timestamps make the .debs and indexes reproducible (not the signatures).

@@ -8,9 +8,10 @@
 # Needs gpg (package gnupg). Run from anywhere: sh internal/signature/testdata/gen.sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
+# A short GnuPG home (gpg-agent's socket path has at most 108 bytes); every daemon stopped on exit.
 GNUPGHOME=$(mktemp -d /tmp/refit-gpg.XXXXXX)
 export GNUPGHOME
-trap 'gpgconf --kill gpg-agent 2>/dev/null || true; rm -rf "$GNUPGHOME"' EXIT
+trap 'gpgconf --homedir "$GNUPGHOME" --kill all 2>/dev/null || true; rm -rf "$GNUPGHOME"' EXIT
 uid='Refit Fixture Key <fixture@refit.invalid>'
 gpg --batch --quiet --passphrase '' --quick-gen-key "$uid" ed25519 sign never
 cat > "$here/Release" <<'RELEASE'
