@@ -177,6 +177,9 @@ func TestReadDpkgStatusErrors(t *testing.T) {
 		{"unknown state", ptr("Package: a\nStatus: install ok great\nArchitecture: all\nVersion: 1\n"), ErrDpkgStatusSyntax, "unknown package state"},
 		{"installed without version", ptr("Package: a\nStatus: install ok installed\nArchitecture: all\n"), ErrDpkgStatusSyntax, "empty Version"},
 		{"installed without architecture", ptr("Package: a\nStatus: install ok installed\nVersion: 1\n"), ErrDpkgStatusSyntax, "Architecture"},
+		{"one bad stanza among good ones", ptr("Package: a\nStatus: install ok installed\nArchitecture: all\nVersion: 1\n\n" +
+			"Package: b\nStatus: install ok installed\nVersion: 1\n\n" +
+			"Package: c\nStatus: install ok installed\nArchitecture: all\nVersion: 1\n"), ErrDpkgStatusSyntax, "package b (line 6)"},
 		{"bad epoch", ptr("Package: a\nStatus: install ok installed\nArchitecture: all\nVersion: x:1\n"), ErrDpkgStatusSyntax, "epoch"},
 	}
 	for _, tt := range tests {

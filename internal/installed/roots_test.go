@@ -121,6 +121,19 @@ func copyDir(t *testing.T, src, dst string) {
 	}
 }
 
+// readRPMDBUnchanged runs ReadRPMDB on root, fails the test on an error or on any change to
+// the root, and returns the packages.
+func readRPMDBUnchanged(t *testing.T, root string) []Package {
+	t.Helper()
+	before := snapshotTree(t, root)
+	pkgs, err := ReadRPMDB(root)
+	if err != nil {
+		t.Fatalf("ReadRPMDB: %v", err)
+	}
+	requireUnchanged(t, before, snapshotTree(t, root))
+	return pkgs
+}
+
 // goRPMDBTestdata returns go-rpmdb's directory of real rpmdbs in the module cache.
 func goRPMDBTestdata(t testing.TB) string {
 	t.Helper()

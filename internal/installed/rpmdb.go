@@ -2,6 +2,7 @@ package installed
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,10 +29,6 @@ var (
 	ErrCorruptRPMDB = errors.New("installed: unreadable rpmdb")
 )
 
-// rpmdbDirs are the directories rpm keeps its database in, inside the root: the classic one,
-// and the one Fedora 36+ and openSUSE moved it to (where /var/lib/rpm is then a symlink).
-var rpmdbDirs = []string{"/var/lib/rpm", "/usr/lib/sysimage/rpm"}
-
 // rpmdbFiles are the database files of rpm's three backends, in the order they are preferred
 // when a directory holds more than one (a left-over of a backend conversion).
 var rpmdbFiles = []string{
@@ -41,20 +38,17 @@ var rpmdbFiles = []string{
 }
 
 // ReadRPMDB returns the packages in the rpm database of the root filesystem at root. It looks
-// in var/lib/rpm, then usr/lib/sysimage/rpm, for rpmdb.sqlite, Packages.db or Packages, and
-// resolves symlinks inside root (/var/lib/rpm is often a link to ../../usr/lib/sysimage/rpm).
-// Nothing under root is modified: a sqlite database is read from a private copy.
+// where the image's rpm does (see rpmdbDirsOf): the %_dbpath of the image's macros files, or
+// else var/lib/rpm, then usr/lib/sysimage/rpm, for rpmdb.sqlite, Packages.db or Packages,
+// and resolves symlinks inside root (/var/lib/rpm is often a link to ../../usr/lib/sysimage/rpm).
+// Nothing under root is modified. Every package the database counts is returned, or an error
+// wrapping ErrCorruptRPMDB: never a shorter list.
 func ReadRPMDB(root string) ([]Package, error) {
 	path, err := findRPMDB(root)
 	if err != nil {
 		return nil, err
 	}
-	var infos []*rpmdb.PackageInfo
-	if filepath.Base(path) == "rpmdb.sqlite" {
-		infos, err = listSQLiteRPMDB(path)
-	} else {
-		infos, err = listRPMDB(path, path)
-	}
+	infos, err := readRPMDBFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -71,8 +65,12 @@ func ReadRPMDB(root string) ([]Package, error) {
 
 // findRPMDB returns the host path of the first non-empty rpm database file under root.
 func findRPMDB(root string) (string, error) {
+	dirs, origin, err := rpmdbDirsOf(root)
+	if err != nil {
+		return "", err
+	}
 	var empty []string
-	for _, dir := range rpmdbDirs {
+	for _, dir := range dirs {
 		for _, file := range rpmdbFiles {
 			p, err := osrelease.ResolveInRoot(root, dir+"/"+file)
 			if err != nil {
@@ -98,6 +96,10 @@ func findRPMDB(root string) (string, error) {
 	if len(empty) > 0 {
 		return "", fmt.Errorf("%w under %s: %s is empty (0 bytes)", ErrNoRPMDB, root, strings.Join(empty, ", "))
 	}
+	if origin != "" {
+		return "", fmt.Errorf("%w under %s: %s sets %%_dbpath to %s, which holds no rpmdb.sqlite, Packages or Packages.db",
+			ErrNoRPMDB, root, origin, dirs[0])
+	}
 	return "", fmt.Errorf("%w under %s: expected var/lib/rpm/rpmdb.sqlite, Packages or Packages.db "+
 		"(or the same under usr/lib/sysimage/rpm); is %s the root filesystem of an rpm-based system?", ErrNoRPMDB, root, root)
 }
@@ -105,53 +107,176 @@ func findRPMDB(root string) (string, error) {
 // rebuildAdvice ends every error about a damaged rpmdb.
 const rebuildAdvice = "check the image's rpm database (rpm --rebuilddb, run inside the image)"
 
-// listRPMDB lists the database at path; errors name it as shown. A Berkeley DB or ndb database
-// is read in place: go-rpmdb opens both with os.Open (read-only) and the ndb reader only takes
-// a shared flock, which changes nothing on disk.
-func listRPMDB(path, shown string) (infos []*rpmdb.PackageInfo, err error) {
-	// go-rpmdb parses package headers in this goroutine and indexes slices with offsets read
-	// from the file; a header crafted to be inconsistent must become an error, not a crash.
-	defer func() {
-		if r := recover(); r != nil {
-			infos, err = nil, fmt.Errorf("%w: %s: malformed package header: %v; %s", ErrCorruptRPMDB, shown, r, rebuildAdvice)
+// readRPMDBFile lists the packages of the database file at path, whatever its backend,
+// through one private sqlite database that go-rpmdb then parses: a copy of rpmdb.sqlite with
+// its write-ahead log, or the package headers read out of a Berkeley DB or ndb file by
+// readBerkeleyDB or readNDB (go-rpmdb parses header blobs only as it reads them from a
+// database, and its own Berkeley DB reader drops headers stored inline on the hash page).
+// The format is told from the content, as rpm does, not from the file name.
+func readRPMDBFile(path string) ([]*rpmdb.PackageInfo, error) {
+	corrupt := func(err error) error {
+		return fmt.Errorf("%w: %s: %w; %s", ErrCorruptRPMDB, path, err, rebuildAdvice)
+	}
+	tmp, err := os.MkdirTemp("", "refit-rpmdb-")
+	if err != nil {
+		return nil, fmt.Errorf("reading rpmdb %s: %w", path, err)
+	}
+	defer os.RemoveAll(tmp)
+	private := filepath.Join(tmp, "rpmdb.sqlite")
+	magic := make([]byte, len(sqliteMagic))
+	if err := readHead(path, magic); err != nil {
+		return nil, corrupt(fmt.Errorf("reading the database header: %w", err))
+	}
+	var records []rpmdbRecord
+	switch {
+	case bytes.Equal(magic, sqliteMagic):
+		if err := copySQLite(path, private); err != nil {
+			return nil, fmt.Errorf("copying rpmdb %s: %w", path, err)
 		}
-	}()
-	if err := checkRPMDBStructure(path); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w; %s", ErrCorruptRPMDB, shown, err, rebuildAdvice)
+	case binary.LittleEndian.Uint32(magic) == ndbHeaderMagic:
+		records, err = readNDB(path)
+	default:
+		records, err = readBerkeleyDB(path)
 	}
-	db, err := rpmdb.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w; %s", ErrCorruptRPMDB, shown, err, rebuildAdvice)
+		return nil, corrupt(err)
 	}
-	defer db.Close()
-	infos, err = db.ListPackages()
+	if records != nil {
+		if err := writeRecords(private, records); err != nil {
+			return nil, fmt.Errorf("reading rpmdb %s: %w", path, err)
+		}
+	}
+	infos, err := listSQLite(private)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w; %s", ErrCorruptRPMDB, shown, err, rebuildAdvice)
+		return nil, corrupt(err)
 	}
 	return infos, nil
 }
 
-// listSQLiteRPMDB copies rpmdb.sqlite and its write-ahead log (or rollback journal) into a
-// private temporary directory and lists the copy. The sqlite driver opens databases
-// read-write and creates -shm/-wal files next to them, so the root's own files are never
-// handed to it; and unlike immutable=1 the copy still sees transactions only in the WAL.
-func listSQLiteRPMDB(path string) ([]*rpmdb.PackageInfo, error) {
-	tmp, err := os.MkdirTemp("", "refit-rpmdb-")
+func readHead(path string, head []byte) error {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("copying rpmdb %s: %w", path, err)
+		return err
 	}
-	defer os.RemoveAll(tmp)
-	dst := filepath.Join(tmp, "rpmdb.sqlite")
+	defer f.Close()
+	_, err = io.ReadFull(f, head)
+	return err
+}
+
+// copySQLite copies rpmdb.sqlite and its write-ahead log (or rollback journal) to dst. The
+// sqlite driver opens databases read-write and creates -shm/-wal files next to them, so the
+// root's own files are never handed to it; and unlike immutable=1 the copy still sees
+// transactions only in the WAL.
+func copySQLite(path, dst string) error {
 	if err := copyRegularFile(path, dst); err != nil {
-		return nil, fmt.Errorf("copying rpmdb %s: %w", path, err)
+		return err
 	}
 	for _, suffix := range []string{"-wal", "-journal"} {
 		err := copyRegularFile(path+suffix, dst+suffix)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("copying rpmdb %s: %w", path+suffix, err)
+			return err
 		}
 	}
-	return listRPMDB(dst, path)
+	return nil
+}
+
+// writeRecords writes package headers to a new sqlite database at dst, in rpm's own
+// rpmdb.sqlite schema, for go-rpmdb to parse. An instance number seen twice is an error.
+func writeRecords(dst string, records []rpmdbRecord) error {
+	db, err := sql.Open("sqlite", dst)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit, a no-op
+	if _, err := tx.Exec("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)"); err != nil {
+		return err
+	}
+	for _, r := range records {
+		if _, err := tx.Exec("INSERT INTO Packages (hnum, blob) VALUES (?, ?)", r.instance, r.blob); err != nil {
+			return fmt.Errorf("package instance %d: %w", r.instance, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+// listSQLite lists the private sqlite rpmdb at path with go-rpmdb and requires it to decode
+// every row of the Packages table: go-rpmdb stops silently when sqlite fails mid-table.
+func listSQLite(path string) (infos []*rpmdb.PackageInfo, err error) {
+	hnums, err := packageRows(path)
+	if err != nil {
+		return nil, err
+	}
+	// go-rpmdb parses package headers in this goroutine and indexes slices with offsets read
+	// from the file; a header crafted to be inconsistent must become an error, not a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			infos, err = nil, fmt.Errorf("malformed package header: %v", r)
+		}
+	}()
+	db, err := rpmdb.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if infos, err = db.ListPackages(); err != nil {
+		return nil, err
+	}
+	if len(infos) != len(hnums) {
+		return nil, fmt.Errorf("decoded %d of the %d packages the database holds; not decoded: the packages of instance %s",
+			len(infos), len(hnums), shortList(hnums[min(len(infos), len(hnums)):]))
+	}
+	return infos, nil
+}
+
+// packageRows returns the instance numbers of the Packages table of a sqlite rpmdb, in the
+// order go-rpmdb reads them, after checking them against SELECT count(*).
+func packageRows(path string) ([]int64, error) {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	var count int
+	if err := db.QueryRow("SELECT count(*) FROM Packages").Scan(&count); err != nil {
+		return nil, fmt.Errorf("counting packages: %w", err)
+	}
+	rows, err := db.Query("SELECT hnum FROM Packages")
+	if err != nil {
+		return nil, fmt.Errorf("listing packages: %w", err)
+	}
+	defer rows.Close()
+	var hnums []int64
+	for rows.Next() {
+		var h int64
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("listing packages: %w", err)
+		}
+		hnums = append(hnums, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing packages (%d of %d read): %w", len(hnums), count, err)
+	}
+	if len(hnums) != count {
+		return nil, fmt.Errorf("the Packages table counts %d packages but lists %d", count, len(hnums))
+	}
+	return hnums, nil
+}
+
+// shortList formats up to 20 numbers.
+func shortList(ns []int64) string {
+	s := fmt.Sprint(ns[:min(len(ns), 20)])
+	if len(ns) > 20 {
+		s += fmt.Sprintf(" and %d more", len(ns)-20)
+	}
+	return s
 }
 
 // copyRegularFile copies src to a new file dst without following a symlink at src: the caller
@@ -182,29 +307,6 @@ func copyRegularFile(src, dst string) error {
 
 // sqliteMagic starts every sqlite 3 database file.
 var sqliteMagic = []byte("SQLite format 3\x00")
-
-// checkRPMDBStructure verifies a Berkeley DB or ndb file before go-rpmdb reads it. The format
-// is told from the content, as go-rpmdb does, not from the file name, so that a file of one
-// format under another backend's name cannot skip the check. sqlite checks its own files.
-func checkRPMDBStructure(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	magic := make([]byte, len(sqliteMagic))
-	_, err = io.ReadFull(f, magic)
-	f.Close()
-	switch {
-	case err != nil:
-		return fmt.Errorf("reading the database header: %w", err)
-	case bytes.Equal(magic, sqliteMagic):
-		return nil
-	case binary.LittleEndian.Uint32(magic) == ndbHeaderMagic:
-		return checkNDBBlobs(path)
-	default:
-		return checkBerkeleyDBPages(path)
-	}
-}
 
 // installOnlyProvides are the capability prefixes dnf's installonlypkgs setting uses.
 var installOnlyProvides = []string{"installonlypkg(", "multiversion("}

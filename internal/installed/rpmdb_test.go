@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
 )
 
 // realRPMDBs are the real rpmdbs go-rpmdb ships, with the package count Debian's rpm reports
@@ -47,19 +49,19 @@ func TestReadRPMDBRealDatabases(t *testing.T) {
 			root := t.TempDir()
 			dbDir := filepath.Join(root, "var", "lib", "rpm")
 			copyFile(t, filepath.Join(testdata, tt.dir, tt.file), filepath.Join(dbDir, tt.file), 0o644)
-			before := snapshotTree(t, root)
-			pkgs, err := ReadRPMDB(root)
-			if err != nil {
-				t.Fatalf("ReadRPMDB: %v", err)
-			}
-			requireUnchanged(t, before, snapshotTree(t, root))
+			pkgs := readRPMDBUnchanged(t, root)
 			if len(pkgs) != tt.count {
 				t.Errorf("ReadRPMDB returned %d packages, want %d", len(pkgs), tt.count)
 			}
 			got := nevras(pkgs)
 			var want []string
-			if tt.file == "Packages.db" {
+			if tt.file == "Packages.db" { // Debian's rpm has no ndb backend
 				want = recordedNDBPackages(t, testdata)
+				path := filepath.Join(dbDir, tt.file)
+				requireSameSet(t, "NEVRAs vs go-rpmdb's own ndb reader", got, goRPMDBNEVRAs(t, path))
+				if n := ndbUsedSlots(t, path); n != len(pkgs) {
+					t.Errorf("ReadRPMDB returned %d packages, the slot table has %d used slots", len(pkgs), n)
+				}
 			} else {
 				want = rpmQueryAll(t, dbDir)
 			}
@@ -71,6 +73,41 @@ func TestReadRPMDBRealDatabases(t *testing.T) {
 			}
 		})
 	}
+}
+
+// goRPMDBNEVRAs lists the database at path with go-rpmdb's own reader for its format.
+func goRPMDBNEVRAs(t *testing.T, path string) []string {
+	t.Helper()
+	db, err := rpmdb.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	infos, err := db.ListPackages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []Package
+	for _, info := range infos {
+		pkgs = append(pkgs, packageFromRPM(info))
+	}
+	return nevras(pkgs)
+}
+
+// ndbUsedSlots counts the used slots (package index not 0) of the ndb database at path.
+func ndbUsedSlots(t *testing.T, path string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for off := 32; off < int(binary.LittleEndian.Uint32(data[12:]))*4096; off += 16 {
+		if binary.LittleEndian.Uint32(data[off:]) == ndbSlotMagic && binary.LittleEndian.Uint32(data[off+4:]) != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // recordedNDBPackages reads the NEVRAs of go-rpmdb's SLE15WithNDB test case: the `rpm -qa`
@@ -102,12 +139,7 @@ func recordedNDBPackages(t *testing.T, testdata string) []string {
 // purpose, against rpm's own answer.
 func TestReadRPMDBGenerated(t *testing.T) {
 	root := rpmRoot(t)
-	before := snapshotTree(t, root)
-	pkgs, err := ReadRPMDB(root)
-	if err != nil {
-		t.Fatalf("ReadRPMDB: %v", err)
-	}
-	requireUnchanged(t, before, snapshotTree(t, root))
+	pkgs := readRPMDBUnchanged(t, root)
 	requireSameSet(t, "NEVRAs vs rpm -qa", nevras(pkgs), rpmQueryAll(t, filepath.Join(root, "var", "lib", "rpm")))
 	byEVR := map[string]Package{}
 	for _, p := range pkgs {
@@ -178,12 +210,7 @@ func TestReadRPMDBUsesWAL(t *testing.T) {
 		t.Fatalf("test setup: the WAL should hold the transaction: %v", err)
 	}
 
-	before := snapshotTree(t, root)
-	pkgs, err := ReadRPMDB(root)
-	if err != nil {
-		t.Fatalf("ReadRPMDB: %v", err)
-	}
-	requireUnchanged(t, before, snapshotTree(t, root))
+	pkgs := readRPMDBUnchanged(t, root)
 	got := nevras(pkgs)
 	if slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "refit-tilde ") }) {
 		t.Errorf("the package deleted in the WAL is still listed: %q", got)
