@@ -1,9 +1,11 @@
 // Package decompress opens the compressed streams that package repositories
 // publish (repository metadata such as primary.xml.gz, updateinfo.xml.zst or
-// Packages.xz): it recognises gzip, xz, zstd and bzip2 by their magic bytes or,
-// failing that, by the file name, and caps the decompressed size so that a
-// hostile or broken mirror cannot exhaust memory or disk with a
-// decompression bomb.
+// Packages.xz) and the payloads of packages: it recognises gzip, xz, zstd and
+// bzip2 by their magic bytes or, failing that, by the file name (or, for an
+// RPM payload, by the package's PAYLOADCOMPRESSOR tag), which is also the only
+// way to recognise the legacy .lzma ("LZMA alone") format, and caps the
+// decompressed size so that a hostile or broken mirror cannot exhaust memory
+// or disk with a decompression bomb.
 package decompress
 
 import (
@@ -18,6 +20,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+	"github.com/ulikunitz/xz/lzma"
 )
 
 // ErrTooLarge is wrapped by the error a reader returns once the stream has
@@ -43,6 +46,7 @@ const (
 	XZ      Format = "xz"
 	Zstd    Format = "zstd"
 	Bzip2   Format = "bzip2"
+	LZMA    Format = "lzma" // the .lzma "alone" format of LZMA Utils, which has no magic bytes
 	Zchunk  Format = "zchunk"
 	unknown Format = ""
 )
@@ -71,6 +75,7 @@ var extensions = []struct {
 	{".xz", XZ},
 	{".zst", Zstd},
 	{".bz2", Bzip2},
+	{".lzma", LZMA},
 	{".zck", Zchunk},
 }
 
@@ -113,7 +118,7 @@ func byName(name string) Format {
 
 // Reader returns a reader of the decompressed contents of r. The format is
 // detected from r's magic bytes first, then from name's extension (.gz, .xz,
-// .zst, .bz2), and r is passed through unchanged when neither matches. name
+// .zst, .bz2, .lzma), and r is passed through unchanged when neither matches. name
 // is only used for detection and in error messages (a path or URL is fine).
 //
 // Once more than limit bytes have been produced the returned reader fails
@@ -124,12 +129,54 @@ func byName(name string) Format {
 // whose name promises a format its bytes do not start with is decoded as that
 // format and so fails with the decoder's error.
 func Reader(r io.Reader, name string, limit int64) (io.ReadCloser, error) {
+	return open(r, name, byName(name), limit)
+}
+
+// rpmCompressors are the values of an RPM header's PAYLOADCOMPRESSOR tag that rpm reads
+// (rpmio's gzdio, bzdio, xzdio, lzdio and zstdio), with the format each means. rpm reads
+// "gzip" (also what a package without the tag means) through zlib, which passes data
+// that is not gzip through unchanged, so it falls back to Plain; gzip itself is
+// recognised by its magic bytes.
+var rpmCompressors = map[string]Format{
+	"":      Plain,
+	"gzip":  Plain,
+	"bzip2": Bzip2,
+	"xz":    XZ,
+	"lzma":  LZMA,
+	"zstd":  Zstd,
+}
+
+// RPMPayload is [Reader] for the payload of an RPM package: compressor is the value of the
+// package's PAYLOADCOMPRESSOR tag, which names the format when the magic bytes do not (the
+// .lzma format has none). A compressor rpm does not read is an error wrapping
+// [ErrUnsupported] that names it.
+func RPMPayload(r io.Reader, compressor string, limit int64) (io.ReadCloser, error) {
+	format, ok := rpmCompressors[compressor]
+	if !ok {
+		return nil, fmt.Errorf("%w: RPM payload compressor %q (refit reads gzip, bzip2, xz, lzma and zstd)", ErrUnsupported, compressor)
+	}
+	name := "payload"
+	if compressor != "" {
+		name += " (" + compressor + ")"
+	}
+	return open(r, name, format, limit)
+}
+
+// open decodes r as the format its magic bytes announce or, when they announce none, as
+// fallback (Plain when unknown).
+func open(r io.Reader, name string, fallback Format, limit int64) (io.ReadCloser, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(magicLen)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
-	format := Detect(head, name)
+	format := byMagic(head)
+	if format == unknown {
+		format = fallback
+	}
+	if format == unknown {
+		format = Plain
+	}
 	dec, err := newDecoder(format, br)
 	switch {
 	case errors.Is(err, ErrUnsupported):
@@ -168,6 +215,14 @@ func newDecoder(format Format, br *bufio.Reader) (io.ReadCloser, error) {
 		return zstdCloser{zr}, nil
 	case Bzip2:
 		return io.NopCloser(bzip2.NewReader(br)), nil
+	case LZMA:
+		// The header's dictionary size is checked against MaxWindow before anything is
+		// allocated, as checkXZDictionary does for xz.
+		zr, err := lzma.ReaderConfig{DictCap: MaxWindow}.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(zr), nil
 	case Zchunk:
 		return nil, fmt.Errorf("%w: zchunk; point refit at the repository's .gz, .xz or .zst variant of this file", ErrUnsupported)
 	default:

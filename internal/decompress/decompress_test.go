@@ -24,6 +24,7 @@ var compressors = []struct {
 	{XZ, ".xz", []string{"xz", "-6", "-c"}},
 	{Zstd, ".zst", []string{"zstd", "-3", "-q", "-c"}},
 	{Bzip2, ".bz2", []string{"bzip2", "-9", "-c"}},
+	{LZMA, ".lzma", []string{"xz", "--format=lzma", "-6", "-c"}}, // no magic: known by name only
 }
 
 // compress runs tool on data and returns its output, skipping the test when
@@ -75,7 +76,11 @@ func TestRoundTrip(t *testing.T) {
 			t.Run(string(c.format)+"/"+label, func(t *testing.T) {
 				packed := compress(t, c.cmd, plain)
 				// The magic alone must be enough: the name says nothing.
-				for _, name := range []string{"primary.xml" + c.ext, "no-extension"} {
+				names := []string{"primary.xml" + c.ext, "no-extension"}
+				if c.format == LZMA {
+					names = names[:1]
+				}
+				for _, name := range names {
 					got, err := readAll(t, packed, name, 0)
 					if err != nil {
 						t.Fatalf("%s: %v", name, err)
@@ -90,10 +95,14 @@ func TestRoundTrip(t *testing.T) {
 }
 
 // Concatenated streams (gzip members, xz streams, zstd frames, bzip2
-// streams) decode as the concatenation of their contents, as the tools do.
+// streams) decode as the concatenation of their contents, as the tools do
+// (xz does not concatenate .lzma files).
 func TestConcatenatedStreams(t *testing.T) {
 	a, b := []byte("first part\n"), []byte("second part\n")
 	for _, c := range compressors {
+		if c.format == LZMA {
+			continue
+		}
 		t.Run(string(c.format), func(t *testing.T) {
 			packed := append(compress(t, c.cmd, a), compress(t, c.cmd, b)...)
 			got, err := readAll(t, packed, "x"+c.ext, 0)
@@ -372,4 +381,44 @@ func ExampleReader() {
 	// Output:
 	// <?xml version="1.0" encoding="UTF-8"?>
 	// <metadata packages="0"/>
+}
+
+// TestRPMPayload decodes each format under the PAYLOADCOMPRESSOR value rpm gives it, and
+// refuses, naming it, a compressor rpm does not have.
+func TestRPMPayload(t *testing.T) {
+	plain := metadataLike(100000)
+	values := map[Format]string{Gzip: "gzip", XZ: "xz", Zstd: "zstd", Bzip2: "bzip2", LZMA: "lzma"}
+	for _, c := range compressors {
+		t.Run(values[c.format], func(t *testing.T) {
+			rc, err := RPMPayload(bytes.NewReader(compress(t, c.cmd, plain)), values[c.format], 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, plain) {
+				t.Fatalf("got %d bytes, %v; want %d bytes", len(got), err, len(plain))
+			}
+		})
+	}
+	for _, value := range []string{"", "gzip"} { // no tag means gzip; rpm passes non-gzip data through
+		rc, err := RPMPayload(bytes.NewReader(plain), value, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("%q: got %d bytes, %v; want the data unchanged", value, len(got), err)
+		}
+	}
+	if _, err := RPMPayload(bytes.NewReader(plain), "lzip", 0); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), `"lzip"`) {
+		t.Fatalf("compressor lzip: got %v, want ErrUnsupported naming it", err)
+	}
+}
+
+// An .lzma header asking for a dictionary beyond MaxWindow is refused before anything is
+// allocated.
+func TestLZMAHugeDictionary(t *testing.T) {
+	packed := compress(t, []string{"xz", "--format=lzma", "-c", "--lzma1=dict=1536MiB"}, []byte("hello"))
+	if _, err := readAll(t, packed, "f.lzma", 0); err == nil || !strings.Contains(err.Error(), "dictionary") {
+		t.Fatalf("lzma stream with a 1.5 GiB dictionary: got %v, want the dictionary refused", err)
+	}
 }

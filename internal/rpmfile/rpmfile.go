@@ -105,9 +105,9 @@ func Read(r io.Reader) (*Package, error) {
 	if f := h.PayloadFormat(); f != "" && f != "cpio" {
 		return nil, fmt.Errorf("%w: payload format %q is not cpio", ErrFormat, f)
 	}
-	payload, err := decompress.Reader(br, h.PayloadCompression(), 0)
+	payload, err := decompress.RPMPayload(br, h.PayloadCompression(), 0)
 	if err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrFormat, err)
+		return nil, fmt.Errorf("%w: payload: %w", ErrFormat, err)
 	}
 	defer payload.Close()
 	if p.Paths, err = CheckPayload(payload); err != nil {
