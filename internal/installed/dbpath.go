@@ -174,9 +174,11 @@ func expandMacros(s string, defs map[string]string, depth int) (string, error) {
 		if m == nil || m[0] != 0 {
 			return "", fmt.Errorf("unsupported macro syntax at %q", s)
 		}
-		name := s[m[4]:m[5]] // %name
+		var name string
 		if m[2] >= 0 {
 			name = s[m[2]:m[3]] // %{name}
+		} else {
+			name = s[m[4]:m[5]] // %name
 		}
 		body, ok := defs[name]
 		if !ok {
