@@ -14,10 +14,12 @@ import (
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 )
 
 // savedSuffix names the image's own file while a host file takes its place.
-const savedSuffix = ".refit-saved"
+const savedSuffix = imageroot.SavedSuffix
 
 // StepCopyFiles copies copy_files from the host into the image, at the same paths.
 // Unlike the SDK's step, which deletes the copies afterwards, it first moves the

@@ -2,9 +2,7 @@ package chroot
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +12,12 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 	"github.com/refit-images/packer-plugin-refit/internal/osrelease"
 )
+
+// policyRCDPath is where invoke-rc.d looks for a policy.
+const policyRCDPath = "/usr/sbin/policy-rc.d"
 
 // policyRCD denies every service start requested through invoke-rc.d (Debian
 // policy 9.3.3: exit status 101 means "action forbidden").
@@ -35,11 +37,9 @@ const stopGrace = 5 * time.Second
 type StepPreventServiceStart struct {
 	Enabled bool
 
-	image   *diskimage.Image
-	mounts  *diskimage.Mounts
-	policy  string // host path of the policy-rc.d written; "" when none
-	saved   string // host path the image's own policy-rc.d was moved to
-	written bool
+	image  *diskimage.Image
+	mounts *diskimage.Mounts
+	policy *imageroot.Replaced // the policy-rc.d written; nil when none
 }
 
 // Run implements multistep.Step.
@@ -57,7 +57,7 @@ func (s *StepPreventServiceStart) Run(_ context.Context, state multistep.StateBa
 	if err := s.installPolicy(); err != nil {
 		return halt(state, fmt.Errorf("prevent_service_start: %w", err))
 	}
-	if s.written {
+	if s.policy != nil {
 		uiOf(state).Say("Forbidding service starts inside the image (policy-rc.d)...")
 	}
 	return multistep.ActionContinue
@@ -65,25 +65,15 @@ func (s *StepPreventServiceStart) Run(_ context.Context, state multistep.StateBa
 
 // installPolicy writes /usr/sbin/policy-rc.d, moving the image's own aside.
 func (s *StepPreventServiceStart) installPolicy() error {
-	dir, err := s.mounts.ResolvePath("/usr/sbin")
+	root := s.mounts.HostRoot()
+	if fi, err := os.Stat(filepath.Join(root, "usr/sbin")); err != nil || !fi.IsDir() {
+		return nil // no /usr/sbin: nothing would consult policy-rc.d
+	}
+	policy, err := imageroot.Replace(root, policyRCDPath, []byte(policyRCD), 0o755)
 	if err != nil {
 		return err
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil // no /usr/sbin: nothing would consult policy-rc.d
-	}
-	s.policy = filepath.Join(dir, "policy-rc.d")
-	if _, err := os.Lstat(s.policy); err == nil {
-		s.saved = s.policy + savedSuffix
-		if err := os.Rename(s.policy, s.saved); err != nil {
-			s.saved = ""
-			return fmt.Errorf("moving the image's policy-rc.d aside: %w", err)
-		}
-	}
-	if err := os.WriteFile(s.policy, []byte(policyRCD), 0o755); err != nil {
-		return fmt.Errorf("writing policy-rc.d into the image: %w", err)
-	}
-	s.written = true
+	s.policy = policy
 	return nil
 }
 
@@ -114,18 +104,10 @@ func (s *StepPreventServiceStart) CleanupFunc(state multistep.StateBag) error {
 	if err != nil {
 		return fmt.Errorf("looking for processes left inside the image: %w", err)
 	}
-	if s.written {
-		if err := os.Remove(s.policy); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing policy-rc.d from the image: %w", err)
-		}
-		s.written = false
+	if err := s.policy.Restore(); err != nil {
+		return err
 	}
-	if s.saved != "" {
-		if err := os.Rename(s.saved, s.policy); err != nil {
-			return fmt.Errorf("restoring the image's policy-rc.d: %w", err)
-		}
-		s.saved = ""
-	}
+	s.policy = nil
 	s.image = nil
 	return nil
 }

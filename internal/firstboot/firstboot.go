@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/refit-images/packer-plugin-refit/internal/apt"
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 )
 
 const (
@@ -149,7 +150,7 @@ func Place(hostRoot, packageManager string, pkgs []Package) error {
 	if err != nil {
 		return err
 	}
-	q, err := safeDir(hostRoot, QueueDir)
+	q, err := imageroot.MkdirAll(hostRoot, QueueDir)
 	if err != nil {
 		return err
 	}
@@ -195,7 +196,7 @@ func Place(hostRoot, packageManager string, pkgs []Package) error {
 		path, text string
 		mode       os.FileMode
 	}{{ScriptPath, script, 0o755}, {unitPath, Unit(), 0o644}} {
-		dir, err := safeDir(hostRoot, path.Dir(f.path))
+		dir, err := imageroot.MkdirAll(hostRoot, path.Dir(f.path))
 		if err != nil {
 			return err
 		}
@@ -207,7 +208,7 @@ func Place(hostRoot, packageManager string, pkgs []Package) error {
 			return fmt.Errorf("writing %s: %w", f.path, err)
 		}
 	}
-	wants, err := safeDir(hostRoot, path.Dir(wantsLink))
+	wants, err := imageroot.MkdirAll(hostRoot, path.Dir(wantsLink))
 	if err != nil {
 		return err
 	}
@@ -223,52 +224,11 @@ func Place(hostRoot, packageManager string, pkgs []Package) error {
 // refusing to go through a symlink of the image.
 func removeQueue(hostRoot string) error {
 	for _, p := range []string{QueueDir, wantsLink} {
-		cur := hostRoot
-		parts := strings.Split(strings.Trim(p, "/"), "/")
-		for i, c := range parts {
-			cur = filepath.Join(cur, c)
-			st, err := os.Lstat(cur)
-			if os.IsNotExist(err) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("checking %s in the image: %w", p, err)
-			}
-			last := i == len(parts)-1
-			if st.Mode()&os.ModeSymlink != 0 && !last {
-				return fmt.Errorf("%s in the image is a symlink (%s); refusing to remove through it", p, cur)
-			}
-			if last {
-				if err := os.RemoveAll(cur); err != nil {
-					return fmt.Errorf("removing the earlier first-boot %s: %w", p, err)
-				}
-			}
+		if err := imageroot.RemoveAll(hostRoot, p); err != nil {
+			return fmt.Errorf("removing the earlier first-boot %s: %w", p, err)
 		}
 	}
 	return nil
-}
-
-// safeDir creates dir (absolute, inside the image) under hostRoot, refusing any existing
-// component that is a symlink, and returns its host path.
-func safeDir(hostRoot, dir string) (string, error) {
-	cur := hostRoot
-	for _, c := range strings.Split(strings.Trim(dir, "/"), "/") {
-		cur = filepath.Join(cur, c)
-		st, err := os.Lstat(cur)
-		switch {
-		case os.IsNotExist(err):
-			if err := os.Mkdir(cur, 0o755); err != nil {
-				return "", fmt.Errorf("creating %s in the image: %w", dir, err)
-			}
-		case err != nil:
-			return "", fmt.Errorf("checking %s in the image: %w", dir, err)
-		case st.Mode()&os.ModeSymlink != 0:
-			return "", fmt.Errorf("%s in the image is a symlink (%s); refusing to write through it", dir, cur)
-		case !st.IsDir():
-			return "", fmt.Errorf("%s in the image is not a directory", cur)
-		}
-	}
-	return cur, nil
 }
 
 func copyFile(src, dst string) (string, int64, error) {

@@ -1,9 +1,8 @@
 // Package osrelease reads os-release(5) files and classifies the distribution family.
 //
-// It owns two things: parsing the shell-like KEY=VALUE syntax of os-release(5), and
-// resolving paths inside a mounted root filesystem without ever leaving it (ResolveInRoot),
-// which is how /etc/os-release, usually a relative symlink to ../usr/lib/os-release, is found
-// in an image that is not the running system.
+// It owns parsing the shell-like KEY=VALUE syntax of os-release(5). The file is found in an
+// image that is not the running system through internal/imageroot, which resolves
+// /etc/os-release (usually a relative symlink to ../usr/lib/os-release) inside the image.
 package osrelease
 
 import (
@@ -14,6 +13,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 )
 
 // Distribution families returned by Info.Family.
@@ -175,10 +176,10 @@ func unquote(raw string) (string, error) {
 
 // Read parses the os-release file of the root filesystem at root: root/etc/os-release, or
 // root/usr/lib/os-release when the former does not exist. Symlinks are resolved inside root
-// (see ResolveInRoot), so an absolute link never reaches the host's own files.
+// (imageroot.Resolve), so an absolute link never reaches the host's own files.
 func Read(root string) (Info, error) {
 	for _, name := range []string{"/etc/os-release", "/usr/lib/os-release"} {
-		p, err := ResolveInRoot(root, name)
+		p, err := imageroot.Resolve(root, name)
 		if err != nil {
 			return Info{}, err
 		}
