@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -13,6 +14,8 @@ import (
 	"testing"
 
 	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
+
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 )
 
 // realRPMDBs are the real rpmdbs go-rpmdb ships, with the package count Debian's rpm reports
@@ -174,51 +177,85 @@ func TestReadRPMDBGenerated(t *testing.T) {
 	}
 }
 
-// TestReadRPMDBUsesWAL makes a root whose rpmdb.sqlite has a committed transaction that is
-// still only in its write-ahead log (a package deleted), as a system shut down without a
-// checkpoint leaves it. ReadRPMDB must see the transaction, like rpm, and change nothing.
+// TestReadRPMDBUsesWAL makes an image whose rpmdb.sqlite holds a committed install that is
+// still only in its write-ahead log, as a system shut down before a checkpoint leaves it:
+// Debian's rpm installs refit-tilde while another connection keeps a read transaction open,
+// so rpm's closing checkpoint cannot fold the WAL into the database, and the database, its
+// WAL and its -shm are copied into the image at that moment. ReadRPMDB must list what rpm
+// -qa lists from the image (the install included) and change nothing in the image.
 func TestReadRPMDBUsesWAL(t *testing.T) {
-	src := filepath.Join(rpmRoot(t), "var", "lib", "rpm", "rpmdb.sqlite")
-	work := t.TempDir()
-	live := filepath.Join(work, "rpmdb.sqlite")
-	copyFile(t, src, live, 0o644)
+	fixture.Need(t, "rpm")
+	src := rpmRoot(t)
+	live := filepath.Join(t.TempDir(), "root")
+	copyDir(t, src, live)
+	rpmCmd := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("rpm", append([]string{"--root", live, "--dbpath", "/var/lib/rpm"}, args...)...)
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("rpm %q: %v\n%s", args, err, out)
+		}
+	}
+	rpmCmd("-e", "--nodeps", "--noscripts", "refit-tilde")
+	pkg, err := filepath.Glob(filepath.Join(filepath.Dir(src), "rpms", "refit-tilde-*.rpm"))
+	if err != nil || len(pkg) != 1 {
+		t.Fatalf("the refit-tilde package of mkrpmroot.sh: %q, %v", pkg, err)
+	}
 
-	db, err := sql.Open("sqlite", live)
+	dbFile := filepath.Join(live, "var", "lib", "rpm", "rpmdb.sqlite")
+	reader, err := sql.Open("sqlite", dbFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	for _, stmt := range []string{
-		"PRAGMA journal_mode=WAL",
-		"PRAGMA wal_autocheckpoint=0",
-		"DELETE FROM Packages WHERE hnum IN (SELECT hnum FROM Name WHERE key = 'refit-tilde')",
-		"DELETE FROM Name WHERE key = 'refit-tilde'",
-	} {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
+	defer reader.Close()
+	ctx := t.Context()
+	conn, err := reader.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Copy the database and its WAL while the connection still holds them open, before any
-	// checkpoint can fold the WAL into the main file.
-	root := t.TempDir()
-	dbDir := filepath.Join(root, "var", "lib", "rpm")
+	defer conn.Close()
+	var before int
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM Packages").Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	rpmCmd("-i", "--nodeps", "--noscripts", pkg[0])
+	image := t.TempDir()
+	dbDir := filepath.Join(image, "var", "lib", "rpm")
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		copyFile(t, live+suffix, filepath.Join(dbDir, "rpmdb.sqlite"+suffix), 0o644)
+		copyFile(t, dbFile+suffix, filepath.Join(dbDir, "rpmdb.sqlite"+suffix), 0o644)
 	}
-	if fi, err := os.Stat(filepath.Join(dbDir, "rpmdb.sqlite-wal")); err != nil || fi.Size() == 0 {
-		t.Fatalf("test setup: the WAL should hold the transaction: %v", err)
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
 	}
 
-	pkgs := readRPMDBUnchanged(t, root)
-	got := nevras(pkgs)
-	if slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "refit-tilde ") }) {
-		t.Errorf("the package deleted in the WAL is still listed: %q", got)
+	// The install must be in the WAL only: the database file alone still counts the
+	// packages from before it.
+	var mainOnly int
+	alone := filepath.Join(t.TempDir(), "rpmdb.sqlite")
+	copyFile(t, filepath.Join(dbDir, "rpmdb.sqlite"), alone, 0o644)
+	if err := queryOne(t, "file:"+alone+"?immutable=1", "SELECT count(*) FROM Packages", &mainOnly); err != nil || mainOnly != before {
+		t.Fatalf("test setup: the database file alone holds %d packages (%v), want %d: the install must be only in the WAL", mainOnly, err, before)
 	}
+
+	got := nevras(readRPMDBUnchanged(t, image))
 	requireSameSet(t, "NEVRAs vs rpm -qa", got, rpmQueryAll(t, dbDir))
-	if len(got) != 7 {
-		t.Errorf("got %d packages, want 7 (8 installed, 1 deleted in the WAL)", len(got))
+	if len(got) != before+1 || !slices.ContainsFunc(got, func(s string) bool { return strings.HasPrefix(s, "refit-tilde ") }) {
+		t.Errorf("got %d packages %q, want %d with refit-tilde, installed in the WAL", len(got), got, before+1)
 	}
+}
+
+// queryOne runs a query returning one value on the sqlite database dsn.
+func queryOne(t *testing.T, dsn, query string, dst any) error {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.QueryRow(query).Scan(dst)
 }
 
 // TestReadRPMDBLocations covers where rpm keeps its database and how roots link to it.
@@ -500,5 +537,26 @@ func BenchmarkReadRPMDB(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestReadRPMDBSQLiteDamagedRecord breaks one package header of a real sqlite rpmdb: the
+// error must name the database, not return the other packages.
+func TestReadRPMDBSQLiteDamagedRecord(t *testing.T) {
+	root := t.TempDir()
+	path := filepath.Join(root, "var", "lib", "rpm", "rpmdb.sqlite")
+	copyFile(t, filepath.Join(goRPMDBTestdata(t), "fedora35", "rpmdb.sqlite"), path, 0o644)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec("UPDATE Packages SET blob = substr(blob, 1, 100) WHERE hnum = (SELECT max(hnum) FROM Packages)")
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, err := ReadRPMDB(root)
+	if !errors.Is(err, ErrCorruptRPMDB) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("ReadRPMDB = %d packages, error %v; want ErrCorruptRPMDB naming %s", len(pkgs), err, path)
 	}
 }
