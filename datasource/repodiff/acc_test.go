@@ -16,6 +16,7 @@ import (
 
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
+	"github.com/refit-images/packer-plugin-refit/internal/repoconfig"
 )
 
 func TestMain(m *testing.M) {
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) {
 func labConfig(lab *fixture.RPMLab) *Config {
 	c := &Config{}
 	for _, r := range lab.Repos {
-		c.Repositories = append(c.Repositories, Repository{Name: r.Name, URL: r.URL, Priority: r.Priority})
+		c.Repositories = append(c.Repositories, repoconfig.Repository{Name: r.Name, URL: r.URL, Priority: r.Priority})
 	}
 	return c
 }

@@ -1,8 +1,11 @@
 //go:generate packer-sdc struct-markdown
-//go:generate packer-sdc mapstructure-to-hcl2 -type Config,Repository,DatasourceOutput,UpdateOutput,AdvisoryOutput
+//go:generate packer-sdc mapstructure-to-hcl2 -type Config,DatasourceOutput,AdvisoryOutput
 
 // Package repodiff is the refit-repodiff data source: which installed packages of an
 // image, root filesystem or manifest are outdated against yum/dnf and APT repositories.
+// It owns its Config (the input) and its outputs and Packer wiring; the `repository`
+// blocks, filters and `updates` elements it shares with refit-patch are
+// internal/repoconfig's, and the diff is internal/outdated's.
 package repodiff
 
 import (
@@ -23,35 +26,10 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/fetch"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/outdated"
+	"github.com/refit-images/packer-plugin-refit/internal/repoconfig"
 	"github.com/refit-images/packer-plugin-refit/internal/repository"
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
 )
-
-// Repository is one `repository` block: a yum/dnf (rpm-md) or APT repository.
-type Repository struct {
-	// A name for the repository, shown in the `repository` field of each update.
-	Name string `mapstructure:"name" required:"true"`
-	// The repository's base URL (http, https or file): the folder that holds
-	// `repodata/` for rpm-md, or `dists/` for deb.
-	URL string `mapstructure:"url" required:"true"`
-	// `rpm-md` (the default) or `deb`. It must match the image's package manager.
-	Type string `mapstructure:"type"`
-	// The APT suite (distribution) to read, for example `bookworm-security`. Required for deb.
-	Suite string `mapstructure:"suite"`
-	// The APT components to read. Defaults to `["main"]`.
-	Components []string `mapstructure:"components"`
-	// The Debian architecture whose `Packages` index is read. Defaults to `amd64`.
-	Architecture string `mapstructure:"architecture"`
-	// Path to an armored (or binary) OpenPGP public key. When set, the repository's
-	// metadata signature (`repomd.xml.asc`, `InRelease` or `Release.gpg`) must verify
-	// against it, or the data source fails.
-	GPGKey string `mapstructure:"gpg_key"`
-	// dnf's repository priority: when several repositories offer a package, only
-	// those with the lowest number are considered. Defaults to 99.
-	Priority int `mapstructure:"priority"`
-	// Set to false to keep the block but skip the repository. Defaults to true.
-	Enabled *bool `mapstructure:"enabled"`
-}
 
 // Config is the configuration of the refit-repodiff data source. Exactly one of
 // `manifest`, `rootfs` and `image` names what is installed.
@@ -74,17 +52,9 @@ type Config struct {
 	// (`"vg/root"`).
 	MountPartition string `mapstructure:"mount_partition"`
 	// One or more repositories to compare against.
-	Repositories []Repository `mapstructure:"repository" required:"true"`
-	// Only report updates that fix a security advisory (rpm-md updateinfo), or, for
-	// deb repositories, updates offered by a security suite (`*-security`).
-	SecurityOnly bool `mapstructure:"security_only"`
-	// Only report updates fixing an advisory of at least this severity:
-	// `Low`, `Moderate`, `Important` or `Critical`.
-	MinSeverity string `mapstructure:"min_severity"`
-	// Only report packages whose names match one of these globs (`kernel*`).
-	Include []string `mapstructure:"include"`
-	// Never report packages whose names match one of these globs.
-	Exclude []string `mapstructure:"exclude"`
+	Repositories []repoconfig.Repository `mapstructure:"repository" required:"true"`
+	// security_only, min_severity, include, exclude.
+	repoconfig.Filters `mapstructure:",squash"`
 	// Folder for downloaded metadata, kept by checksum between runs. Defaults to
 	// `$XDG_CACHE_HOME/packer-plugin-refit/metadata` (or `~/.cache/...`).
 	CacheDir string `mapstructure:"cache_dir"`
@@ -92,25 +62,6 @@ type Config struct {
 	Timeout string `mapstructure:"timeout"`
 
 	timeout time.Duration
-}
-
-// UpdateOutput is one element of the `updates` output.
-type UpdateOutput struct {
-	Name       string   `mapstructure:"name" json:"name"`
-	Arch       string   `mapstructure:"arch" json:"arch"`
-	Action     string   `mapstructure:"action" json:"action"`
-	Installed  string   `mapstructure:"installed" json:"installed"`
-	Available  string   `mapstructure:"available" json:"available"`
-	Epoch      int      `mapstructure:"epoch" json:"epoch"`
-	Version    string   `mapstructure:"version" json:"version"`
-	Release    string   `mapstructure:"release" json:"release"`
-	Repository string   `mapstructure:"repository" json:"repository"`
-	Location   string   `mapstructure:"location" json:"location"`
-	Checksum   string   `mapstructure:"checksum" json:"checksum"`
-	Size       int64    `mapstructure:"size" json:"size"`
-	Advisories []string `mapstructure:"advisories" json:"advisories"`
-	Severity   string   `mapstructure:"severity" json:"severity"`
-	Replaces   []string `mapstructure:"replaces" json:"replaces"`
 }
 
 // AdvisoryOutput is one element of the `advisories` output.
@@ -129,7 +80,7 @@ type DatasourceOutput struct {
 	// replaces}`. `action` is `upgrade`, `install` (an install-only package such as a
 	// kernel, installed beside the old ones) or `obsolete` (a new package replacing
 	// the installed ones named in `replaces`).
-	Updates []UpdateOutput `mapstructure:"updates" json:"updates"`
+	Updates []repoconfig.UpdateOutput `mapstructure:"updates" json:"updates"`
 	// The number of updates.
 	Count int `mapstructure:"count" json:"count"`
 	// The number of updates that fix a security advisory (or come from a security suite).
@@ -189,22 +140,11 @@ func (c *Config) prepare() error {
 	if len(c.Repositories) == 0 {
 		add("at least one repository block is required")
 	}
-	for _, err := range ValidateRepositories(c.Repositories) {
+	errs = packersdk.MultiErrorAppend(errs, repoconfig.ValidateRepositories(c.Repositories)...)
+	errs = packersdk.MultiErrorAppend(errs, c.Filters.Validate()...)
+	var err error
+	if c.timeout, err = repoconfig.ParseTimeout(c.Timeout, 30*time.Minute); err != nil {
 		errs = packersdk.MultiErrorAppend(errs, err)
-	}
-	if c.MinSeverity != "" && !updates.ValidSeverity(c.MinSeverity) {
-		add("min_severity must be one of Low, Moderate, Important, Critical; got %q", c.MinSeverity)
-	}
-	if err := updates.ValidateGlobs(append(append([]string{}, c.Include...), c.Exclude...)); err != nil {
-		add("include/exclude: %v", err)
-	}
-	c.timeout = 30 * time.Minute
-	if c.Timeout != "" {
-		t, err := time.ParseDuration(c.Timeout)
-		if err != nil || t <= 0 {
-			add("timeout: %q is not a positive duration such as \"10m\"", c.Timeout)
-		}
-		c.timeout = t
 	}
 	if c.CacheDir == "" {
 		if dir, err := os.UserCacheDir(); err == nil {
@@ -215,43 +155,6 @@ func (c *Config) prepare() error {
 		return errs
 	}
 	return nil
-}
-
-// ValidateRepositories checks repository blocks (names unique and present, url, type and
-// its fields, priority) and returns one error per problem. The refit-patch
-// post-processor's repository blocks are validated by the same rules.
-func ValidateRepositories(repos []Repository) []error {
-	var errs []error
-	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	names := map[string]bool{}
-	for i, r := range repos {
-		where := fmt.Sprintf("repository %d (%q)", i+1, r.Name)
-		if r.Name == "" {
-			add("repository %d: name is required", i+1)
-		} else if names[r.Name] {
-			add("%s: the name is used twice; repository names must be unique", where)
-		}
-		names[r.Name] = true
-		if r.URL == "" {
-			add("%s: url is required", where)
-		}
-		switch r.Type {
-		case "", repository.TypeRPM:
-			if r.Suite != "" || len(r.Components) > 0 {
-				add("%s: suite and components apply to type = \"deb\" only", where)
-			}
-		case repository.TypeDeb:
-			if r.Suite == "" {
-				add("%s: suite is required for type = \"deb\" (for example \"bookworm-security\")", where)
-			}
-		default:
-			add("%s: type must be \"rpm-md\" or \"deb\", not %q", where, r.Type)
-		}
-		if r.Priority < 0 {
-			add("%s: priority must be positive (lower numbers win; default 99)", where)
-		}
-	}
-	return errs
 }
 
 // Execute computes the diff and returns DatasourceOutput as a cty value.
@@ -302,19 +205,11 @@ func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, e
 	client := fetch.New(c.CacheDir)
 	client.Progress = log
 	job := outdated.Job{
-		Manifest: m,
-		Root:     root,
-		Filter:   updates.Filter{SecurityOnly: c.SecurityOnly, MinSeverity: c.MinSeverity, Include: c.Include, Exclude: c.Exclude},
-		Loader:   &repository.Loader{Fetch: client, Log: log},
-	}
-	for _, r := range c.Repositories {
-		if r.Enabled != nil && !*r.Enabled {
-			continue
-		}
-		job.Repositories = append(job.Repositories, repository.Spec{
-			Name: r.Name, URL: r.URL, Type: r.Type, Suite: r.Suite, Components: r.Components,
-			Arch: r.Architecture, GPGKey: r.GPGKey, Priority: r.Priority,
-		})
+		Manifest:     m,
+		Root:         root,
+		Filter:       c.Filters.UpdatesFilter(),
+		Loader:       &repository.Loader{Fetch: client, Log: log},
+		Repositories: repoconfig.Specs(c.Repositories, ""),
 	}
 	res, err := outdated.Run(ctx, job)
 	if err != nil {
@@ -353,28 +248,15 @@ func openImage(ctx context.Context, c *Config, log func(string)) (string, func()
 func toOutput(m *installed.Manifest, res *updates.Result) *DatasourceOutput {
 	out := &DatasourceOutput{
 		Count: len(res.Updates), SecurityCount: res.SecurityCount,
-		CVEs: nonNil(res.CVEs), Updates: []UpdateOutput{}, Advisories: []AdvisoryOutput{},
+		CVEs: repoconfig.NonNil(res.CVEs), Updates: []repoconfig.UpdateOutput{}, Advisories: []AdvisoryOutput{},
 		OSID: m.OS.ID, OSVersionID: m.OS.VersionID, OSFamily: m.OS.Family,
 		PackageManager: m.PackageManager, InstalledCount: len(m.Packages),
 	}
 	for _, u := range res.Updates {
-		out.Updates = append(out.Updates, UpdateOutput{
-			Name: u.Name, Arch: u.Arch, Action: u.Action,
-			Installed: u.Installed, Available: u.Available.String(),
-			Epoch: u.Available.Epoch, Version: u.Available.Version, Release: u.Available.Release,
-			Repository: u.Repository, Location: u.Location, Checksum: u.Checksum, Size: u.Size,
-			Advisories: nonNil(u.Advisories), Severity: u.Severity, Replaces: nonNil(u.Replaces),
-		})
+		out.Updates = append(out.Updates, repoconfig.NewUpdateOutput(u))
 	}
 	for _, a := range res.Advisories {
-		out.Advisories = append(out.Advisories, AdvisoryOutput{ID: a.ID, Type: a.Type, Severity: a.Severity, Title: a.Title, CVEs: nonNil(a.CVEs)})
+		out.Advisories = append(out.Advisories, AdvisoryOutput{ID: a.ID, Type: a.Type, Severity: a.Severity, Title: a.Title, CVEs: repoconfig.NonNil(a.CVEs)})
 	}
 	return out
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

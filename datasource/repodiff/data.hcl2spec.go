@@ -4,6 +4,7 @@ package repodiff
 
 import (
 	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/refit-images/packer-plugin-refit/internal/repoconfig"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -41,17 +42,17 @@ func (*FlatAdvisoryOutput) HCL2Spec() map[string]hcldec.Spec {
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	Manifest       *string          `mapstructure:"manifest" cty:"manifest" hcl:"manifest"`
-	Rootfs         *string          `mapstructure:"rootfs" cty:"rootfs" hcl:"rootfs"`
-	Image          *string          `mapstructure:"image" cty:"image" hcl:"image"`
-	MountPartition *string          `mapstructure:"mount_partition" cty:"mount_partition" hcl:"mount_partition"`
-	Repositories   []FlatRepository `mapstructure:"repository" required:"true" cty:"repository" hcl:"repository"`
-	SecurityOnly   *bool            `mapstructure:"security_only" cty:"security_only" hcl:"security_only"`
-	MinSeverity    *string          `mapstructure:"min_severity" cty:"min_severity" hcl:"min_severity"`
-	Include        []string         `mapstructure:"include" cty:"include" hcl:"include"`
-	Exclude        []string         `mapstructure:"exclude" cty:"exclude" hcl:"exclude"`
-	CacheDir       *string          `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
-	Timeout        *string          `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
+	Manifest       *string                     `mapstructure:"manifest" cty:"manifest" hcl:"manifest"`
+	Rootfs         *string                     `mapstructure:"rootfs" cty:"rootfs" hcl:"rootfs"`
+	Image          *string                     `mapstructure:"image" cty:"image" hcl:"image"`
+	MountPartition *string                     `mapstructure:"mount_partition" cty:"mount_partition" hcl:"mount_partition"`
+	Repositories   []repoconfig.FlatRepository `mapstructure:"repository" required:"true" cty:"repository" hcl:"repository"`
+	SecurityOnly   *bool                       `mapstructure:"security_only" cty:"security_only" hcl:"security_only"`
+	MinSeverity    *string                     `mapstructure:"min_severity" cty:"min_severity" hcl:"min_severity"`
+	Include        []string                    `mapstructure:"include" cty:"include" hcl:"include"`
+	Exclude        []string                    `mapstructure:"exclude" cty:"exclude" hcl:"exclude"`
+	CacheDir       *string                     `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
+	Timeout        *string                     `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -70,7 +71,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"rootfs":          &hcldec.AttrSpec{Name: "rootfs", Type: cty.String, Required: false},
 		"image":           &hcldec.AttrSpec{Name: "image", Type: cty.String, Required: false},
 		"mount_partition": &hcldec.AttrSpec{Name: "mount_partition", Type: cty.String, Required: false},
-		"repository":      &hcldec.BlockListSpec{TypeName: "repository", Nested: hcldec.ObjectSpec((*FlatRepository)(nil).HCL2Spec())},
+		"repository":      &hcldec.BlockListSpec{TypeName: "repository", Nested: hcldec.ObjectSpec((*repoconfig.FlatRepository)(nil).HCL2Spec())},
 		"security_only":   &hcldec.AttrSpec{Name: "security_only", Type: cty.Bool, Required: false},
 		"min_severity":    &hcldec.AttrSpec{Name: "min_severity", Type: cty.String, Required: false},
 		"include":         &hcldec.AttrSpec{Name: "include", Type: cty.List(cty.String), Required: false},
@@ -84,16 +85,16 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 // FlatDatasourceOutput is an auto-generated flat version of DatasourceOutput.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatDatasourceOutput struct {
-	Updates        []FlatUpdateOutput   `mapstructure:"updates" json:"updates" cty:"updates" hcl:"updates"`
-	Count          *int                 `mapstructure:"count" json:"count" cty:"count" hcl:"count"`
-	SecurityCount  *int                 `mapstructure:"security_count" json:"security_count" cty:"security_count" hcl:"security_count"`
-	Advisories     []FlatAdvisoryOutput `mapstructure:"advisories" json:"advisories" cty:"advisories" hcl:"advisories"`
-	CVEs           []string             `mapstructure:"cves" json:"cves" cty:"cves" hcl:"cves"`
-	OSID           *string              `mapstructure:"os_id" json:"os_id" cty:"os_id" hcl:"os_id"`
-	OSVersionID    *string              `mapstructure:"os_version_id" json:"os_version_id" cty:"os_version_id" hcl:"os_version_id"`
-	OSFamily       *string              `mapstructure:"os_family" json:"os_family" cty:"os_family" hcl:"os_family"`
-	PackageManager *string              `mapstructure:"package_manager" json:"package_manager" cty:"package_manager" hcl:"package_manager"`
-	InstalledCount *int                 `mapstructure:"installed_count" json:"installed_count" cty:"installed_count" hcl:"installed_count"`
+	Updates        []repoconfig.FlatUpdateOutput `mapstructure:"updates" json:"updates" cty:"updates" hcl:"updates"`
+	Count          *int                          `mapstructure:"count" json:"count" cty:"count" hcl:"count"`
+	SecurityCount  *int                          `mapstructure:"security_count" json:"security_count" cty:"security_count" hcl:"security_count"`
+	Advisories     []FlatAdvisoryOutput          `mapstructure:"advisories" json:"advisories" cty:"advisories" hcl:"advisories"`
+	CVEs           []string                      `mapstructure:"cves" json:"cves" cty:"cves" hcl:"cves"`
+	OSID           *string                       `mapstructure:"os_id" json:"os_id" cty:"os_id" hcl:"os_id"`
+	OSVersionID    *string                       `mapstructure:"os_version_id" json:"os_version_id" cty:"os_version_id" hcl:"os_version_id"`
+	OSFamily       *string                       `mapstructure:"os_family" json:"os_family" cty:"os_family" hcl:"os_family"`
+	PackageManager *string                       `mapstructure:"package_manager" json:"package_manager" cty:"package_manager" hcl:"package_manager"`
+	InstalledCount *int                          `mapstructure:"installed_count" json:"installed_count" cty:"installed_count" hcl:"installed_count"`
 }
 
 // FlatMapstructure returns a new FlatDatasourceOutput.
@@ -108,7 +109,7 @@ func (*DatasourceOutput) FlatMapstructure() interface{ HCL2Spec() map[string]hcl
 // The decoded values from this spec will then be applied to a FlatDatasourceOutput.
 func (*FlatDatasourceOutput) HCL2Spec() map[string]hcldec.Spec {
 	s := map[string]hcldec.Spec{
-		"updates":         &hcldec.BlockListSpec{TypeName: "updates", Nested: hcldec.ObjectSpec((*FlatUpdateOutput)(nil).HCL2Spec())},
+		"updates":         &hcldec.BlockListSpec{TypeName: "updates", Nested: hcldec.ObjectSpec((*repoconfig.FlatUpdateOutput)(nil).HCL2Spec())},
 		"count":           &hcldec.AttrSpec{Name: "count", Type: cty.Number, Required: false},
 		"security_count":  &hcldec.AttrSpec{Name: "security_count", Type: cty.Number, Required: false},
 		"advisories":      &hcldec.BlockListSpec{TypeName: "advisories", Nested: hcldec.ObjectSpec((*FlatAdvisoryOutput)(nil).HCL2Spec())},
@@ -118,96 +119,6 @@ func (*FlatDatasourceOutput) HCL2Spec() map[string]hcldec.Spec {
 		"os_family":       &hcldec.AttrSpec{Name: "os_family", Type: cty.String, Required: false},
 		"package_manager": &hcldec.AttrSpec{Name: "package_manager", Type: cty.String, Required: false},
 		"installed_count": &hcldec.AttrSpec{Name: "installed_count", Type: cty.Number, Required: false},
-	}
-	return s
-}
-
-// FlatRepository is an auto-generated flat version of Repository.
-// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
-type FlatRepository struct {
-	Name         *string  `mapstructure:"name" required:"true" cty:"name" hcl:"name"`
-	URL          *string  `mapstructure:"url" required:"true" cty:"url" hcl:"url"`
-	Type         *string  `mapstructure:"type" cty:"type" hcl:"type"`
-	Suite        *string  `mapstructure:"suite" cty:"suite" hcl:"suite"`
-	Components   []string `mapstructure:"components" cty:"components" hcl:"components"`
-	Architecture *string  `mapstructure:"architecture" cty:"architecture" hcl:"architecture"`
-	GPGKey       *string  `mapstructure:"gpg_key" cty:"gpg_key" hcl:"gpg_key"`
-	Priority     *int     `mapstructure:"priority" cty:"priority" hcl:"priority"`
-	Enabled      *bool    `mapstructure:"enabled" cty:"enabled" hcl:"enabled"`
-}
-
-// FlatMapstructure returns a new FlatRepository.
-// FlatRepository is an auto-generated flat version of Repository.
-// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
-func (*Repository) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
-	return new(FlatRepository)
-}
-
-// HCL2Spec returns the hcl spec of a Repository.
-// This spec is used by HCL to read the fields of Repository.
-// The decoded values from this spec will then be applied to a FlatRepository.
-func (*FlatRepository) HCL2Spec() map[string]hcldec.Spec {
-	s := map[string]hcldec.Spec{
-		"name":         &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
-		"url":          &hcldec.AttrSpec{Name: "url", Type: cty.String, Required: false},
-		"type":         &hcldec.AttrSpec{Name: "type", Type: cty.String, Required: false},
-		"suite":        &hcldec.AttrSpec{Name: "suite", Type: cty.String, Required: false},
-		"components":   &hcldec.AttrSpec{Name: "components", Type: cty.List(cty.String), Required: false},
-		"architecture": &hcldec.AttrSpec{Name: "architecture", Type: cty.String, Required: false},
-		"gpg_key":      &hcldec.AttrSpec{Name: "gpg_key", Type: cty.String, Required: false},
-		"priority":     &hcldec.AttrSpec{Name: "priority", Type: cty.Number, Required: false},
-		"enabled":      &hcldec.AttrSpec{Name: "enabled", Type: cty.Bool, Required: false},
-	}
-	return s
-}
-
-// FlatUpdateOutput is an auto-generated flat version of UpdateOutput.
-// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
-type FlatUpdateOutput struct {
-	Name       *string  `mapstructure:"name" json:"name" cty:"name" hcl:"name"`
-	Arch       *string  `mapstructure:"arch" json:"arch" cty:"arch" hcl:"arch"`
-	Action     *string  `mapstructure:"action" json:"action" cty:"action" hcl:"action"`
-	Installed  *string  `mapstructure:"installed" json:"installed" cty:"installed" hcl:"installed"`
-	Available  *string  `mapstructure:"available" json:"available" cty:"available" hcl:"available"`
-	Epoch      *int     `mapstructure:"epoch" json:"epoch" cty:"epoch" hcl:"epoch"`
-	Version    *string  `mapstructure:"version" json:"version" cty:"version" hcl:"version"`
-	Release    *string  `mapstructure:"release" json:"release" cty:"release" hcl:"release"`
-	Repository *string  `mapstructure:"repository" json:"repository" cty:"repository" hcl:"repository"`
-	Location   *string  `mapstructure:"location" json:"location" cty:"location" hcl:"location"`
-	Checksum   *string  `mapstructure:"checksum" json:"checksum" cty:"checksum" hcl:"checksum"`
-	Size       *int64   `mapstructure:"size" json:"size" cty:"size" hcl:"size"`
-	Advisories []string `mapstructure:"advisories" json:"advisories" cty:"advisories" hcl:"advisories"`
-	Severity   *string  `mapstructure:"severity" json:"severity" cty:"severity" hcl:"severity"`
-	Replaces   []string `mapstructure:"replaces" json:"replaces" cty:"replaces" hcl:"replaces"`
-}
-
-// FlatMapstructure returns a new FlatUpdateOutput.
-// FlatUpdateOutput is an auto-generated flat version of UpdateOutput.
-// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
-func (*UpdateOutput) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
-	return new(FlatUpdateOutput)
-}
-
-// HCL2Spec returns the hcl spec of a UpdateOutput.
-// This spec is used by HCL to read the fields of UpdateOutput.
-// The decoded values from this spec will then be applied to a FlatUpdateOutput.
-func (*FlatUpdateOutput) HCL2Spec() map[string]hcldec.Spec {
-	s := map[string]hcldec.Spec{
-		"name":       &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
-		"arch":       &hcldec.AttrSpec{Name: "arch", Type: cty.String, Required: false},
-		"action":     &hcldec.AttrSpec{Name: "action", Type: cty.String, Required: false},
-		"installed":  &hcldec.AttrSpec{Name: "installed", Type: cty.String, Required: false},
-		"available":  &hcldec.AttrSpec{Name: "available", Type: cty.String, Required: false},
-		"epoch":      &hcldec.AttrSpec{Name: "epoch", Type: cty.Number, Required: false},
-		"version":    &hcldec.AttrSpec{Name: "version", Type: cty.String, Required: false},
-		"release":    &hcldec.AttrSpec{Name: "release", Type: cty.String, Required: false},
-		"repository": &hcldec.AttrSpec{Name: "repository", Type: cty.String, Required: false},
-		"location":   &hcldec.AttrSpec{Name: "location", Type: cty.String, Required: false},
-		"checksum":   &hcldec.AttrSpec{Name: "checksum", Type: cty.String, Required: false},
-		"size":       &hcldec.AttrSpec{Name: "size", Type: cty.Number, Required: false},
-		"advisories": &hcldec.AttrSpec{Name: "advisories", Type: cty.List(cty.String), Required: false},
-		"severity":   &hcldec.AttrSpec{Name: "severity", Type: cty.String, Required: false},
-		"replaces":   &hcldec.AttrSpec{Name: "replaces", Type: cty.List(cty.String), Required: false},
 	}
 	return s
 }

@@ -15,9 +15,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
-	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
 	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
-	"github.com/refit-images/packer-plugin-refit/internal/updates"
+	"github.com/refit-images/packer-plugin-refit/internal/repoconfig"
 )
 
 // Config is the configuration of the refit-patch post-processor.
@@ -33,26 +32,18 @@ type Config struct {
 	// Repositories to update from, exactly as in the refit-repodiff data source: `name`,
 	// `url`, `type` (`rpm-md` or `deb`), `suite`, `components`, `architecture`, `gpg_key`,
 	// `priority`, `enabled`.
-	Repositories []repodiff.Repository `mapstructure:"repository"`
+	Repositories []repoconfig.Repository `mapstructure:"repository"`
 	// The `updates` output of a refit-repodiff data source: apply exactly these. With
 	// `repository` blocks too, each must still be offered at the same version (else the
 	// run fails, asking for a fresh diff); without them the checksums they carry are
 	// trusted as the data source verified them.
-	Updates []repodiff.UpdateOutput `mapstructure:"updates"`
+	Updates []repoconfig.UpdateOutput `mapstructure:"updates"`
 	// The same as `updates`, as one JSON string: `updates_json =
 	// jsonencode(data.refit-repodiff.NAME.updates)` passes the data source's output
 	// without a `dynamic "updates"` block.
 	UpdatesJSON string `mapstructure:"updates_json"`
-	// Only apply updates fixing a security advisory (rpm-md), or offered by a security
-	// suite (deb).
-	SecurityOnly bool `mapstructure:"security_only"`
-	// Only apply updates fixing an advisory of at least this severity: `Low`,
-	// `Moderate`, `Important` or `Critical`.
-	MinSeverity string `mapstructure:"min_severity"`
-	// Only apply updates to packages whose names match one of these globs.
-	Include []string `mapstructure:"include"`
-	// Never apply updates to packages whose names match one of these globs.
-	Exclude []string `mapstructure:"exclude"`
+	// security_only, min_severity, include, exclude, as in refit-repodiff.
+	repoconfig.Filters `mapstructure:",squash"`
 	// Armored or binary OpenPGP public key files. A `repository` block without its own
 	// `gpg_key` uses the first of them to verify its metadata signature.
 	GPGKeys []string `mapstructure:"gpg_keys"`
@@ -123,7 +114,7 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	}
 	// packer validate does not run data sources: their outputs arrive as "<unknown>".
 	if c.UpdatesJSON != "" && c.UpdatesJSON != unknownValue {
-		var more []repodiff.UpdateOutput
+		var more []repoconfig.UpdateOutput
 		if err := json.Unmarshal([]byte(c.UpdatesJSON), &more); err != nil {
 			add("updates_json: %v (pass jsonencode(data.refit-repodiff.NAME.updates))", err)
 		}
@@ -132,13 +123,11 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	if len(c.Repositories) == 0 && len(c.Updates) == 0 && c.UpdatesJSON != unknownValue {
 		add("at least one repository block, or updates (from a refit-repodiff data source), is required")
 	}
-	for _, err := range repodiff.ValidateRepositories(c.Repositories) {
-		add("%v", err)
-	}
+	errs = packersdk.MultiErrorAppend(errs, repoconfig.ValidateRepositories(c.Repositories)...)
 	enabled := 0
 	for i, r := range c.Repositories {
-		where := fmt.Sprintf("repository %d (%q)", i+1, r.Name)
-		if r.Enabled != nil && !*r.Enabled {
+		where := r.Where(i)
+		if !r.IsEnabled() {
 			continue
 		}
 		enabled++
@@ -164,19 +153,10 @@ func (c *Config) Prepare(raws ...interface{}) error {
 			add("updates[%d] (%q): name, location and checksum are required (pass the refit-repodiff data source's updates output)", i, u.Name)
 		}
 	}
-	if c.MinSeverity != "" && !updates.ValidSeverity(c.MinSeverity) {
-		add("min_severity must be one of Low, Moderate, Important, Critical; got %q", c.MinSeverity)
-	}
-	if err := updates.ValidateGlobs(append(append([]string{}, c.Include...), c.Exclude...)); err != nil {
-		add("include/exclude: %v", err)
-	}
-	c.timeout = time.Hour
-	if c.Timeout != "" {
-		t, err := time.ParseDuration(c.Timeout)
-		if err != nil || t <= 0 {
-			add("timeout: %q is not a positive duration such as \"45m\"", c.Timeout)
-		}
-		c.timeout = t
+	errs = packersdk.MultiErrorAppend(errs, c.Filters.Validate()...)
+	var err error
+	if c.timeout, err = repoconfig.ParseTimeout(c.Timeout, time.Hour); err != nil {
+		errs = packersdk.MultiErrorAppend(errs, err)
 	}
 	if c.CacheDir == "" {
 		if dir, err := os.UserCacheDir(); err == nil {

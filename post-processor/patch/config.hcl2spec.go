@@ -4,39 +4,39 @@ package patch
 
 import (
 	"github.com/hashicorp/hcl/v2/hcldec"
-	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
+	"github.com/refit-images/packer-plugin-refit/internal/repoconfig"
 	"github.com/zclconf/go-cty/cty"
 )
 
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName     *string                     `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType   *string                     `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion   *string                     `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug         *bool                       `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce         *bool                       `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError       *string                     `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars      map[string]string           `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars []string                    `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	Image               *string                     `mapstructure:"image" cty:"image" hcl:"image"`
-	MountPartition      *string                     `mapstructure:"mount_partition" cty:"mount_partition" hcl:"mount_partition"`
-	Repositories        []repodiff.FlatRepository   `mapstructure:"repository" cty:"repository" hcl:"repository"`
-	Updates             []repodiff.FlatUpdateOutput `mapstructure:"updates" cty:"updates" hcl:"updates"`
-	UpdatesJSON         *string                     `mapstructure:"updates_json" cty:"updates_json" hcl:"updates_json"`
-	SecurityOnly        *bool                       `mapstructure:"security_only" cty:"security_only" hcl:"security_only"`
-	MinSeverity         *string                     `mapstructure:"min_severity" cty:"min_severity" hcl:"min_severity"`
-	Include             []string                    `mapstructure:"include" cty:"include" hcl:"include"`
-	Exclude             []string                    `mapstructure:"exclude" cty:"exclude" hcl:"exclude"`
-	GPGKeys             []string                    `mapstructure:"gpg_keys" cty:"gpg_keys" hcl:"gpg_keys"`
-	RequireSignatures   *bool                       `mapstructure:"require_signatures" cty:"require_signatures" hcl:"require_signatures"`
-	Scriptlets          *string                     `mapstructure:"scriptlets" cty:"scriptlets" hcl:"scriptlets"`
-	Kernel              *string                     `mapstructure:"kernel" cty:"kernel" hcl:"kernel"`
-	Output              *string                     `mapstructure:"output" cty:"output" hcl:"output"`
-	InPlace             *bool                       `mapstructure:"in_place" cty:"in_place" hcl:"in_place"`
-	Report              *string                     `mapstructure:"report" cty:"report" hcl:"report"`
-	CacheDir            *string                     `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
-	Timeout             *string                     `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
+	PackerBuildName     *string                       `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType   *string                       `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion   *string                       `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug         *bool                         `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce         *bool                         `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError       *string                       `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars      map[string]string             `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars []string                      `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Image               *string                       `mapstructure:"image" cty:"image" hcl:"image"`
+	MountPartition      *string                       `mapstructure:"mount_partition" cty:"mount_partition" hcl:"mount_partition"`
+	Repositories        []repoconfig.FlatRepository   `mapstructure:"repository" cty:"repository" hcl:"repository"`
+	Updates             []repoconfig.FlatUpdateOutput `mapstructure:"updates" cty:"updates" hcl:"updates"`
+	UpdatesJSON         *string                       `mapstructure:"updates_json" cty:"updates_json" hcl:"updates_json"`
+	SecurityOnly        *bool                         `mapstructure:"security_only" cty:"security_only" hcl:"security_only"`
+	MinSeverity         *string                       `mapstructure:"min_severity" cty:"min_severity" hcl:"min_severity"`
+	Include             []string                      `mapstructure:"include" cty:"include" hcl:"include"`
+	Exclude             []string                      `mapstructure:"exclude" cty:"exclude" hcl:"exclude"`
+	GPGKeys             []string                      `mapstructure:"gpg_keys" cty:"gpg_keys" hcl:"gpg_keys"`
+	RequireSignatures   *bool                         `mapstructure:"require_signatures" cty:"require_signatures" hcl:"require_signatures"`
+	Scriptlets          *string                       `mapstructure:"scriptlets" cty:"scriptlets" hcl:"scriptlets"`
+	Kernel              *string                       `mapstructure:"kernel" cty:"kernel" hcl:"kernel"`
+	Output              *string                       `mapstructure:"output" cty:"output" hcl:"output"`
+	InPlace             *bool                         `mapstructure:"in_place" cty:"in_place" hcl:"in_place"`
+	Report              *string                       `mapstructure:"report" cty:"report" hcl:"report"`
+	CacheDir            *string                       `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
+	Timeout             *string                       `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -61,8 +61,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
 		"image":                      &hcldec.AttrSpec{Name: "image", Type: cty.String, Required: false},
 		"mount_partition":            &hcldec.AttrSpec{Name: "mount_partition", Type: cty.String, Required: false},
-		"repository":                 &hcldec.BlockListSpec{TypeName: "repository", Nested: hcldec.ObjectSpec((*repodiff.FlatRepository)(nil).HCL2Spec())},
-		"updates":                    &hcldec.BlockListSpec{TypeName: "updates", Nested: hcldec.ObjectSpec((*repodiff.FlatUpdateOutput)(nil).HCL2Spec())},
+		"repository":                 &hcldec.BlockListSpec{TypeName: "repository", Nested: hcldec.ObjectSpec((*repoconfig.FlatRepository)(nil).HCL2Spec())},
+		"updates":                    &hcldec.BlockListSpec{TypeName: "updates", Nested: hcldec.ObjectSpec((*repoconfig.FlatUpdateOutput)(nil).HCL2Spec())},
 		"updates_json":               &hcldec.AttrSpec{Name: "updates_json", Type: cty.String, Required: false},
 		"security_only":              &hcldec.AttrSpec{Name: "security_only", Type: cty.Bool, Required: false},
 		"min_severity":               &hcldec.AttrSpec{Name: "min_severity", Type: cty.String, Required: false},

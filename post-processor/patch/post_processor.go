@@ -2,7 +2,9 @@
 // incoming artifact (or `image`) offline — updates computed as refit-repodiff does,
 // packages verified, their scripts analysed, applied with the image's own package manager
 // in a chroot or deferred to a one-shot first-boot unit — and returns the patched image as
-// a new artifact. The work is done by internal/patch; this package is Packer wiring.
+// a new artifact. The work is done by internal/patch; this package owns the Config and
+// the Packer wiring, with the `repository` blocks, filters and `updates` elements it
+// shares with refit-repodiff taken from internal/repoconfig.
 package patch
 
 import (
@@ -16,11 +18,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
-	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
-	"github.com/refit-images/packer-plugin-refit/internal/evr"
 	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
-	"github.com/refit-images/packer-plugin-refit/internal/repository"
-	"github.com/refit-images/packer-plugin-refit/internal/updates"
+	"github.com/refit-images/packer-plugin-refit/internal/repoconfig"
 )
 
 // BuilderID identifies artifacts made by refit-patch.
@@ -69,41 +68,20 @@ func outputImage(c *Config, input string) string {
 	return strings.TrimSuffix(input, ext) + "-patched" + ext
 }
 
-// toUpdates converts the data source's updates output back into updates.
-func toUpdates(in []repodiff.UpdateOutput) []updates.Update {
-	var out []updates.Update
-	for _, u := range in {
-		v, err := evr.ParseDeb(u.Available)
-		if err != nil {
-			v = evr.ParseRPM(u.Available)
-		}
-		out = append(out, updates.Update{Name: u.Name, Arch: u.Arch, Action: u.Action, Installed: u.Installed,
-			Available: v, Repository: u.Repository, Location: u.Location, Checksum: u.Checksum, Size: u.Size,
-			Advisories: u.Advisories, Severity: u.Severity, Replaces: u.Replaces})
-	}
-	return out
-}
-
 // options turns the configuration into the internal job.
 func options(c *Config, input, output string, log func(string)) ipatch.ImageOptions {
 	o := ipatch.ImageOptions{Input: input, Output: output, MountPartition: c.MountPartition, Patch: ipatch.Options{
-		Filter:     updates.Filter{SecurityOnly: c.SecurityOnly, MinSeverity: c.MinSeverity, Include: c.Include, Exclude: c.Exclude},
-		Updates:    toUpdates(c.Updates),
+		Filter:     c.Filters.UpdatesFilter(),
 		Scriptlets: c.Scriptlets, Kernel: c.Kernel, CacheDir: c.CacheDir, Log: log,
 	}}
-	for _, r := range c.Repositories {
-		if r.Enabled != nil && !*r.Enabled {
-			continue
-		}
-		key := r.GPGKey
-		if key == "" && len(c.GPGKeys) > 0 {
-			key = c.GPGKeys[0]
-		}
-		o.Patch.Repositories = append(o.Patch.Repositories, repository.Spec{
-			Name: r.Name, URL: r.URL, Type: r.Type, Suite: r.Suite, Components: r.Components,
-			Arch: r.Architecture, GPGKey: key, Priority: r.Priority,
-		})
+	for _, u := range c.Updates {
+		o.Patch.Updates = append(o.Patch.Updates, u.Update())
 	}
+	key := ""
+	if len(c.GPGKeys) > 0 {
+		key = c.GPGKeys[0]
+	}
+	o.Patch.Repositories = repoconfig.Specs(c.Repositories, key)
 	return o
 }
 

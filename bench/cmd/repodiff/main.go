@@ -12,9 +12,10 @@ import (
 	"strings"
 
 	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
+	"github.com/refit-images/packer-plugin-refit/internal/repoconfig"
 )
 
-type repoFlags []repodiff.Repository
+type repoFlags []repoconfig.Repository
 
 func (r *repoFlags) String() string { return fmt.Sprint(len(*r)) }
 
@@ -23,7 +24,7 @@ func (r *repoFlags) Set(s string) error {
 	if !ok {
 		return fmt.Errorf("want name=url, got %q", s)
 	}
-	*r = append(*r, repodiff.Repository{Name: name, URL: url})
+	*r = append(*r, repoconfig.Repository{Name: name, URL: url})
 	return nil
 }
 
