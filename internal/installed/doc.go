@@ -14,8 +14,8 @@
 // package headers of a Berkeley DB or ndb file are read out by this package
 // (readBerkeleyDB, readNDB) and written there in rpm's sqlite schema.
 //
-// Why the Berkeley DB and ndb files are not read with go-rpmdb (v0.1.1 and its newest
-// release alike): its Berkeley DB reader keeps only values stored on overflow pages
+// Why the Berkeley DB and ndb files are not read with go-rpmdb (v0.1.1; issue 9 reports the
+// newest release does the same): its Berkeley DB reader keeps only values stored on overflow pages
 // (H_OFFPAGE) and skips every other hash item. Berkeley DB stores a value that fits on the
 // hash page itself there (H_KEYDATA); with the 4 KiB pages of EL5 to EL8 hardly any rpm
 // header fits, but AlmaLinux 9.0's aarch64 image has 16 KiB pages and two of its 22 headers
