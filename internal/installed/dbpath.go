@@ -12,7 +12,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/refit-images/packer-plugin-refit/internal/osrelease"
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 )
 
 // defaultRPMDBDirs are the directories rpm keeps its database in when the image's macros do
@@ -89,7 +89,7 @@ func rpmdbDirsOf(root string) (dirs []string, origin string, err error) {
 // last element may hold a "*") names, sorted as rpm's glob sorts them.
 func macroFiles(root, pattern string) ([]string, error) {
 	dir, base := filepath.Split(pattern)
-	hostDir, err := osrelease.ResolveInRoot(root, dir)
+	hostDir, err := imageroot.Resolve(root, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ func macroFiles(root, pattern string) ([]string, error) {
 // readMacros adds the definitions of the macros file at file (a path inside root) to defs,
 // a later one replacing an earlier one as in rpm, and records in origins where each came from.
 func readMacros(root, file string, defs, origins map[string]string) error {
-	p, err := osrelease.ResolveInRoot(root, file)
+	p, err := imageroot.Resolve(root, file)
 	if err != nil {
 		return err
 	}

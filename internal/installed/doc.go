@@ -2,7 +2,7 @@
 // status) and reads/writes refit-manifest/v1 package manifests.
 //
 // Reading a root never changes it: not a byte, not a timestamp, not a sqlite -shm or -wal
-// file, not a lock file. Paths inside the root are resolved with osrelease.ResolveInRoot, so
+// file, not a lock file. Paths inside the root are resolved with imageroot.Resolve, so
 // a symlink in an image never leads to the host's own files. The rpmdb is looked for where
 // the image's own rpm looks: the %_dbpath its macros files set, else /var/lib/rpm and
 // /usr/lib/sysimage/rpm.

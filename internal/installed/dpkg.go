@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/refit-images/packer-plugin-refit/internal/osrelease"
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 )
 
 var (
@@ -42,7 +42,7 @@ var dpkgStates = map[string]bool{
 // config-files ("install ok installed" and "hold ok installed" are the usual ones). Debian
 // versions are split into Epoch, Version (upstream) and Release (revision).
 func ReadDpkgStatus(root string) ([]Package, error) {
-	statusPath, err := osrelease.ResolveInRoot(root, "/var/lib/dpkg/status")
+	statusPath, err := imageroot.Resolve(root, "/var/lib/dpkg/status")
 	if err != nil {
 		return nil, fmt.Errorf("looking for the dpkg status: %w", err)
 	}
@@ -76,7 +76,7 @@ func ReadDpkgStatus(root string) ([]Package, error) {
 // readDpkgUpdates parses dpkg's journal, var/lib/dpkg/updates/NNNN, in name order (dpkg names
 // the entries with digits only; anything else there is a temporary file it ignores).
 func readDpkgUpdates(root string) ([]dpkgRecord, error) {
-	dir, err := osrelease.ResolveInRoot(root, "/var/lib/dpkg/updates")
+	dir, err := imageroot.Resolve(root, "/var/lib/dpkg/updates")
 	if err != nil {
 		return nil, fmt.Errorf("looking for dpkg updates: %w", err)
 	}

@@ -17,7 +17,7 @@ import (
 	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver go-rpmdb opens rpmdb.sqlite with
 
-	"github.com/refit-images/packer-plugin-refit/internal/osrelease"
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 )
 
 var (
@@ -72,7 +72,7 @@ func findRPMDB(root string) (string, error) {
 	var empty []string
 	for _, dir := range dirs {
 		for _, file := range rpmdbFiles {
-			p, err := osrelease.ResolveInRoot(root, dir+"/"+file)
+			p, err := imageroot.Resolve(root, dir+"/"+file)
 			if err != nil {
 				return "", fmt.Errorf("looking for the rpmdb: %w", err)
 			}
