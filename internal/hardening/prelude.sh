@@ -1333,6 +1333,170 @@ refit_user_home() {
 	printf '%s' "$refit_h"
 }
 
+# The rules of user blocks and remove_users. Each setting is a pair: NAME_is ARGS... checks it
+# (0 = in effect, 1 = needs a change, with REFIT_DETAIL saying why), NAME_set ARGS... makes it so.
+
+# refit_group_is GROUP / refit_group_set GROUP: the group exists (groupadd).
+refit_group_is() {
+	refit_group_exists "$1" || refit_detail "group $1 does not exist"
+}
+refit_group_set() {
+	refit_run groupadd "$1" && REFIT_DETAIL="created group $1"
+}
+
+# refit_user_absent_is USER / refit_user_absent_set USER: no such account, and no refit sudo
+# drop-in for it (userdel -r: home directory and mail spool go too).
+refit_user_absent_is() {
+	if refit_user_exists "$1"; then refit_detail "user $1 exists"; return 1; fi
+	[ ! -e "/etc/sudoers.d/90-refit-user-$1" ] || refit_detail "a refit sudo drop-in for $1 remains"
+}
+refit_user_absent_set() {
+	if refit_user_exists "$1" && ! refit_run userdel -r "$1" && refit_user_exists "$1"; then return 1; fi
+	rm -f "/etc/sudoers.d/90-refit-user-$1"
+	REFIT_DETAIL="deleted user $1"
+}
+
+# refit_user_shell USER: prints the login shell from /etc/passwd.
+refit_user_shell() {
+	awk -F: -v u="$1" '$1 == u { print $7 }' /etc/passwd
+}
+
+# refit_user_account_is USER SHELL [GROUP...] / refit_user_account_set USER SHELL [GROUP...]: the
+# account exists (useradd -m), with SHELL as its login shell (an empty SHELL keeps an existing
+# account's, and gives a new one /bin/bash, or /bin/sh without bash) and in every GROUP (other
+# memberships stay).
+refit_user_account_is() {
+	refit_uname=$1 refit_ushell=$2
+	shift 2
+	refit_user_exists "$refit_uname" || refit_detail "user $refit_uname does not exist" || return 1
+	if [ -n "$refit_ushell" ]; then
+		[ "$(refit_user_shell "$refit_uname")" = "$refit_ushell" ] || refit_detail "the shell of $refit_uname is not $refit_ushell" || return 1
+	fi
+	for refit_ugroup in "$@"; do
+		refit_in_group "$refit_uname" "$refit_ugroup" || refit_detail "$refit_uname is not in group $refit_ugroup" || return 1
+	done
+	return 0
+}
+refit_user_account_set() {
+	refit_uname=$1 refit_ushell=$2
+	shift 2
+	if ! refit_user_exists "$refit_uname"; then
+		refit_shell=$refit_ushell
+		[ -n "$refit_shell" ] || refit_shell=/bin/bash
+		[ -x "$refit_shell" ] || refit_shell=/bin/sh
+		refit_ugroups=
+		for refit_ugroup in "$@"; do refit_ugroups=${refit_ugroups:+$refit_ugroups,}$refit_ugroup; done
+		set -- -m -s "$refit_shell"
+		[ -z "$refit_ugroups" ] || set -- "$@" -G "$refit_ugroups"
+		refit_run useradd "$@" "$refit_uname" || return 1
+		REFIT_DETAIL="created user $refit_uname"
+		return 0
+	fi
+	refit_details=
+	if [ -n "$refit_ushell" ] && [ "$(refit_user_shell "$refit_uname")" != "$refit_ushell" ]; then
+		refit_run usermod -s "$refit_ushell" "$refit_uname" || return 1
+		refit_details="shell $refit_ushell"
+	fi
+	for refit_ugroup in "$@"; do
+		if ! refit_in_group "$refit_uname" "$refit_ugroup"; then
+			refit_run usermod -a -G "$refit_ugroup" "$refit_uname" || return 1
+			refit_details="$refit_details +$refit_ugroup"
+		fi
+	done
+	REFIT_DETAIL="updated $refit_uname:$refit_details"
+}
+
+# refit_user_home_of USER: sets refit_home to the home directory /etc/passwd names for USER;
+# without one, REFIT_DETAIL says so and it returns 1.
+refit_user_home_of() {
+	refit_home=$(refit_user_home "$1") || refit_detail "user $1 has no home directory in /etc/passwd"
+}
+
+# refit_user_home_is USER MODE / refit_user_home_set USER MODE: the home directory /etc/passwd
+# names exists, with MODE, owned by USER and USER's group.
+refit_user_home_is() {
+	refit_user_home_of "$1" || return 1
+	[ -d "$refit_home" ] || refit_detail "$refit_home is missing" || return 1
+	refit_st=$(stat -c '%a %U:%G' "$refit_home")
+	[ "$refit_st" = "${2#0} $1:$(id -gn "$1")" ] || refit_detail "$refit_home is $refit_st"
+}
+refit_user_home_set() {
+	refit_user_home_of "$1" || return 1
+	[ -d "$refit_home" ] || mkdir -p "$refit_home" || return 1
+	chown "$1":"$(id -gn "$1")" "$refit_home" && chmod "$2" "$refit_home" || return 1
+	REFIT_DETAIL="$refit_home: $2"
+}
+
+# refit_user_keys USER KEY...: sets refit_keys to the authorized_keys refit writes for USER.
+refit_user_keys() {
+	refit_keys="# Managed by refit-harden: ssh_authorized_keys of user $1.$REFIT_NL"
+	shift
+	for refit_key in "$@"; do refit_keys=$refit_keys$refit_key$REFIT_NL; done
+}
+
+# refit_user_keys_is USER KEY... / refit_user_keys_set USER KEY...: ~/.ssh (0700) and
+# ~/.ssh/authorized_keys (0600, exactly the KEYs), both owned by USER; symlinks there are refused.
+refit_user_keys_is() {
+	refit_user_home_of "$1" || return 1
+	refit_grp=$(id -gn "$1") || return 1
+	[ -d "$refit_home/.ssh" ] && [ ! -L "$refit_home/.ssh" ] || refit_detail "$refit_home/.ssh is missing" || return 1
+	[ "$(stat -c '%a %U:%G' "$refit_home/.ssh")" = "700 $1:$refit_grp" ] || refit_detail "$refit_home/.ssh is not 0700 $1" || return 1
+	refit_user_keys "$@"
+	refit_file_is "$refit_home/.ssh/authorized_keys" 0600 "$1:$refit_grp" "$refit_keys"
+}
+refit_user_keys_set() {
+	refit_user_home_of "$1" || return 1
+	refit_grp=$(id -gn "$1") || return 1
+	if [ -L "$refit_home/.ssh" ] || [ -L "$refit_home/.ssh/authorized_keys" ]; then
+		REFIT_DETAIL="$refit_home/.ssh or its authorized_keys is a symlink: not following it"
+		return 1
+	fi
+	[ -d "$refit_home/.ssh" ] || mkdir "$refit_home/.ssh" || return 1
+	chown "$1":"$refit_grp" "$refit_home/.ssh" && chmod 0700 "$refit_home/.ssh" || return 1
+	refit_user_keys "$@"
+	refit_put "$refit_home/.ssh/authorized_keys" 0600 "$1:$refit_grp" "$refit_keys"
+}
+
+# refit_user_sudo USER password|nopasswd: sets refit_sudo_file and refit_sudo_content to the
+# drop-in granting USER every command.
+refit_user_sudo() {
+	refit_sudo_file=/etc/sudoers.d/90-refit-user-$1
+	if [ "$2" = nopasswd ]; then refit_spec="$1 ALL=(ALL:ALL) NOPASSWD: ALL"; else refit_spec="$1 ALL=(ALL:ALL) ALL"; fi
+	refit_sudo_content="# Managed by refit-harden: sudo = \"$2\" for user $1.$REFIT_NL$refit_spec$REFIT_NL"
+}
+
+# refit_user_sudo_is USER none|password|nopasswd / refit_user_sudo_set USER ...: with none, no
+# /etc/sudoers.d/90-refit-user-USER; otherwise that drop-in (0440) grants USER every command,
+# with or without a password, and visudo -c accepts it (sudo is installed first when missing).
+refit_user_sudo_is() {
+	if [ "$2" = none ]; then
+		[ ! -e "/etc/sudoers.d/90-refit-user-$1" ] || refit_detail "/etc/sudoers.d/90-refit-user-$1 exists"
+		return
+	fi
+	refit_user_sudo "$1" "$2"
+	refit_file_is "$refit_sudo_file" 0440 root:root "$refit_sudo_content"
+}
+refit_user_sudo_set() {
+	if [ "$2" = none ]; then
+		rm -f "/etc/sudoers.d/90-refit-user-$1" && REFIT_DETAIL="removed /etc/sudoers.d/90-refit-user-$1"
+		return
+	fi
+	if ! refit_has visudo; then refit_pkg_install sudo || return 1; fi
+	refit_user_sudo "$1" "$2"
+	refit_sudoers_put "$refit_sudo_file" "$refit_sudo_content"
+}
+
+# refit_user_locked_is USER / refit_user_locked_set USER: the password is locked (usermod -L: "!"
+# before the hash in /etc/shadow), so that only key-based logins work.
+refit_user_locked_is() {
+	refit_pw=$(awk -F: -v u="$1" '$1 == u { print substr($2, 1, 1); found = 1 } END { if (!found) print "?" }' /etc/shadow)
+	case $refit_pw in '!' | '*') return 0 ;; '?') refit_detail "$1 is not in /etc/shadow"; return 1 ;; esac
+	refit_detail "the password of $1 is not locked"
+}
+refit_user_locked_set() {
+	refit_run usermod -L "$1" && REFIT_DETAIL="locked the password of $1"
+}
+
 # ---- network -------------------------------------------------------------------------------
 
 # refit_dns check|fix "SERVERS" "SEARCH": resolvers and search domains, where the image takes them.
