@@ -15,4 +15,11 @@
 // ParseResults reads those lines back. Catalogue lists the rules of a profile with stable ids
 // (for example sysctl.net.ipv4.conf.all.accept_redirects, ssh.ciphers, fs.perm.shadow), and
 // RuleTable renders them as the documentation's table.
+//
+// The shell lives in prelude.sh, which every program starts with: result reporting, OS detection
+// and the helpers rule code calls. The Go side renders rules as calls of those helpers with
+// arguments quoted by shq; the SSH rules are a keyword table (sshRule), the user rules pairs of
+// helpers, refit_<setting>_is to check and refit_<setting>_set to apply (userRule).
+// TestRenderedProgramsArePOSIX, which `make lint` runs, parses the programs of a representative set
+// of configurations as POSIX sh.
 package hardening
