@@ -1,32 +1,18 @@
 #!/usr/bin/env bash
-# The demo: build a small RPM world from testdata/rpmlab (real rpmbuild, createrepo_c and rpm:
-# three repositories with updateinfo and modules, and an image root with older packages), then
-# ask Packer — with refit installed — which packages of that root are outdated and which
-# advisories and CVEs the updates fix. Run it through `make demo` (it installs the plugin first).
+# The demo: refit's main job. Builds (once, cached under REFIT_CACHE, default
+# ~/.cache/packer-plugin-refit) a small bootable Debian 12 image from the bookworm suite alone,
+# then runs Packer on example/pipeline — refit-chroot opens it offline, refit-harden hardens it,
+# refit-patch patches it from bookworm-updates and bookworm-security — against the Debian mirror
+# of this machine's apt configuration, and prints the rules applied, the packages updated,
+# deferred or held back, the output image and its sha256, and each stage's time
+# (demo/pipeline/main.go). Needs root (loop devices, mounts). Run it through `make demo` (it
+# installs the tools and the plugin first). Output: demo/work/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PATH=$PWD/.tools/bin:$PATH
-export PACKER_PLUGIN_PATH=${PACKER_PLUGIN_PATH:-$PWD/.tools/plugins}
-export PACKER_CONFIG_DIR=${PACKER_CONFIG_DIR:-$PWD/.tools/packer-config}
-export CHECKPOINT_DISABLE=1
-CACHE=${REFIT_CACHE:-$HOME/.cache/packer-plugin-refit}
-key=$(find testdata/rpmlab -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
-lab=$CACHE/demo/rpmlab-$key
-if [[ ! -d $lab ]]; then
-  echo "==> building the RPM lab from testdata/rpmlab (once, about 20 s)"
-  mkdir -p "$CACHE/demo"
-  rm -rf "$lab.tmp"
-  testdata/rpmlab/build.sh "$lab.tmp" > "$CACHE/demo/rpmlab-build.log" 2>&1 ||
-    { tail -20 "$CACHE/demo/rpmlab-build.log"; exit 1; }
-  mv "$lab.tmp" "$lab"
+source "$(dirname "$0")/env.sh"
+if [[ $(id -u) != 0 ]]; then
+  echo "demo: needs root: refit-chroot attaches disk images to loop devices and mounts them (run: sudo make demo)" >&2
+  exit 1
 fi
 mkdir -p demo/work
-echo "==> image root $lab/root: $(HOME=$lab/home rpm --root "$lab/root" --dbpath /var/lib/rpm -qa | wc -l) packages installed"
-echo "==> packer build example/repodiff"
-packer build -color=false \
-  -var "rootfs=$lab/root" \
-  -var "base_url=file://$lab/repos/base" \
-  -var "updates_url=file://$lab/repos/updates" \
-  -var "report=$PWD/demo/work/outdated.json" \
-  example/repodiff
-echo "==> the full report (updates, advisories, CVEs): demo/work/outdated.json"
+go build -o demo/work/pipeline-demo ./demo/pipeline
+exec demo/work/pipeline-demo
