@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/refit-images/packer-plugin-refit/internal/osrelease"
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 )
 
 var (
@@ -102,7 +102,7 @@ func (m *Mounts) ResolvePath(name string) (string, error) {
 	if root == "" {
 		return "", fmt.Errorf("resolving %s: %w", name, ErrNamespaceGone)
 	}
-	return osrelease.ResolveInRoot(root, name)
+	return imageroot.Resolve(root, name)
 }
 
 // Filesystems returns what is mounted, root first, in mount order.
@@ -288,7 +288,7 @@ func (m *Mounts) resolveLocked(name string) (string, error) {
 	if m.img.ns == nil {
 		return "", ErrNamespaceGone
 	}
-	return osrelease.ResolveInRoot(m.img.ns.hostPath(m.root), name)
+	return imageroot.Resolve(m.img.ns.hostPath(m.root), name)
 }
 
 // guard records an unmountable fstab entry and, for a writable image, mounts an

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/refit-images/packer-plugin-refit/internal/osrelease"
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 )
 
 // rootCandidateTypes are the filesystem types a root may have.
@@ -130,7 +130,7 @@ func (img *Image) probeRoot(ctx context.Context, f Filesystem) (subvols []string
 // hasOSRelease reports whether root/etc/os-release exists (a dangling symlink to
 // a separate /usr counts).
 func hasOSRelease(root string) bool {
-	etc, err := osrelease.ResolveInRoot(root, "etc")
+	etc, err := imageroot.Resolve(root, "etc")
 	if err != nil {
 		return false
 	}
