@@ -141,16 +141,14 @@ func run() error {
 // (built is then true). Progress goes to the terminal, the whole build log to demo/work.
 func baseImage() (path string, built bool, err error) {
 	logPath := filepath.Join(workDir, "base-image.log")
-	log, err := os.Create(logPath)
-	if err != nil {
-		return "", false, err
-	}
-	defer log.Close()
-	progress := &progressWriter{log: log, every: 15 * time.Second}
+	progress := &progressWriter{path: logPath, every: 15 * time.Second}
+	defer progress.close()
 	logf := func(format string, args ...any) {
+		if !built {
+			say("not in the cache yet: building it once, which takes a few minutes (full log: %s)", logPath)
+		}
 		built = true
 		say(format, args...)
-		say("  (the first make demo builds it: a few minutes; the full log is %s)", logPath)
 	}
 	dir, err := fixture.BuildDebianImage(logf, progress)
 	progress.flush()
@@ -401,10 +399,12 @@ func summary(hr hardening.Report, pr *patch.Report, base, outSum string, size in
 	fmt.Printf("  %-42s %6.1f s\n", "total", total.Seconds())
 }
 
-// progressWriter receives a build's output: all of it goes to log; the terminal gets
+// progressWriter receives a build's output: all of it goes to the file path (created on the
+// first write, so a run without a build keeps the last build's log); the terminal gets
 // mmdebstrap's stage lines and, at most every `every`, the latest other line.
 type progressWriter struct {
-	log   io.Writer
+	path  string
+	log   *os.File
 	every time.Duration
 	buf   []byte
 	shown time.Time
@@ -412,6 +412,13 @@ type progressWriter struct {
 }
 
 func (w *progressWriter) Write(p []byte) (int, error) {
+	if w.log == nil {
+		f, err := os.Create(w.path)
+		if err != nil {
+			return 0, err
+		}
+		w.log = f
+	}
 	if _, err := w.log.Write(p); err != nil {
 		return 0, err
 	}
@@ -438,6 +445,12 @@ func (w *progressWriter) line(l string) {
 		return
 	}
 	w.last = l
+}
+
+func (w *progressWriter) close() {
+	if w.log != nil {
+		w.log.Close()
+	}
 }
 
 func (w *progressWriter) flush() {
