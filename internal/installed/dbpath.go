@@ -51,23 +51,26 @@ var macroDefinition = regexp.MustCompile(`^%([A-Za-z_][A-Za-z0-9_]*)(\(?)[ \t]*(
 
 // rpmdbDirsOf returns the directories, inside root, to look for the rpm database in: the
 // %_dbpath the image's macros files set, with the file that set it, or else the defaults.
-func rpmdbDirsOf(root string) (dirs []string, origin string, err error) {
+// A %_dbpath refit cannot expand (a shell expansion, a conditional, an undefined macro) is
+// returned as unexpanded, with the defaults to search instead: the database is read where it
+// is found there, and the error for finding none names that %_dbpath.
+func rpmdbDirsOf(root string) (dirs []string, origin string, unexpanded, err error) {
 	defs := map[string]string{}
 	origins := map[string]string{}
 	for _, pattern := range rpmMacroFiles {
 		files, err := macroFiles(root, pattern)
 		if err != nil {
-			return nil, "", fmt.Errorf("reading the image's rpm macros: %w", err)
+			return nil, "", nil, fmt.Errorf("reading the image's rpm macros: %w", err)
 		}
 		for _, file := range files {
 			if err := readMacros(root, file, defs, origins); err != nil {
-				return nil, "", fmt.Errorf("reading the image's rpm macros: %w", err)
+				return nil, "", nil, fmt.Errorf("reading the image's rpm macros: %w", err)
 			}
 		}
 	}
 	body, ok := defs["_dbpath"]
 	if !ok {
-		return defaultRPMDBDirs, "", nil
+		return defaultRPMDBDirs, "", nil, nil
 	}
 	for name, value := range rpmBuiltinMacros {
 		if _, ok := defs[name]; !ok {
@@ -79,10 +82,10 @@ func rpmdbDirsOf(root string) (dirs []string, origin string, err error) {
 		err = errors.New("it is not an absolute path")
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %s sets %%_dbpath to %q, which refit cannot expand: %v",
-			ErrNoRPMDB, origins["_dbpath"], body, err)
+		return defaultRPMDBDirs, "", fmt.Errorf("%s sets %%_dbpath to %q, which refit cannot expand (%v)",
+			origins["_dbpath"], body, err), nil
 	}
-	return []string{filepath.Clean(dir)}, origins["_dbpath"], nil
+	return []string{filepath.Clean(dir)}, origins["_dbpath"], nil, nil
 }
 
 // macroFiles returns the files, as paths inside root, that pattern (a path inside root whose

@@ -69,6 +69,16 @@ func TestReadRPMDBMacroDBPath(t *testing.T) {
 			wantMsg: "/usr/lib/rpm/macros sets %_dbpath to \"%(bash -c 'echo ~/.rpmdb')\", which refit cannot expand",
 		},
 		{
+			// Debian's rpm package ships this macro; roots built with it keep the database
+			// at /var/lib/rpm (written with --dbpath), where it is found.
+			name: "an expansion refit cannot run: the database is found where rpm keeps it by default",
+			files: map[string]string{
+				"usr/lib/rpm/macros":       "%_dbpath %(bash -c 'echo ~/.rpmdb')\n",
+				"var/lib/rpm/rpmdb.sqlite": "@" + fedora,
+			},
+			count: 138,
+		},
+		{
 			name:    "an undefined macro",
 			files:   map[string]string{"etc/rpm/macros.db": "%_dbpath %{_rpmdbroot}/rpm\n"},
 			wantErr: ErrNoRPMDB,

@@ -65,7 +65,7 @@ func ReadRPMDB(root string) ([]Package, error) {
 
 // findRPMDB returns the host path of the first non-empty rpm database file under root.
 func findRPMDB(root string) (string, error) {
-	dirs, origin, err := rpmdbDirsOf(root)
+	dirs, origin, unexpanded, err := rpmdbDirsOf(root)
 	if err != nil {
 		return "", err
 	}
@@ -99,6 +99,10 @@ func findRPMDB(root string) (string, error) {
 	if origin != "" {
 		return "", fmt.Errorf("%w under %s: %s sets %%_dbpath to %s, which holds no rpmdb.sqlite, Packages or Packages.db",
 			ErrNoRPMDB, root, origin, dirs[0])
+	}
+	if unexpanded != nil {
+		return "", fmt.Errorf("%w under %s: %w, and var/lib/rpm and usr/lib/sysimage/rpm hold no "+
+			"rpmdb.sqlite, Packages or Packages.db", ErrNoRPMDB, root, unexpanded)
 	}
 	return "", fmt.Errorf("%w under %s: expected var/lib/rpm/rpmdb.sqlite, Packages or Packages.db "+
 		"(or the same under usr/lib/sysimage/rpm); is %s the root filesystem of an rpm-based system?", ErrNoRPMDB, root, root)
