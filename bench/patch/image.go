@@ -14,6 +14,7 @@ import (
 
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
+	"github.com/refit-images/packer-plugin-refit/internal/vmtest"
 )
 
 // runImage prints the path of fixture.DebianImage's debian12.qcow2, building the image
@@ -141,31 +142,11 @@ func runAuthorize(ctx context.Context, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := appendAuthorizedKey(mounts, strings.TrimSpace(string(pub))); err != nil {
+	if err := vmtest.AuthorizeKey(mounts, strings.TrimSpace(string(pub))); err != nil {
 		return fmt.Errorf("adding the key to %s: %w", in, err)
 	}
 	if err := img.Close(); err != nil {
 		return err
 	}
 	return diskimage.Convert(ctx, raw, out, diskimage.FormatQcow2, false)
-}
-
-// appendAuthorizedKey appends key to /root/.ssh/authorized_keys inside the mounted image.
-func appendAuthorizedKey(m *diskimage.Mounts, key string) error {
-	dir, err := m.ResolvePath("/root/.ssh")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "authorized_keys"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := fmt.Fprintln(f, key); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

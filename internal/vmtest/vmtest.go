@@ -141,7 +141,7 @@ func prepareDisk(tb testing.TB, image, dir, key string) string {
 	}
 	mounts, err := img.MountRoot(ctx, filepath.Join(dir, "root"))
 	if err == nil {
-		err = authorize(mounts, key)
+		err = AuthorizeKey(mounts, key)
 	}
 	if cerr := img.Close(); err == nil {
 		err = cerr
@@ -154,7 +154,9 @@ func prepareDisk(tb testing.TB, image, dir, key string) string {
 	return disk
 }
 
-func authorize(m *diskimage.Mounts, key string) error {
+// AuthorizeKey appends key (one authorized_keys line) to /root/.ssh/authorized_keys inside the
+// mounted image, creating the directory where it is missing.
+func AuthorizeKey(m *diskimage.Mounts, key string) error {
 	dir, err := m.ResolvePath("/root/.ssh")
 	if err != nil {
 		return err
