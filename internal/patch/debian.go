@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/apt"
 	"github.com/refit-images/packer-plugin-refit/internal/debfile"
 	"github.com/refit-images/packer-plugin-refit/internal/firstboot"
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/scriptlet"
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
@@ -536,19 +538,22 @@ var aptOptions = []string{
 // starting and rewritten scripts in place of the originals.
 func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore []infoRestore) (err error) {
 	root := opts.Target.HostRoot
-	dir, err := safeDir(root, applyDir)
+	dir, err := mkdirInImage(root, applyDir)
 	if err != nil {
 		return err
 	}
-	var cleanups []func()
+	var cleanups []func() error
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
+			if cerr := cleanups[i](); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
 		}
 	}()
-	cleanups = append(cleanups, func() {
+	cleanups = append(cleanups, func() error {
 		os.RemoveAll(filepath.Join(root, "var/lib/refit/apply"))
 		os.Remove(filepath.Join(root, "var/lib/refit"))
+		return nil
 	})
 	for _, sub := range []string{"lists/partial", "archives/partial", "rewritten"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
@@ -589,7 +594,7 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 		if err := os.Rename(r.path+".refit-rewritten", r.path); err != nil {
 			return fmt.Errorf("rewriting %s: %w", r.path, err)
 		}
-		cleanups = append(cleanups, func() { os.WriteFile(r.path, r.orig, 0o755) })
+		cleanups = append(cleanups, func() error { os.WriteFile(r.path, r.orig, 0o755); return nil })
 	}
 	for name, text := range map[string]string{
 		"Packages":     index.String(),
@@ -601,16 +606,16 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 			return err
 		}
 	}
-	undo, err := preventServiceStart(root)
+	policy, err := preventServiceStart(root)
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, undo)
+	cleanups = append(cleanups, policy)
 	undoDev, err := ensureDeviceNodes(root)
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, undoDev)
+	cleanups = append(cleanups, func() error { undoDev(); return nil })
 
 	// Kernel image packages run the image's /etc/kernel hooks (judged in analyseDebian),
 	// which need /proc and the root's device nodes: the install runs in the kernel environment.
@@ -685,35 +690,18 @@ func lastLine(s string) string {
 
 // preventServiceStart installs a policy-rc.d that denies every service action (invoke-rc.d
 // and deb-systemd-invoke honour it) and returns the function restoring the previous one.
-func preventServiceStart(root string) (func(), error) {
-	dir, err := safeDir(root, "/usr/sbin")
+func preventServiceStart(root string) (func() error, error) {
+	r, err := imageroot.Replace(root, "/usr/sbin/policy-rc.d", []byte("#!/bin/sh\n# refit-patch: no service starts while patching offline\nexit 101\n"), 0o755)
 	if err != nil {
-		return nil, err
+		return nil, refuseSymlink(err)
 	}
-	p := filepath.Join(dir, "policy-rc.d")
-	saved := p + ".refit-saved"
-	had := false
-	if _, err := os.Lstat(p); err == nil {
-		if err := os.Rename(p, saved); err != nil {
-			return nil, err
-		}
-		had = true
-	}
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n# refit-patch: no service starts while patching offline\nexit 101\n"), 0o755); err != nil {
-		return nil, err
-	}
-	return func() {
-		os.Remove(p)
-		if had {
-			os.Rename(saved, p)
-		}
-	}, nil
+	return r.Restore, nil
 }
 
 // ensureDeviceNodes creates the few device nodes maintainer scripts expect (/dev/null …)
 // when the root's /dev is empty, and returns the function removing them again.
 func ensureDeviceNodes(root string) (func(), error) {
-	dev, err := safeDir(root, "/dev")
+	dev, err := mkdirInImage(root, "/dev")
 	if err != nil {
 		return nil, err
 	}
@@ -798,30 +786,6 @@ func verifyDebs(ctx context.Context, opts *Options, applied []*debUpdate, rep *R
 	}
 	rep.Verified = fmt.Sprintf("dpkg --audit clean; dpkg --verify of %d package(s) clean", len(names))
 	return nil
-}
-
-// safeDir creates dir (absolute, inside the root) under root, refusing any existing
-// component that is a symlink, and returns its host path.
-func safeDir(root, dir string) (string, error) {
-	cur := root
-	for _, c := range strings.Split(strings.Trim(dir, "/"), "/") {
-		cur = filepath.Join(cur, c)
-		st, err := os.Lstat(cur)
-		switch {
-		case os.IsNotExist(err):
-			if err := os.Mkdir(cur, 0o755); err != nil {
-				return "", fmt.Errorf("creating %s in the image: %w", dir, err)
-			}
-		case err != nil:
-			return "", err
-		case st.Mode()&os.ModeSymlink != 0:
-			// usr/sbin → merged-/usr images link /sbin, never /usr/sbin; a link here is hostile.
-			return "", fmt.Errorf("%w: %s in the image is a symlink; refusing to write through it", ErrRefused, dir)
-		case !st.IsDir():
-			return "", fmt.Errorf("%s in the image is not a directory", dir)
-		}
-	}
-	return cur, nil
 }
 
 func copyFileSum(src, dst string) (string, int64, error) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/refit-images/packer-plugin-refit/internal/firstboot"
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/rpmfile"
 	"github.com/refit-images/packer-plugin-refit/internal/scriptlet"
@@ -140,7 +142,7 @@ func runRPM(ctx context.Context, opts *Options, m *installed.Manifest, res *upda
 	}()
 	dir := filepath.Join(work, "rpms")
 	if runner.chroot {
-		if dir, err = safeDir(t.HostRoot, applyDir); err != nil {
+		if dir, err = mkdirInImage(t.HostRoot, applyDir); err != nil {
 			return nil, err
 		}
 	}
@@ -270,7 +272,13 @@ func applyRPMs(ctx context.Context, runner *rpmRunner, applied []*rpmUpdate) (no
 		if err != nil {
 			return nil, err
 		}
-		defer func() { notes = append(notes, restore()...) }()
+		defer func() {
+			more, rerr := restore()
+			notes = append(notes, more...)
+			if rerr != nil {
+				err = errors.Join(err, fmt.Errorf("%w: putting the image's interpreters back: %w", ErrApply, rerr))
+			}
+		}()
 	}
 	// Dependencies were checked before (rpm --test, ignoring what was already unmet).
 	if len(install) > 0 {
@@ -804,85 +812,94 @@ exec %[1]s "$@"
 `
 
 // installRPMRewrites puts the rewritten scripts into the root and a wrapper
-// (shellWrapper) in place of each interpreter they use. The returned function puts the
-// interpreters back and returns notes about anything unusual.
-func installRPMRewrites(root string, rewrites []rpmRewrite) (func() []string, error) {
-	dir, err := safeDir(root, rewrittenDir)
+// (shellWrapper) in place of each interpreter they use (imageroot.Replace). The returned
+// function puts the interpreters back, returns notes about anything unusual and reports
+// what it could not put back.
+func installRPMRewrites(root string, rewrites []rpmRewrite) (func() ([]string, error), error) {
+	entries, order, err := stageRPMRewrites(root, rewrites)
 	if err != nil {
 		return nil, err
 	}
-	shells, err := safeDir(root, shellDir)
+	shells, err := mkdirInImage(root, shellDir)
 	if err != nil {
 		return nil, err
 	}
-	// Where each interpreter's directory entry is and which program it runs, before
-	// anything moves (/bin/sh and /usr/bin/sh are one entry in merged-/usr images).
-	type entry struct{ path, real, base string }
-	entries := map[string]*entry{}
-	var order []string
-	for _, r := range rewrites {
-		if err := os.WriteFile(filepath.Join(dir, r.sum()), []byte(r.rewritten), 0o644); err != nil {
-			return nil, err
-		}
-		parent, err := resolveInRoot(root, path.Dir(r.interpreter), true)
-		if err != nil {
-			return nil, fmt.Errorf("finding %s in the image: %w", r.interpreter, err)
-		}
-		p := path.Join(parent, path.Base(r.interpreter))
-		if entries[p] != nil {
-			continue
-		}
-		real, err := resolveInRoot(root, p, true)
-		if err != nil {
-			return nil, fmt.Errorf("finding %s in the image: %w", r.interpreter, err)
-		}
-		if st, err := os.Stat(filepath.Join(root, real)); err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%w: %s in the image is not a program", ErrRefused, r.interpreter)
-		}
-		entries[p] = &entry{path: p, real: real, base: path.Base(r.interpreter)}
-		order = append(order, p)
-	}
-	saved := func(p string) string { return path.Join(path.Dir(p), "."+path.Base(p)+".refit-saved") }
-	var done []*entry
-	restore := func() []string {
+	var done []*imageroot.Replaced
+	restore := func() ([]string, error) {
 		var notes []string
+		var errs []error
 		for i := len(done) - 1; i >= 0; i-- {
-			e := done[i]
-			host := filepath.Join(root, e.path)
-			if data, err := os.ReadFile(host); err == nil && string(data) == wrapperFor(e.base) {
-				os.Rename(filepath.Join(root, saved(e.path)), host)
-				continue
+			if !done[i].Intact() {
+				// A package of the transaction installed its own version of the entry.
+				notes = append(notes, fmt.Sprintf("%s was replaced by a package during the run; rewritten scripts that ran after that ran in their original form", done[i].Name()))
 			}
-			// A package of the transaction installed its own version of the entry.
-			os.Remove(filepath.Join(root, saved(e.path)))
-			notes = append(notes, fmt.Sprintf("%s was replaced by a package during the run; rewritten scripts that ran after that ran in their original form", e.path))
+			errs = append(errs, done[i].Restore())
 		}
-		return notes
+		return notes, errors.Join(errs...)
 	}
 	for _, p := range order {
 		e := entries[p]
 		real := e.real
 		if entries[real] != nil {
-			real = saved(real) // that program's own entry is about to move aside
+			real += imageroot.SavedSuffix // that program's own entry is about to move aside
 		}
 		link := filepath.Join(shells, e.base)
 		os.Remove(link)
 		if err := os.Symlink(real, link); err != nil {
-			restore()
-			return nil, err
+			_, rerr := restore()
+			return nil, errors.Join(err, rerr)
 		}
-		host := filepath.Join(root, p)
-		if err := os.Rename(host, filepath.Join(root, saved(p))); err != nil {
-			restore()
-			return nil, fmt.Errorf("moving %s aside in the image: %w", p, err)
+		r, err := imageroot.Replace(root, p, []byte(wrapperFor(e.base)), 0o755)
+		if err != nil {
+			_, rerr := restore()
+			return nil, errors.Join(fmt.Errorf("putting the script wrapper in place of %s: %w", p, refuseSymlink(err)), rerr)
 		}
-		done = append(done, e)
-		if err := os.WriteFile(host, []byte(wrapperFor(e.base)), 0o755); err != nil {
-			restore()
-			return nil, fmt.Errorf("writing the script wrapper %s in the image: %w", p, err)
-		}
+		done = append(done, r)
 	}
 	return restore, nil
+}
+
+// interpreterEntry is the directory entry of an interpreter a wrapper stands in for.
+type interpreterEntry struct {
+	// path is the entry inside the image, real the program it runs, base the name the
+	// scripts call it by.
+	path, real, base string
+}
+
+// stageRPMRewrites writes the rewritten scripts into rewrittenDir and finds, before
+// anything moves, where each interpreter's directory entry is and which program it runs
+// (/bin/sh and /usr/bin/sh are one entry in merged-/usr images). It returns the entries
+// by path and their paths in order.
+func stageRPMRewrites(root string, rewrites []rpmRewrite) (map[string]*interpreterEntry, []string, error) {
+	dir, err := mkdirInImage(root, rewrittenDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries := map[string]*interpreterEntry{}
+	var order []string
+	for _, r := range rewrites {
+		if err := os.WriteFile(filepath.Join(dir, r.sum()), []byte(r.rewritten), 0o644); err != nil {
+			return nil, nil, err
+		}
+		parent, err := imageroot.Lookup(root, path.Dir(r.interpreter), true)
+		if err != nil {
+			return nil, nil, fmt.Errorf("finding %s in the image: %w", r.interpreter, err)
+		}
+		p := path.Join(parent, path.Base(r.interpreter))
+		if entries[p] != nil {
+			continue
+		}
+		real, err := imageroot.Lookup(root, p, true)
+		if err != nil {
+			return nil, nil, fmt.Errorf("finding %s in the image: %w", r.interpreter, err)
+		}
+		if st, err := os.Stat(filepath.Join(root, real)); err != nil || !st.Mode().IsRegular() {
+			return nil, nil, fmt.Errorf("%w: %s in the image is not a program", ErrRefused, r.interpreter)
+		}
+		entries[p] = &interpreterEntry{path: p, real: real, base: path.Base(r.interpreter)}
+		order = append(order, p)
+	}
+	return entries, order, nil
 }
 
 // wrapperFor is the shellWrapper standing in for an interpreter called base.
@@ -898,44 +915,4 @@ func rewritesRan(root string) map[string]bool {
 		ran[s] = true
 	}
 	return ran
-}
-
-// resolveInRoot resolves p (absolute, inside the root) as the root's own programs would
-// see it: symbolic links are followed, absolute targets from the root, and nothing
-// leaves the root. With final unset the last component is not followed.
-func resolveInRoot(root, p string, final bool) (string, error) {
-	parts := strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
-	cur := "/"
-	for hops := 0; len(parts) > 0; {
-		c := parts[0]
-		parts = parts[1:]
-		if c == "" || c == "." {
-			continue
-		}
-		if c == ".." {
-			cur = path.Dir(cur)
-			continue
-		}
-		next := path.Join(cur, c)
-		st, err := os.Lstat(filepath.Join(root, next))
-		if err != nil {
-			return "", err
-		}
-		if st.Mode()&os.ModeSymlink == 0 || (len(parts) == 0 && !final) {
-			cur = next
-			continue
-		}
-		if hops++; hops > 40 {
-			return "", fmt.Errorf("%s: too many levels of symbolic links", p)
-		}
-		target, err := os.Readlink(filepath.Join(root, next))
-		if err != nil {
-			return "", err
-		}
-		if strings.HasPrefix(target, "/") {
-			cur = "/"
-		}
-		parts = append(strings.Split(strings.Trim(target, "/"), "/"), parts...)
-	}
-	return cur, nil
 }

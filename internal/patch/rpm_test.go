@@ -409,34 +409,3 @@ func TestRPMNewDependencyMatchesDNF(t *testing.T) {
 		t.Errorf("the log does not say refit-newdep-fork is installed as a new dependency:\n%s", strings.Join(logged, "\n"))
 	}
 }
-
-// TestResolveInRoot: paths resolve inside the root as its programs see them, whatever
-// the links say.
-func TestResolveInRoot(t *testing.T) {
-	root := t.TempDir()
-	writeFile(t, root, "usr/bin/dash", "elf")
-	os.Symlink("usr/bin", filepath.Join(root, "bin"))
-	os.Symlink("dash", filepath.Join(root, "usr/bin/sh"))
-	os.Symlink("/../../../usr/bin/dash", filepath.Join(root, "usr/bin/escape"))
-	os.Symlink("loop2", filepath.Join(root, "usr/bin/loop1"))
-	os.Symlink("loop1", filepath.Join(root, "usr/bin/loop2"))
-	for _, c := range []struct {
-		path  string
-		final bool
-		want  string
-	}{
-		{"/bin/sh", true, "/usr/bin/dash"},
-		{"/bin/sh", false, "/usr/bin/sh"},
-		{"/bin", false, "/bin"},
-		{"/bin", true, "/usr/bin"},
-		{"/usr/bin/escape", true, "/usr/bin/dash"},
-		{"/../bin/../usr/bin/sh", true, "/usr/bin/dash"},
-		{"/usr/bin/loop1", true, ""},
-		{"/usr/bin/missing", true, ""},
-	} {
-		got, err := resolveInRoot(root, c.path, c.final)
-		if (err != nil) != (c.want == "") || (err == nil && got != c.want) {
-			t.Errorf("resolveInRoot(%s, final=%v) = %q, %v; want %q", c.path, c.final, got, err, c.want)
-		}
-	}
-}
