@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -27,209 +26,181 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
 )
 
-// applyDir is where, inside the root, the packages applied offline wait during the run.
-const applyDir = "/var/lib/refit/apply"
-
 // debUpdate is one package of the transaction with its verified package file: an
 // update, or a new package another one needs.
 type debUpdate struct {
-	u    updates.Update
-	file string
-	deb  *debfile.Deb
-	pkg  *debPackage
+	txEntry
+	deb *debfile.Deb
+	pkg *debPackage
 	// rewritten maps a script (new "postinst", old "prerm"/"postrm") to its rewritten text.
 	rewritten map[string]string
-	scripts   []ScriptReport
-	deferWhy  string
-	notes     []string
-	// dependencyOf names the packages that need this one, when it is not installed yet
-	// and refit installs it as a new dependency.
-	dependencyOf []string
 }
 
-func (d *debUpdate) report(reason string) PackageReport {
-	return PackageReport{Name: d.u.Name, Arch: d.u.Arch, From: d.u.Installed, To: d.u.Available.String(),
-		Advisories: d.u.Advisories, Reason: withDependency(reason, d.dependencyOf), Scripts: d.scripts,
-		Action: d.u.Action, Replaces: d.u.Replaces}
-}
+func (d *debUpdate) sortKey() string { return d.u.Name }
+
+func (d *debUpdate) report(reason string) PackageReport { return d.reportAs(d.u.Arch, reason) }
+
+func (d *debUpdate) queued() firstboot.Package { return d.queuedAs(d.u.Arch, d.deb.ControlText) }
 
 // firstbootNewPackageReason says why a new dependency cannot wait for the first boot.
 const firstbootNewPackageReason = "a new package is never deferred: a first boot only installs newer versions of packages the image has"
 
+// debBackend is the dpkg side of a transaction: the image's own apt (or dpkg).
+type debBackend struct {
+	opts *Options
+	res  *updates.Result
+	work string
+	// inst are the installed packages; upgrades the updates (minus kernels skipped) and
+	// cands their new versions, by name.
+	inst     map[string]*debPackage
+	upgrades map[string]*debUpdate
+	cands    map[string]*debPackage
+	// index is the repositories' full index, loaded only when new packages are needed.
+	index *repoIndex
+	// restore are the installed trigger scripts replaced for the run (analyseDebTriggers).
+	restore []infoRestore
+}
+
 func runDebian(ctx context.Context, opts *Options, m *installed.Manifest, res *updates.Result, work string, rep *Report) (*Report, error) {
-	t := opts.Target
-	if err := opts.step(StepDownload); err != nil {
-		return nil, err
-	}
-	ups, err := downloadDebs(ctx, opts, res.Updates, work)
+	return runTransaction[*debUpdate](ctx, opts, &debBackend{opts: opts, res: res, work: work}, rep)
+}
+
+func (b *debBackend) queue() string { return "dpkg" }
+
+func (b *debBackend) tool() string { return "the image's own apt/dpkg" }
+
+func (b *debBackend) download(ctx context.Context, rep *Report) error {
+	ups, err := downloadDebs(ctx, b.opts, b.res.Updates, b.work)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	instPkgs, err := readDebInstalled(t.HostRoot)
-	if err != nil {
-		return nil, err
+	if b.inst, err = readDebInstalled(b.opts.Target.HostRoot); err != nil {
+		return err
 	}
-	upgrades := map[string]*debUpdate{}
-	cands := map[string]*debPackage{}
+	b.upgrades, b.cands = map[string]*debUpdate{}, map[string]*debPackage{}
 	for _, d := range ups {
-		if isDebKernel(d.u.Name) && opts.Kernel == KernelSkip {
+		if isDebKernel(d.u.Name) && b.opts.Kernel == KernelSkip {
 			rep.HeldBack = append(rep.HeldBack, d.report(`kernel = "skip"`))
 			continue
 		}
-		upgrades[d.u.Name] = d
-		cands[d.u.Name] = d.pkg
+		b.upgrades[d.u.Name] = d
+		b.cands[d.u.Name] = d.pkg
 	}
 	// New packages the upgrades need are looked for only when something is missing.
-	var index *repoIndex
-	if held, _ := resolveDebUpgrade(instPkgs, cands, nil, nil); needsNewPackages(held) {
-		if index, err = loadRepoIndex(ctx, opts, "dpkg"); err != nil {
-			return nil, err
+	if held, _ := resolveDebUpgrade(b.inst, b.cands, nil, nil); needsNewPackages(held) {
+		if b.index, err = loadRepoIndex(ctx, b.opts, "dpkg"); err != nil {
+			return err
 		}
 	}
-	if err := opts.step(StepAnalyse); err != nil {
-		return nil, err
-	}
-	// Resolve, download the new packages, analyse; a new package that could only wait for
-	// the first boot is rejected, and the resolution runs again without it.
-	rejected := map[string]string{}
-	downloaded := map[string]*debUpdate{} // new packages by "name=version"
-	var byName map[string]*debUpdate
-	var restore []infoRestore
-	var held map[string]string
-	for {
-		var added map[string]*debNewPackage
-		held, added = resolveDebUpgrade(instPkgs, cands, index, rejected)
-		byName = map[string]*debUpdate{}
-		for n, d := range upgrades {
-			if _, h := held[n]; !h {
-				byName[n] = d
-			}
-		}
-		var fetch []updates.Update
-		for _, n := range sortedKeys(added) {
-			if downloaded[n+"="+added[n].pkg.EVR.String()] == nil {
-				fetch = append(fetch, added[n].pkg.update())
-			}
-		}
-		got, err := downloadDebs(ctx, opts, fetch, work)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range got {
-			downloaded[d.u.Name+"="+d.u.Available.String()] = d
-		}
-		for n, a := range added {
-			d := downloaded[n+"="+a.pkg.EVR.String()]
-			d.dependencyOf = a.dependencyOf
-			sort.Strings(d.dependencyOf)
-			byName[n] = d
-		}
+	return nil
+}
 
-		if restore, err = analyseDebian(opts, byName, instPkgs); err != nil {
-			return nil, err
-		}
-		// Whatever depends on a deferred package's new version is deferred with it.
-		apply := map[string]*debPackage{}
-		for n, d := range byName {
-			if d.deferWhy == "" {
-				apply[n] = d.pkg
-			}
-		}
-		with, _ := resolveDebUpgrade(instPkgs, apply, nil, nil)
-		for n, why := range with {
-			byName[n].deferWhy = why + " (deferred with it)"
-		}
-		again := false
-		for n, d := range byName {
-			if len(d.dependencyOf) > 0 && d.deferWhy != "" {
-				rejected[n] = d.deferWhy + "; " + firstbootNewPackageReason
-				again = true
-			}
-		}
-		if !again {
-			break
-		}
+func (b *debBackend) analyse(ctx context.Context, rep *Report) (applied, deferred []*debUpdate, err error) {
+	byName, held, err := b.settle(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
 	for _, name := range sortedKeys(held) {
-		rep.HeldBack = append(rep.HeldBack, upgrades[name].report(held[name]))
+		rep.HeldBack = append(rep.HeldBack, b.upgrades[name].report(held[name]))
 	}
-	for _, n := range sortedKeys(byName) {
-		if d := byName[n]; len(d.dependencyOf) > 0 {
-			opts.log("installing %s %s (new dependency of %s)", n, d.u.Available, strings.Join(d.dependencyOf, ", "))
-		}
-	}
-	var applied, deferred []*debUpdate
+	sort.Slice(rep.HeldBack, func(i, j int) bool { return rep.HeldBack[i].Name < rep.HeldBack[j].Name })
 	for _, n := range sortedKeys(byName) {
 		d := byName[n]
+		if len(d.dependencyOf) > 0 {
+			b.opts.log("installing %s %s (new dependency of %s)", n, d.u.Available, strings.Join(d.dependencyOf, ", "))
+		}
 		if d.deferWhy != "" {
 			deferred = append(deferred, d)
 		} else {
 			applied = append(applied, d)
 		}
 	}
-	if opts.Scriptlets == ScriptletsFail && len(deferred) > 0 {
-		var why []string
-		for _, d := range deferred {
-			why = append(why, d.u.Name+": "+d.deferWhy)
-		}
-		return nil, fmt.Errorf("%w: scriptlets = \"fail\" and these packages cannot be installed offline:\n  %s", ErrRefused, strings.Join(why, "\n  "))
-	}
-
-	if len(applied) > 0 {
-		if err := opts.step(StepApply); err != nil {
-			return nil, err
-		}
-		opts.log("applying %d package(s) offline with the image's own apt/dpkg", len(applied))
-		if err := applyDebs(ctx, opts, applied, restore); err != nil {
-			return nil, err
-		}
-		if err := opts.step(StepVerify); err != nil {
-			return nil, err
-		}
-		if err := verifyDebs(ctx, opts, applied, rep); err != nil {
-			return nil, err
-		}
-	}
-	if len(deferred) > 0 {
-		if err := opts.step(StepDefer); err != nil {
-			return nil, err
-		}
-		var q []firstboot.Package
-		for _, d := range deferred {
-			q = append(q, firstboot.Package{Path: d.file, Name: d.u.Name, Version: d.u.Available.String(), Arch: d.u.Arch, Control: d.deb.ControlText, Reason: d.deferWhy})
-		}
-		if err := firstboot.Place(t.HostRoot, "dpkg", q); err != nil {
-			return nil, fmt.Errorf("placing the deferred packages: %w", err)
-		}
-		opts.log("%d package(s) deferred to %s", len(deferred), firstboot.UnitName)
-	} else if err := firstboot.Place(t.HostRoot, "dpkg", nil); err != nil {
-		// an earlier patch's queue, never booted, would install older versions than these
-		return nil, fmt.Errorf("removing an earlier first-boot queue: %w", err)
-	}
-	seen := map[string]bool{}
-	for _, d := range applied {
-		rep.Updated = append(rep.Updated, d.report(""))
-		for _, n := range d.notes {
-			if !seen[n] {
-				seen[n] = true
-				rep.Notes = append(rep.Notes, n)
-			}
-		}
-	}
-	for _, d := range deferred {
-		rep.Deferred = append(rep.Deferred, d.report(d.deferWhy))
-	}
-	sort.Slice(rep.HeldBack, func(i, j int) bool { return rep.HeldBack[i].Name < rep.HeldBack[j].Name })
-	return rep, nil
+	return applied, deferred, nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// settle finds the fixed point of resolution and analysis: resolve the upgrade, download
+// the new packages it needs, analyse; a new package that could only wait for the first
+// boot is rejected, and the resolution runs again without it. It returns the packages of
+// the transaction by name and the upgrades held back, with the reason.
+func (b *debBackend) settle(ctx context.Context) (byName map[string]*debUpdate, held map[string]string, err error) {
+	rejected := map[string]string{}
+	downloaded := map[string]*debUpdate{} // new packages by "name=version"
+	for {
+		var added map[string]*debNewPackage
+		held, added = resolveDebUpgrade(b.inst, b.cands, b.index, rejected)
+		if byName, err = b.withNewPackages(ctx, held, added, downloaded); err != nil {
+			return nil, nil, err
+		}
+		if b.restore, err = analyseDebian(b.opts, byName, b.inst); err != nil {
+			return nil, nil, err
+		}
+		if !b.deferDependents(byName, rejected) {
+			return byName, held, nil
+		}
 	}
-	sort.Strings(keys)
-	return keys
+}
+
+// withNewPackages returns the upgrades not held back and the new packages added, by
+// name, downloading the new packages not in downloaded yet.
+func (b *debBackend) withNewPackages(ctx context.Context, held map[string]string, added map[string]*debNewPackage, downloaded map[string]*debUpdate) (map[string]*debUpdate, error) {
+	byName := map[string]*debUpdate{}
+	for n, d := range b.upgrades {
+		if _, h := held[n]; !h {
+			byName[n] = d
+		}
+	}
+	var fetch []updates.Update
+	for _, n := range sortedKeys(added) {
+		if downloaded[n+"="+added[n].pkg.EVR.String()] == nil {
+			fetch = append(fetch, added[n].pkg.update())
+		}
+	}
+	got, err := downloadDebs(ctx, b.opts, fetch, b.work)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range got {
+		downloaded[d.u.Name+"="+d.u.Available.String()] = d
+	}
+	for n, a := range added {
+		d := downloaded[n+"="+a.pkg.EVR.String()]
+		d.dependencyOf = a.dependencyOf
+		sort.Strings(d.dependencyOf)
+		byName[n] = d
+	}
+	return byName, nil
+}
+
+// deferDependents defers with it whatever depends on a deferred package's new version,
+// and rejects a new package that would be deferred; it reports whether it rejected one
+// (the resolution must run again).
+func (b *debBackend) deferDependents(byName map[string]*debUpdate, rejected map[string]string) bool {
+	apply := map[string]*debPackage{}
+	for n, d := range byName {
+		if d.deferWhy == "" {
+			apply[n] = d.pkg
+		}
+	}
+	with, _ := resolveDebUpgrade(b.inst, apply, nil, nil)
+	for n, why := range with {
+		byName[n].deferWhy = why + " (deferred with it)"
+	}
+	again := false
+	for n, d := range byName {
+		if len(d.dependencyOf) > 0 && d.deferWhy != "" {
+			rejected[n] = d.deferWhy + "; " + firstbootNewPackageReason
+			again = true
+		}
+	}
+	return again
+}
+
+func (b *debBackend) apply(ctx context.Context, applied []*debUpdate, rep *Report) error {
+	return applyDebs(ctx, b.opts, applied, b.restore)
+}
+
+func (b *debBackend) verify(ctx context.Context, applied []*debUpdate, rep *Report) error {
+	return verifyDebs(ctx, b.opts, applied, rep)
 }
 
 // downloadDebs fetches every update concurrently (see downloadAll), reads each .deb
@@ -248,7 +219,7 @@ func downloadDebs(ctx context.Context, opts *Options, ups []updates.Update, work
 		if err != nil {
 			return nil, err
 		}
-		return &debUpdate{u: u, file: file, deb: deb, pkg: p, rewritten: map[string]string{}}, nil
+		return &debUpdate{txEntry: txEntry{u: u, file: file}, deb: deb, pkg: p, rewritten: map[string]string{}}, nil
 	})
 }
 
@@ -488,42 +459,6 @@ done
 exit $rc
 `
 
-// command runs args inside the target root (chroot) with a clean offline environment.
-func (t Target) command(ctx context.Context, args ...string) *exec.Cmd {
-	argv := append(append([]string{}, t.Prefix...), t.chrootArgs(args...)...)
-	return exec.CommandContext(ctx, argv[0], argv[1:]...)
-}
-
-// chrootArgs is the argv that runs args in the root (chroot) with a clean offline environment.
-func (t Target) chrootArgs(args ...string) []string {
-	if t.ChrootDir == "" {
-		t.ChrootDir = t.HostRoot
-	}
-	argv := []string{"chroot", t.ChrootDir, "/usr/bin/env", "-i",
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LC_ALL=C.UTF-8",
-		"DEBIAN_FRONTEND=noninteractive", "DEBCONF_NONINTERACTIVE_SEEN=true", "SYSTEMD_OFFLINE=1"}
-	return append(argv, args...)
-}
-
-func runIn(ctx context.Context, opts *Options, args ...string) (string, error) {
-	return runCommand(opts.Target.command(ctx, args...), args)
-}
-
-// runCommand runs cmd (args inside the root) and returns its output; the error carries its tail.
-func runCommand(cmd *exec.Cmd, args []string) (string, error) {
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if err != nil {
-		tail := out.String()
-		if len(tail) > 4000 {
-			tail = "…" + tail[len(tail)-4000:]
-		}
-		return out.String(), fmt.Errorf("%w: %s: %v\n%s", ErrApply, strings.Join(args, " "), err, tail)
-	}
-	return out.String(), nil
-}
-
 // aptOptions point apt at the run's local repository only.
 var aptOptions = []string{
 	"-o", "Dir::Etc::sourcelist=" + applyDir + "/sources.list", "-o", "Dir::Etc::sourceparts=-",
@@ -542,7 +477,7 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 	if err != nil {
 		return err
 	}
-	var cleanups []func() error
+	cleanups := []func() error{func() error { removeApplyDir(root); return nil }}
 	defer func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			if cerr := cleanups[i](); cerr != nil {
@@ -550,44 +485,9 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 			}
 		}
 	}()
-	cleanups = append(cleanups, func() error {
-		os.RemoveAll(filepath.Join(root, "var/lib/refit/apply"))
-		os.Remove(filepath.Join(root, "var/lib/refit"))
-		return nil
-	})
-	for _, sub := range []string{"lists/partial", "archives/partial", "rewritten"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			return err
-		}
-	}
-	var index bytes.Buffer
-	var names []string
-	for _, d := range applied {
-		base := filepath.Base(d.file)
-		sum, size, err := copyFileSum(d.file, filepath.Join(dir, base))
-		if err != nil {
-			return fmt.Errorf("copying %s into the image: %w", base, err)
-		}
-		fmt.Fprintf(&index, "%s\nFilename: ./%s\nSize: %d\nSHA256: %s\n\n", strings.TrimRight(d.deb.ControlText, "\n"), base, size, sum)
-		names = append(names, d.u.Name+"="+d.u.Available.String())
-		for key, text := range d.rewritten {
-			side, kind, _ := strings.Cut(key, ".")
-			if side == "new" {
-				files := map[string]string{d.u.Name + "." + kind: text, d.u.Name + "." + kind + ".orig": d.deb.Scripts[kind]}
-				for n, body := range files {
-					if err := os.WriteFile(filepath.Join(dir, "rewritten", n), []byte(body), 0o755); err != nil {
-						return err
-					}
-				}
-				continue
-			}
-			// The old package's prerm/postrm: replaced in the dpkg database before the run.
-			if _, p := infoScript(root, d.u.Name, d.u.Arch, kind); p != "" {
-				if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
-					return fmt.Errorf("rewriting the installed %s of %s: %w", kind, d.u.Name, err)
-				}
-			}
-		}
+	names, err := stageDebs(root, dir, applied)
+	if err != nil {
+		return err
 	}
 	for _, r := range restore {
 		r := r
@@ -595,16 +495,6 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 			return fmt.Errorf("rewriting %s: %w", r.path, err)
 		}
 		cleanups = append(cleanups, func() error { os.WriteFile(r.path, r.orig, 0o755); return nil })
-	}
-	for name, text := range map[string]string{
-		"Packages":     index.String(),
-		"Release":      apt.FlatRelease("refit-patch offline", index.String()),
-		"sources.list": "deb [trusted=yes] file:" + applyDir + " ./\n",
-		"dpkg":         wrapperScript,
-	} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o755); err != nil {
-			return err
-		}
 	}
 	policy, err := preventServiceStart(root)
 	if err != nil {
@@ -616,9 +506,84 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 		return err
 	}
 	cleanups = append(cleanups, func() error { undoDev(); return nil })
+	if err := installDebs(ctx, opts, applied, names); err != nil {
+		return err
+	}
+	swapped, _ := os.ReadFile(filepath.Join(dir, "rewritten", "swapped"))
+	for _, d := range applied {
+		if _, ok := d.rewritten["new.postinst"]; ok && !strings.Contains(string(swapped), d.u.Name+".postinst\n") {
+			d.notes = append(d.notes, fmt.Sprintf("%s: the rewritten postinst could not be swapped in; the original ran with services kept from starting", d.u.Name))
+		}
+	}
+	return nil
+}
 
-	// Kernel image packages run the image's /etc/kernel hooks (judged in analyseDebian),
-	// which need /proc and the root's device nodes: the install runs in the kernel environment.
+// stageDebs puts the applied packages into a local repository in dir (applyDir on the
+// host) with the dpkg wrapper and the rewritten scripts, and returns the packages as apt
+// names them ("name=version").
+func stageDebs(root, dir string, applied []*debUpdate) ([]string, error) {
+	for _, sub := range []string{"lists/partial", "archives/partial", "rewritten"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	var index bytes.Buffer
+	var names []string
+	for _, d := range applied {
+		base := filepath.Base(d.file)
+		sum, size, err := copyFileSum(d.file, filepath.Join(dir, base))
+		if err != nil {
+			return nil, fmt.Errorf("copying %s into the image: %w", base, err)
+		}
+		fmt.Fprintf(&index, "%s\nFilename: ./%s\nSize: %d\nSHA256: %s\n\n", strings.TrimRight(d.deb.ControlText, "\n"), base, size, sum)
+		names = append(names, d.u.Name+"="+d.u.Available.String())
+		if err := placeDebRewrites(root, dir, d); err != nil {
+			return nil, err
+		}
+	}
+	for name, text := range map[string]string{
+		"Packages":     index.String(),
+		"Release":      apt.FlatRelease("refit-patch offline", index.String()),
+		"sources.list": "deb [trusted=yes] file:" + applyDir + " ./\n",
+		"dpkg":         wrapperScript,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+// placeDebRewrites puts d's rewritten scripts where they run: the new package's beside
+// their original text for the dpkg wrapper to swap in, the old package's prerm/postrm
+// into the dpkg database.
+func placeDebRewrites(root, dir string, d *debUpdate) error {
+	for key, text := range d.rewritten {
+		side, kind, _ := strings.Cut(key, ".")
+		if side == "new" {
+			files := map[string]string{d.u.Name + "." + kind: text, d.u.Name + "." + kind + ".orig": d.deb.Scripts[kind]}
+			for n, body := range files {
+				if err := os.WriteFile(filepath.Join(dir, "rewritten", n), []byte(body), 0o755); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if _, p := infoScript(root, d.u.Name, d.u.Arch, kind); p != "" {
+			if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
+				return fmt.Errorf("rewriting the installed %s of %s: %w", kind, d.u.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// installDebs runs apt-get (or dpkg) on the staged packages. Kernel image packages run
+// the image's /etc/kernel hooks (judged in analyseDebian), which need /proc and the root's
+// device nodes: then the install runs in the kernel environment, and the new grub.cfg
+// must boot the new kernels.
+func installDebs(ctx context.Context, opts *Options, applied []*debUpdate, names []string) error {
+	root := opts.Target.HostRoot
 	run := func(args ...string) (string, error) { return runIn(ctx, opts, args...) }
 	var kernels []string
 	for _, d := range applied {
@@ -660,32 +625,10 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 			return err
 		}
 	}
-	if grub != nil {
-		cfg, err := os.ReadFile(grub.path)
-		if err == nil {
-			err = checkGrubConfig(string(cfg), kernels)
-		} else {
-			err = fmt.Errorf("%w: reading the new grub.cfg: %v; the previous one was restored (or use kernel = \"firstboot\")", ErrApply, err)
-		}
-		if err != nil {
-			if rerr := grub.restore(); rerr != nil {
-				return fmt.Errorf("%w; restoring the previous grub.cfg failed too: %v", err, rerr)
-			}
-			return err
-		}
+	if grub == nil {
+		return nil
 	}
-	swapped, _ := os.ReadFile(filepath.Join(dir, "rewritten", "swapped"))
-	for _, d := range applied {
-		if _, ok := d.rewritten["new.postinst"]; ok && !strings.Contains(string(swapped), d.u.Name+".postinst\n") {
-			d.notes = append(d.notes, fmt.Sprintf("%s: the rewritten postinst could not be swapped in; the original ran with services kept from starting", d.u.Name))
-		}
-	}
-	return nil
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
+	return grub.check(kernels)
 }
 
 // preventServiceStart installs a policy-rc.d that denies every service action (invoke-rc.d

@@ -343,6 +343,24 @@ func (g *grubConfig) restore() error {
 	return os.WriteFile(g.path, g.data, g.mode)
 }
 
+// check checks the new configuration (checkGrubConfig) boots the kernel versions and,
+// when it does not, writes the saved one back.
+func (g *grubConfig) check(versions []string) error {
+	cfg, err := os.ReadFile(g.path)
+	if err == nil {
+		err = checkGrubConfig(string(cfg), versions)
+	} else {
+		err = fmt.Errorf("%w: reading the new grub.cfg: %v; the previous one was restored (or use kernel = \"firstboot\")", ErrApply, err)
+	}
+	if err != nil {
+		if rerr := g.restore(); rerr != nil {
+			return fmt.Errorf("%w; restoring the previous grub.cfg failed too: %v", err, rerr)
+		}
+		return err
+	}
+	return nil
+}
+
 // checkGrubConfig checks that the GRUB configuration cfg boots each kernel version: a
 // menuentry with "linux /boot/vmlinuz-<v>" (or "/vmlinuz-<v>" on a separate /boot) and
 // root=UUID=…, and that it names no loop device anywhere (grub-mkconfig's fallback when it

@@ -154,7 +154,7 @@ func TestAnalyseDebianKernelHooks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root := kernelHookRoot(t, tt.hooks, owners, nil)
-			d := &debUpdate{u: updates.Update{Name: "linux-image-6.1.0-99-amd64", Arch: "amd64"},
+			d := &debUpdate{txEntry: txEntry{u: updates.Update{Name: "linux-image-6.1.0-99-amd64", Arch: "amd64"}},
 				deb: &debfile.Deb{Scripts: map[string]string{"postinst": postinst}}}
 			opts := &Options{Target: Target{HostRoot: root}, Kernel: tt.kernel, Scriptlets: ScriptletsAnalyze}
 			if _, err := analyseDebian(opts, map[string]*debUpdate{d.u.Name: d}, nil); err != nil {

@@ -9,7 +9,26 @@
 // does not attach or mount images (package diskimage does) and knows nothing of Packer
 // (post-processor/patch does).
 // Debian roots (dpkg) are patched with the image's own apt/dpkg; RPM roots with the image's
-// own rpm in a chroot, or with the host's rpm --root when the rpmdb is sqlite.
+// own rpm in a chroot, or with the host's rpm --root when the rpmdb is sqlite. Paths
+// inside the root are resolved and written through package imageroot.
+//
+// What each file owns:
+//   - patch.go: Options, Target, the errors, Run (inventory, the updates to apply).
+//   - transaction.go: the one transaction driver (runTransaction) and the backend
+//     interface each package format implements; what every package of a transaction
+//     carries (txEntry); refusing deferrals, placing the first-boot queue, the report.
+//   - rpm.go: the rpm backend (rpmBackend): running rpm, script analysis, dependency check
+//     (rpm --test), apply, rpm -V, and the interpreter wrappers running rewritten scripts.
+//   - debian.go: the dpkg backend (debBackend): its resolution fixed point (settle),
+//     maintainer script and trigger analysis, the staged local repository, apt/dpkg
+//     runs with policy-rc.d, dpkg --verify.
+//   - debdeps.go, resolve_rpm.go: resolving new dependencies (Debian relationships; rpm
+//     capabilities) against resolve_index.go's full repository index.
+//   - debkernel.go: kernels applied offline (hooks, /proc and devices, grub.cfg checks);
+//     dpkgfilter.go: dpkg's path-exclude rules.
+//   - download.go: concurrent, verified package downloads.
+//   - chroot.go: running commands inside the root, directories made in it.
+//   - image.go: PatchImage (attach, patch, release a disk image); report.go: the Report.
 package patch
 
 import (

@@ -391,5 +391,5 @@ func readRPMUpdate(u updates.Update, r io.Reader, file string) (*rpmUpdate, erro
 	if p.Name != u.Name || evr.CompareRPM(got, u.Available) != 0 || (u.Arch != "" && p.Arch != u.Arch) {
 		return nil, fmt.Errorf("%w: %s is %s-%s.%s, but the metadata promised %s-%s.%s", ErrRefused, u.Location, p.Name, got, p.Arch, u.Name, u.Available, u.Arch)
 	}
-	return &rpmUpdate{u: u, file: file, pkg: p}, nil
+	return &rpmUpdate{txEntry: txEntry{u: u, file: file}, pkg: p}, nil
 }

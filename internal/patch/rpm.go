@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -28,15 +27,8 @@ import (
 // rpmUpdate is one package of the transaction with its verified package file: an update,
 // or a new package another one needs.
 type rpmUpdate struct {
-	u        updates.Update
-	file     string
-	pkg      *rpmfile.Package
-	scripts  []ScriptReport
-	notes    []string
-	deferWhy string
-	// dependencyOf names the updates that need this package, when it is not installed yet
-	// and refit pulls it in as a new dependency.
-	dependencyOf []string
+	txEntry
+	pkg *rpmfile.Package
 	// rewrites are the scripts of this package's part of the transaction that run in
 	// their rewritten form (installRPMRewrites).
 	rewrites []rpmRewrite
@@ -57,23 +49,11 @@ func (d *rpmUpdate) installOnly() bool {
 	return d.u.Action == updates.ActionInstall && len(d.dependencyOf) == 0
 }
 
-func (d *rpmUpdate) report(reason string) PackageReport {
-	return PackageReport{Name: d.u.Name, Arch: d.pkg.Arch, From: d.u.Installed, To: d.u.Available.String(),
-		Advisories: d.u.Advisories, Reason: withDependency(reason, d.dependencyOf), Scripts: d.scripts,
-		Action: d.u.Action, Replaces: d.u.Replaces}
-}
+func (d *rpmUpdate) sortKey() string { return d.nevra() }
 
-// withDependency adds to a report's reason that the package is a new dependency.
-func withDependency(reason string, of []string) string {
-	if len(of) == 0 {
-		return reason
-	}
-	dep := "installed (new dependency of " + strings.Join(of, ", ") + ")"
-	if reason == "" {
-		return dep
-	}
-	return reason + "; " + dep
-}
+func (d *rpmUpdate) report(reason string) PackageReport { return d.reportAs(d.pkg.Arch, reason) }
+
+func (d *rpmUpdate) queued() firstboot.Package { return d.queuedAs(d.pkg.Arch, "") }
 
 // rpmRunner runs rpm against the target: the image's own rpm in the chroot when it can run
 // there, else the host's rpm with --root, which refit only allows for sqlite rpmdbs (the
@@ -126,63 +106,85 @@ func (r *rpmRunner) path(hostFile string) string {
 	return "/" + rel
 }
 
+// rpmBackend is the rpm side of a transaction: the image's own rpm, or the host's.
+type rpmBackend struct {
+	opts   *Options
+	m      *installed.Manifest
+	res    *updates.Result
+	work   string
+	runner *rpmRunner
+	ups    []*rpmUpdate
+}
+
 func runRPM(ctx context.Context, opts *Options, m *installed.Manifest, res *updates.Result, work string, rep *Report) (*Report, error) {
-	t := opts.Target
-	runner, err := newRPMRunner(t)
+	runner, err := newRPMRunner(opts.Target)
 	if err != nil {
 		return nil, err
 	}
-	if err := opts.step(StepDownload); err != nil {
-		return nil, err
+	defer removeApplyDir(opts.Target.HostRoot)
+	return runTransaction[*rpmUpdate](ctx, opts, &rpmBackend{opts: opts, m: m, res: res, work: work, runner: runner}, rep)
+}
+
+func (b *rpmBackend) queue() string { return "rpm" }
+
+func (b *rpmBackend) tool() string {
+	if b.runner.chroot {
+		return "the image's own rpm"
 	}
+	return "the host's rpm --root (sqlite rpmdb)"
+}
+
+func (b *rpmBackend) download(ctx context.Context, rep *Report) error {
 	// Packages go where the runner can read them: inside the root for the image's own rpm.
-	defer func() {
-		os.RemoveAll(filepath.Join(t.HostRoot, "var/lib/refit/apply"))
-		os.Remove(filepath.Join(t.HostRoot, "var/lib/refit")) // kept when it holds the first-boot queue
-	}()
-	dir := filepath.Join(work, "rpms")
-	if runner.chroot {
-		if dir, err = mkdirInImage(t.HostRoot, applyDir); err != nil {
-			return nil, err
+	dir := filepath.Join(b.work, "rpms")
+	if b.runner.chroot {
+		var err error
+		if dir, err = mkdirInImage(b.opts.Target.HostRoot, applyDir); err != nil {
+			return err
 		}
 	}
-	ups, err := downloadAll(ctx, opts, res.Updates, dir, readRPMUpdate)
+	ups, err := downloadAll(ctx, b.opts, b.res.Updates, dir, readRPMUpdate)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	added, err := resolveRPMNewDeps(ctx, opts, m, runner, ups, dir)
+	added, err := resolveRPMNewDeps(ctx, b.opts, b.m, b.runner, ups, dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	ups = append(ups, added...)
-	if err := opts.step(StepAnalyse); err != nil {
-		return nil, err
-	}
-	tx, err := readRPMTransaction(ctx, runner)
+	b.ups = append(ups, added...)
+	return nil
+}
+
+func (b *rpmBackend) analyse(ctx context.Context, rep *Report) (applied, deferred []*rpmUpdate, err error) {
+	tx, err := readRPMTransaction(ctx, b.runner)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var applied, deferred []*rpmUpdate
-	for _, d := range ups {
-		if isRPMKernel(d) && opts.Kernel == KernelSkip {
+	for _, d := range b.ups {
+		if isRPMKernel(d) && b.opts.Kernel == KernelSkip {
 			rep.HeldBack = append(rep.HeldBack, d.report(`kernel = "skip"`))
 			continue
 		}
-		analyseRPM(ctx, opts, runner, tx, d)
+		analyseRPM(ctx, b.opts, b.runner, tx, d)
 		if d.deferWhy == "" {
 			applied = append(applied, d)
 		} else {
 			deferred = append(deferred, d)
 		}
 	}
-	// The applied set must hold together without the deferred packages.
+	return settleRPMDeps(ctx, b.runner, applied, deferred)
+}
+
+// settleRPMDeps moves to the deferred packages the applied ones that need a deferred
+// package's new version, until the applied set holds together without the deferred ones.
+func settleRPMDeps(ctx context.Context, runner *rpmRunner, applied, deferred []*rpmUpdate) ([]*rpmUpdate, []*rpmUpdate, error) {
 	for {
 		moved, err := checkRPMDeps(ctx, runner, applied, deferred)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(moved) == 0 {
-			break
+			return applied, deferred, nil
 		}
 		var keep []*rpmUpdate
 		for _, d := range applied {
@@ -195,61 +197,19 @@ func runRPM(ctx context.Context, opts *Options, m *installed.Manifest, res *upda
 		}
 		applied = keep
 	}
-	if opts.Scriptlets == ScriptletsFail && len(deferred) > 0 {
-		var why []string
-		for _, d := range deferred {
-			why = append(why, d.u.Name+": "+d.deferWhy)
-		}
-		return nil, fmt.Errorf("%w: scriptlets = \"fail\" and these packages cannot be installed offline:\n  %s", ErrRefused, strings.Join(why, "\n  "))
+}
+
+func (b *rpmBackend) apply(ctx context.Context, applied []*rpmUpdate, rep *Report) error {
+	notes, err := applyRPMs(ctx, b.runner, applied)
+	if err != nil {
+		return err
 	}
-	if len(applied) > 0 {
-		if err := opts.step(StepApply); err != nil {
-			return nil, err
-		}
-		opts.log("applying %d package(s) offline with %s", len(applied), map[bool]string{true: "the image's own rpm", false: "the host's rpm --root (sqlite rpmdb)"}[runner.chroot])
-		notes, err := applyRPMs(ctx, runner, applied)
-		if err != nil {
-			return nil, err
-		}
-		rep.Notes = append(rep.Notes, notes...)
-		if err := opts.step(StepVerify); err != nil {
-			return nil, err
-		}
-		if err := verifyRPMs(ctx, runner, applied, rep); err != nil {
-			return nil, err
-		}
-	}
-	if len(deferred) > 0 {
-		if err := opts.step(StepDefer); err != nil {
-			return nil, err
-		}
-		var q []firstboot.Package
-		for _, d := range deferred {
-			q = append(q, firstboot.Package{Path: d.file, Name: d.u.Name, Version: d.u.Available.String(), Arch: d.pkg.Arch, Reason: d.deferWhy})
-		}
-		if err := firstboot.Place(t.HostRoot, "rpm", q); err != nil {
-			return nil, fmt.Errorf("placing the deferred packages: %w", err)
-		}
-	} else if err := firstboot.Place(t.HostRoot, "rpm", nil); err != nil {
-		// an earlier patch's queue, never booted, would install older versions than these
-		return nil, fmt.Errorf("removing an earlier first-boot queue: %w", err)
-	}
-	sort.Slice(applied, func(i, j int) bool { return applied[i].nevra() < applied[j].nevra() })
-	sort.Slice(deferred, func(i, j int) bool { return deferred[i].nevra() < deferred[j].nevra() })
-	seen := map[string]bool{}
-	for _, d := range applied {
-		rep.Updated = append(rep.Updated, d.report(""))
-		for _, n := range d.notes {
-			if !seen[n] {
-				seen[n] = true
-				rep.Notes = append(rep.Notes, n)
-			}
-		}
-	}
-	for _, d := range deferred {
-		rep.Deferred = append(rep.Deferred, d.report(d.deferWhy))
-	}
-	return rep, nil
+	rep.Notes = append(rep.Notes, notes...)
+	return nil
+}
+
+func (b *rpmBackend) verify(ctx context.Context, applied []*rpmUpdate, rep *Report) error {
+	return verifyRPMs(ctx, b.runner, applied, rep)
 }
 
 // applyRPMs installs the applied packages offline: install-only ones (kernels) with
