@@ -273,104 +273,134 @@ func resolveDebUpgrade(installed, candidates map[string]*debPackage, avail *repo
 // resolveDebPass is one resolution of resolveDebUpgrade with a given set of rejected
 // new packages.
 func resolveDebPass(installed, candidates map[string]*debPackage, avail *repoIndex, rejected map[string]string) (map[string]string, map[string]*debNewPackage) {
-	held := map[string]string{}
-	added := map[string]*debNewPackage{}
-	before := newDebState(installed)
-	for {
-		final := map[string]*debPackage{}
-		for n, p := range installed {
+	s := &debPass{installed: installed, candidates: candidates, avail: avail, rejected: rejected,
+		held: map[string]string{}, added: map[string]*debNewPackage{}, before: newDebState(installed)}
+	for s.scan() {
+	}
+	return s.held, s.added
+}
+
+// debPass is the state of one resolveDebPass: the upgrades held back (with the reason)
+// and the new packages added so far.
+type debPass struct {
+	installed, candidates map[string]*debPackage
+	avail                 *repoIndex
+	rejected              map[string]string
+	held                  map[string]string
+	added                 map[string]*debNewPackage
+	// before is the installed state, after the state the pass would leave.
+	before, after *debState
+	changed       bool
+}
+
+// scan checks every package of the state the pass would leave, and reports whether that
+// state changed (it must be checked again).
+func (s *debPass) scan() bool {
+	final := map[string]*debPackage{}
+	for n, p := range s.installed {
+		final[n] = p
+	}
+	for n, p := range s.candidates {
+		if _, h := s.held[n]; !h {
 			final[n] = p
 		}
-		for n, p := range candidates {
-			if _, h := held[n]; !h {
-				final[n] = p
-			}
-		}
-		for n, a := range added {
-			final[n] = a.pkg.Deb
-		}
-		after := newDebState(final)
-		changed := false
-		hold := func(name, why string) {
-			if _, h := held[name]; !h {
-				held[name] = why
-				changed = true
-			}
-		}
-		names := make([]string, 0, len(final))
-		for n := range final {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-	scan:
-		for _, n := range names {
-			p := final[n]
-			_, upgraded := candidates[n]
-			upgraded = upgraded && held[n] == ""
-			isNew := added[n] != nil
-			for _, alts := range p.Depends {
-				if after.clauseMet(alts) {
-					continue
-				}
-				if upgraded || isNew {
-					q, why := pickDebNew(alts, avail, after, rejected)
-					if q != nil {
-						if added[q.Name] == nil {
-							added[q.Name] = &debNewPackage{pkg: q}
-						}
-						added[q.Name].dependencyOf = append(added[q.Name].dependencyOf, n)
-						changed = true
-						break scan // the state changed: look again
-					}
-					if isNew {
-						rejected[n] = "needs " + formatClause(alts) + why
-						delete(added, n)
-						changed = true
-						break scan
-					}
-					hold(n, "needs "+formatClause(alts)+", which is neither installed nor upgraded"+why)
-					continue
-				}
-				if !before.clauseMet(alts) {
-					continue // already broken before the patch: not ours to judge
-				}
-				for _, r := range alts {
-					if _, ok := candidates[r.Name]; ok && held[r.Name] == "" {
-						hold(r.Name, fmt.Sprintf("installed %s %s needs %s", n, p.Version, formatClause(alts)))
-					}
-					for _, pr := range before.provides[r.Name] {
-						if _, ok := candidates[pr.Name]; ok && held[pr.Name] == "" {
-							hold(pr.Name, fmt.Sprintf("installed %s %s needs %s", n, p.Version, formatClause(alts)))
-						}
-					}
-				}
-			}
-			if what, bad := after.breaks(p); bad {
-				switch {
-				case isNew:
-					rejected[n] = "breaks " + what
-					delete(added, n)
-					changed = true
-					break scan
-				case upgraded:
-					hold(n, "breaks installed "+what)
-				default:
-					if _, was := before.breaks(p); !was {
-						for _, alts := range p.Breaks {
-							for _, r := range alts {
-								if _, ok := candidates[r.Name]; ok && held[r.Name] == "" && after.pkgs[r.Name] != nil && debVersionSatisfies(after.pkgs[r.Name].Version, r.Op, r.Version) {
-									hold(r.Name, fmt.Sprintf("installed %s %s breaks %s", n, p.Version, formatRelation(r)))
-								}
-							}
-						}
-					}
-				}
-			}
-		}
-		if !changed {
-			return held, added
+	}
+	for n, a := range s.added {
+		final[n] = a.pkg.Deb
+	}
+	s.after = newDebState(final)
+	s.changed = false
+	for _, n := range sortedKeys(final) {
+		p := final[n]
+		_, upgraded := s.candidates[n]
+		upgraded = upgraded && s.held[n] == ""
+		isNew := s.added[n] != nil
+		if s.checkDepends(n, p, upgraded, isNew) || s.checkBreaks(n, p, upgraded, isNew) {
+			return true // a package was added or rejected: look again
 		}
 	}
+	return s.changed
+}
+
+// hold holds the upgrade of name back, unless it already is.
+func (s *debPass) hold(name, why string) {
+	if _, h := s.held[name]; !h {
+		s.held[name] = why
+		s.changed = true
+	}
+}
+
+// reject rejects the new package name.
+func (s *debPass) reject(name, why string) {
+	s.rejected[name] = why
+	delete(s.added, name)
+}
+
+// checkDepends meets p's dependencies that the state does not: with a new package for an
+// upgraded or new one, else by holding back the upgrades that broke them. It reports
+// whether a package was added or rejected.
+func (s *debPass) checkDepends(n string, p *debPackage, upgraded, isNew bool) bool {
+	for _, alts := range p.Depends {
+		if s.after.clauseMet(alts) {
+			continue
+		}
+		if upgraded || isNew {
+			q, why := pickDebNew(alts, s.avail, s.after, s.rejected)
+			if q != nil {
+				if s.added[q.Name] == nil {
+					s.added[q.Name] = &debNewPackage{pkg: q}
+				}
+				s.added[q.Name].dependencyOf = append(s.added[q.Name].dependencyOf, n)
+				return true
+			}
+			if isNew {
+				s.reject(n, "needs "+formatClause(alts)+why)
+				return true
+			}
+			s.hold(n, "needs "+formatClause(alts)+", which is neither installed nor upgraded"+why)
+			continue
+		}
+		if !s.before.clauseMet(alts) {
+			continue // already broken before the patch: not ours to judge
+		}
+		for _, r := range alts {
+			if _, ok := s.candidates[r.Name]; ok && s.held[r.Name] == "" {
+				s.hold(r.Name, fmt.Sprintf("installed %s %s needs %s", n, p.Version, formatClause(alts)))
+			}
+			for _, pr := range s.before.provides[r.Name] {
+				if _, ok := s.candidates[pr.Name]; ok && s.held[pr.Name] == "" {
+					s.hold(pr.Name, fmt.Sprintf("installed %s %s needs %s", n, p.Version, formatClause(alts)))
+				}
+			}
+		}
+	}
+	return false
+}
+
+// checkBreaks holds back or rejects what p's Breaks/Conflicts newly hit. It reports
+// whether a package was rejected.
+func (s *debPass) checkBreaks(n string, p *debPackage, upgraded, isNew bool) bool {
+	what, bad := s.after.breaks(p)
+	switch {
+	case !bad:
+	case isNew:
+		s.reject(n, "breaks "+what)
+		return true
+	case upgraded:
+		s.hold(n, "breaks installed "+what)
+	default:
+		if _, was := s.before.breaks(p); was {
+			return false
+		}
+		for _, alts := range p.Breaks {
+			for _, r := range alts {
+				if _, ok := s.candidates[r.Name]; ok && s.held[r.Name] == "" && s.after.pkgs[r.Name] != nil && debVersionSatisfies(s.after.pkgs[r.Name].Version, r.Op, r.Version) {
+					s.hold(r.Name, fmt.Sprintf("installed %s %s breaks %s", n, p.Version, formatRelation(r)))
+				}
+			}
+		}
+	}
+	return false
 }
 
 // pickDebNew chooses the new package that meets a clause, as apt does: the first
