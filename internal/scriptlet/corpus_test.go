@@ -176,7 +176,8 @@ func TestDebianFixtures(t *testing.T) {
 		"libc6.postinst": Rewritable, "libc6.preinst": Rewritable, "libc-bin.postinst": Safe,
 		"man-db.postinst": Rewritable, "hicolor-icon-theme.postinst": Safe, "python3-six.prerm": Safe,
 		"dbus.postinst": Rewritable, "ssl-cert.postinst": Unsafe, "tzdata.config": Safe,
-		"debian-archive-keyring.postinst": Unsafe,
+		"debian-archive-keyring.postinst": Unsafe, "libpam0g.postinst": Rewritable,
+		"libpam-modules.preinst": Rewritable,
 	}
 	for _, f := range debianFixtures(t) {
 		name := filepath.Base(f)

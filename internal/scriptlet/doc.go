@@ -41,8 +41,13 @@
 //
 // Branches that never run offline (after a replacement by false, or "if false") do not make a script
 // unsafe. A function that passes its arguments on ("$@") is judged at each call as the command it
-// passes them to. A program named by a variable is judged for every literal value the script
-// assigns to it. The text of sh -c, su -c, eval and trap is analysed as a script when it is literal.
+// passes them to. A program named by a variable is judged for every value that can reach the command:
+// the last assignment that every path to it goes through (in its own function) and the conditional
+// ones after it (idl="invoke-rc.d $service" … [ -x … ] && idl=… … $idl restart), or else every literal
+// value the script assigns to the variable; a variable that may be set otherwise (read, for, a
+// function called in between, the environment) names an unknown program. A function that nothing can
+// call (its name appears nowhere else and no command name is chosen at run time) never runs, so its
+// body does not count. The text of sh -c, su -c, eval and trap is analysed as a script when it is literal.
 // A script that redefines true, false, : or test as a function, or defines an alias, is unsafe, since
 // the analysis relies on them. Bytes that are not UTF-8 (Latin-1 comments) are carried through.
 // Commands that rebuild an initramfs or boot entries (dracut, kernel-install, update-initramfs,

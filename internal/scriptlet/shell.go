@@ -122,7 +122,8 @@ func (a *analysis) shellWith(body string, lang syntax.LangVariant, outer *walker
 	w := &walker{a: a, lang: lang, heredocs: map[*syntax.Word]bool{}, functions: map[string]bool{},
 		forwarders: map[string][]forwardedCall{}, forwarding: map[*syntax.CallExpr]bool{},
 		values: map[string][]string{}, changing: map[string]bool{}, stmtOf: map[*syntax.CallExpr]*syntax.Stmt{},
-		src: body, statuses: map[*syntax.Stmt][2]bool{}}
+		src: body, statuses: map[*syntax.Stmt][2]bool{}, parents: map[syntax.Node]syntax.Node{},
+		bodies: map[string]*syntax.Stmt{}, assigned: map[string][]*syntax.Word{}, otherwise: map[string]bool{}}
 	if outer != nil {
 		for name := range outer.functions {
 			w.functions[name] = true
@@ -132,6 +133,7 @@ func (a *analysis) shellWith(body string, lang syntax.LangVariant, outer *walker
 		}
 	}
 	syntax.Walk(file, w.collect)
+	w.unused = w.unusedFunctions(file)
 	syntax.Walk(file, w.visit)
 	if a.rewrites > 0 && !a.unsafe {
 		var buf bytes.Buffer
@@ -185,6 +187,20 @@ type walker struct {
 	src string
 	// statuses memoises exitStatus.
 	statuses map[*syntax.Stmt][2]bool
+	// parents maps each node of the script to the node that holds it, stack is the path to the node
+	// collect is at.
+	parents map[syntax.Node]syntax.Node
+	stack   []syntax.Node
+	// bodies are the bodies of the script's own functions; unused are the functions nothing calls,
+	// whose bodies never run.
+	bodies map[string]*syntax.Stmt
+	unused map[*syntax.FuncDecl]bool
+	// assigned holds every value assigned to a variable by name=value; otherwise marks the variables
+	// also set in other ways (read, for, +=, arrays).
+	assigned  map[string][]*syntax.Word
+	otherwise map[string]bool
+	// ifs memoises ifsChanged: 1 changed, -1 not, 0 not known yet.
+	ifs int
 }
 
 // forwardedCall is a command inside a function that passes the function's arguments on, with the
@@ -205,10 +221,19 @@ const maxForwardings = 2000
 
 // collect finds functions, forwarders, sourced libraries and here-documents before the analysis.
 func (w *walker) collect(node syntax.Node) bool {
+	if node == nil {
+		w.stack = w.stack[:len(w.stack)-1]
+		return true
+	}
+	if len(w.stack) > 0 {
+		w.parents[node] = w.stack[len(w.stack)-1]
+	}
+	w.stack = append(w.stack, node)
 	switch n := node.(type) {
 	case *syntax.FuncDecl:
 		name := n.Name.Value
 		w.functions[name] = true
+		w.bodies[name] = n.Body
 		syntax.Walk(n.Body, func(inner syntax.Node) bool {
 			if call, ok := inner.(*syntax.CallExpr); ok && slices.ContainsFunc(call.Args, isAllArgs) {
 				w.forwarders[name] = append(w.forwarders[name], forwardedCall{call: call, owner: w})
@@ -237,6 +262,7 @@ func (w *walker) collect(node syntax.Node) bool {
 				for _, arg := range n.Args[1:] {
 					if v, ok := staticWord(arg); ok {
 						w.changing[v] = true
+						w.otherwise[v] = true
 					}
 				}
 			}
@@ -246,9 +272,11 @@ func (w *walker) collect(node syntax.Node) bool {
 		case n.Name == nil || n.Naked:
 		case n.Append || n.Array != nil || n.Index != nil:
 			w.changing[n.Name.Value] = true
+			w.otherwise[n.Name.Value] = true
 		case n.Value == nil:
 			w.values[n.Name.Value] = append(w.values[n.Name.Value], "")
 		default:
+			w.assigned[n.Name.Value] = append(w.assigned[n.Name.Value], n.Value)
 			if v, ok := staticWord(n.Value); ok {
 				w.values[n.Name.Value] = append(w.values[n.Name.Value], v)
 			} else {
@@ -258,10 +286,12 @@ func (w *walker) collect(node syntax.Node) bool {
 	case *syntax.ForClause:
 		if it, ok := n.Loop.(*syntax.WordIter); ok {
 			w.changing[it.Name.Value] = true
+			w.otherwise[it.Name.Value] = true
 		}
 	case *syntax.ParamExp:
 		if n.Exp != nil && n.Param != nil && (n.Exp.Op == syntax.AssignUnset || n.Exp.Op == syntax.AssignUnsetOrNull) {
 			w.changing[n.Param.Value] = true
+			w.otherwise[n.Param.Value] = true
 		}
 	}
 	return true
@@ -271,20 +301,10 @@ func (w *walker) collect(node syntax.Node) bool {
 // value the script assigns to x, when all of them are literals. Unquoted, a value is split into
 // words (split reports it).
 func (w *walker) candidates(word *syntax.Word) (values []string, split, ok bool) {
-	if len(word.Parts) != 1 {
+	name, split, ok := commandVariable(word)
+	if !ok {
 		return nil, false, false
 	}
-	part := word.Parts[0]
-	split = true
-	if dq, ok := part.(*syntax.DblQuoted); ok && len(dq.Parts) == 1 {
-		part, split = dq.Parts[0], false
-	}
-	pe, isParam := part.(*syntax.ParamExp)
-	if !isParam || pe.Param == nil || pe.Exp != nil || pe.Index != nil || pe.Slice != nil || pe.Repl != nil ||
-		pe.Length || pe.Excl || pe.Width || pe.Names != 0 {
-		return nil, false, false
-	}
-	name := pe.Param.Value
 	for _, v := range w.values[name] {
 		if strings.TrimSpace(v) != "" && !slices.Contains(values, v) {
 			values = append(values, v)
@@ -371,6 +391,11 @@ func (w *walker) visit(node syntax.Node) bool {
 		if slices.Contains(reservedNames, n.Name.Value) {
 			w.refuse(line(n), n.Name.Value+"()", "redefines "+n.Name.Value+
 				", which the analysis (and the rewriting) relies on")
+		}
+		if w.unused[n] {
+			// Nothing calls it: its body never runs.
+			w.walkStmts([]*syntax.Stmt{n.Body}, true)
+			return false
 		}
 	case *syntax.Word:
 		if !w.heredocs[n] {
@@ -630,19 +655,17 @@ func (w *walker) call(n *syntax.CallExpr) bool {
 	a := w.a
 	c := w.commandOf(n.Args, a.depth)
 	var r ruling
-	if values, split, ok := w.candidates(n.Args[0]); ok && !c.static[0] {
-		// UPDATE_CACHE=gtk-update-icon-cache … "$UPDATE_CACHE" --force: judge every value.
+	if heads, ok := w.commandValues(n); ok && !c.static[0] {
+		// UPDATE_CACHE=gtk-update-icon-cache … "$UPDATE_CACHE" --force, idl="invoke-rc.d $service" …
+		// $idl restart: judge every value.
 		var rulings []ruling
-		for _, v := range values {
-			head := []string{v}
-			if split {
-				head = strings.Fields(v)
-			}
-			alt := command{depth: c.depth, name: resolveName(head[0])}
-			alt.words = slices.Concat(head, c.words[1:])
-			alt.static = slices.Concat(slices.Repeat([]bool{true}, len(head)), c.static[1:])
-			alt.prefix = slices.Concat(head, c.prefix[1:])
-			alt.source = slices.Concat(head, c.source[1:])
+		for _, head := range heads {
+			alt := command{depth: c.depth, name: resolveName(head.words[0])}
+			alt.words = slices.Concat(head.words, c.words[1:])
+			alt.static = slices.Concat(head.static, c.static[1:])
+			alt.prefix = slices.Concat(head.prefix, c.prefix[1:])
+			alt.source = slices.Concat(head.source, c.source[1:])
+			v := strings.Join(head.words, " ")
 			r := w.judgeCommand(alt)
 			switch {
 			case r.effect == refuse:

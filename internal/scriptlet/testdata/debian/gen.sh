@@ -1,7 +1,7 @@
 #!/bin/sh
 # Copies real maintainer scripts of Debian 12 (bookworm) packages from dpkg's database into this
 # directory, as fixtures of TestDebianFixtures. Needs the packages installed:
-#   apt-get install apt systemd libc6 libc-bin man-db hicolor-icon-theme python3-six dbus ssl-cert tzdata debian-archive-keyring
+#   apt-get install apt systemd libc6 libc-bin man-db hicolor-icon-theme python3-six dbus ssl-cert tzdata debian-archive-keyring libpam0g libpam-modules
 # Run from anywhere: sh internal/scriptlet/testdata/debian/gen.sh
 # then review and refresh the goldens: go test ./internal/scriptlet -run TestDebianFixtures -update
 set -eu
@@ -26,6 +26,8 @@ dbus.postinst dbus.postinst
 ssl-cert.postinst ssl-cert.postinst
 tzdata.config tzdata.config
 debian-archive-keyring.postinst debian-archive-keyring.postinst
+libpam0g.postinst libpam0g:amd64.postinst
+libpam-modules.preinst libpam-modules:amd64.preinst
 LIST
 dpkg-query -W -f '${Package} ${Version}\n' apt systemd libc6 libc-bin man-db hicolor-icon-theme \
-	python3-six dbus ssl-cert tzdata debian-archive-keyring > VERSIONS
+	python3-six dbus ssl-cert tzdata debian-archive-keyring libpam0g libpam-modules > VERSIONS
