@@ -47,7 +47,12 @@
 // value the script assigns to the variable; a variable that may be set otherwise (read, for, a
 // function called in between, the environment) names an unknown program. A function that nothing can
 // call (its name appears nowhere else and no command name is chosen at run time) never runs, so its
-// body does not count. The text of sh -c, su -c, eval and trap is analysed as a script when it is literal.
+// body does not count. Programs of other languages that scripts embed are judged by what they can do:
+// a perl one-liner (-e, -ne, -nle, -pe …) or an awk program that only reads files and prints is safe;
+// one that runs programs (system, backticks, qx, pipes, getline from a command), writes or removes
+// files (open for writing, unlink, print > file, perl -i, gawk -i inplace), loads modules or
+// evaluates text, or whose perl <> would open a file named at run time (or an argument perl could
+// read as a switch), is unsafe (oneliners.go). The text of sh -c, su -c, eval and trap is analysed as a script when it is literal.
 // A script that redefines true, false, : or test as a function, or defines an alias, is unsafe, since
 // the analysis relies on them. Bytes that are not UTF-8 (Latin-1 comments) are carried through.
 // Commands that rebuild an initramfs or boot entries (dracut, kernel-install, update-initramfs,

@@ -3,7 +3,6 @@ package scriptlet
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -151,36 +150,6 @@ func sourceBuiltin(c command) ruling {
 		}
 	}
 	return ruling{effect: refuse, reason: fmt.Sprintf("sources %s, which is not analysed", file)}
-}
-
-// awkRunsCommands matches the awk constructs that start programs: system(), "cmd" | getline,
-// print | "cmd" and gawk's coprocesses.
-var awkRunsCommands = regexp.MustCompile(`system\s*\(|\|\s*getline|\|&|\b(?:print|printf)\b[^;}\n]*\|`)
-
-// awkRule accepts awk programs that do not start other programs.
-func awkRule(c command) ruling {
-	for i := 1; i < len(c.words); i++ {
-		w, static := c.arg(i)
-		if !static {
-			return ruling{effect: refuse, reason: "the awk program is built at run time"}
-		}
-		switch {
-		case w == "-f" || strings.HasPrefix(w, "--file"):
-			return ruling{effect: refuse, reason: "the awk program is read from a file, which is not analysed"}
-		case w == "-F" || w == "-v":
-			i++
-		case w == "--":
-			continue
-		case strings.HasPrefix(w, "-") && len(w) > 1:
-			continue
-		default:
-			if awkRunsCommands.MatchString(w) {
-				return ruling{effect: refuse, reason: "the awk program runs commands"}
-			}
-			return ruling{}
-		}
-	}
-	return ruling{}
 }
 
 // findRule judges the commands find runs with -exec, -execdir, -ok and -okdir.
@@ -735,15 +704,6 @@ func otherLanguage(c command) ruling {
 // dh_python3's prerm removes the __pycache__ files of the package's modules.
 var knownPerlPrograms = []string{
 	`s,/([^/]*)\.py$,/__pycache__/\1.*, or next; unlink $_ or die $! foreach glob($_)`,
-}
-
-// perlRule accepts the reviewed one-liners.
-func perlRule(c command) ruling {
-	if len(c.words) == 3 && (c.words[1] == "-ne" || c.words[1] == "-e") && c.static[2] &&
-		slices.Contains(knownPerlPrograms, c.words[2]) {
-		return ruling{}
-	}
-	return otherLanguage(c)
 }
 
 // pythonRule accepts byte-compiling with the standard library's py_compile and compileall, as the
