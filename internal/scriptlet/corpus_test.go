@@ -91,7 +91,18 @@ func (c tally) String() string {
 // hostDebianScripts returns every maintainer script dpkg keeps on this machine.
 func hostDebianScripts(t *testing.T) []Script {
 	t.Helper()
-	files, err := filepath.Glob("/var/lib/dpkg/info/*")
+	scripts := dpkgInfoScripts(t, "/var/lib/dpkg/info")
+	if len(scripts) == 0 {
+		t.Skip("needs a Debian machine: no maintainer scripts under /var/lib/dpkg/info")
+	}
+	return scripts
+}
+
+// dpkgInfoScripts returns the maintainer scripts in dir, a copy of dpkg's /var/lib/dpkg/info; Package
+// is the file's name without the script kind (with :arch for multi-arch packages).
+func dpkgInfoScripts(t *testing.T, dir string) []Script {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,9 +118,6 @@ func hostDebianScripts(t *testing.T) []Script {
 		}
 		scripts = append(scripts, Script{Package: strings.TrimSuffix(filepath.Base(f), filepath.Ext(f)),
 			Kind: kind, Body: string(body)})
-	}
-	if len(scripts) == 0 {
-		t.Skip("needs a Debian machine: no maintainer scripts under /var/lib/dpkg/info")
 	}
 	return scripts
 }
@@ -404,4 +412,45 @@ func shellCheck(shell, text string) error {
 		return fmt.Errorf("%w: %s", err, out)
 	}
 	return nil
+}
+
+// TestDebianRootMaintainerScripts analyses every maintainer script of the Debian fixture root
+// (fixture.DebianRootTarball: a Debian 12 minbase install, the packages a standard server starts from)
+// and logs the deferral rate: the scripts, and the packages, that an offline patch would leave to the
+// first boot.
+func TestDebianRootMaintainerScripts(t *testing.T) {
+	tarball := fixture.DebianRootTarball(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("tar", "-C", dir, "-xf", tarball, "--wildcards", "./var/lib/dpkg/info/*").CombinedOutput(); err != nil {
+		t.Fatalf("extracting dpkg's info: %v: %s", err, out)
+	}
+	var all tally
+	packages, deferred := map[string]bool{}, map[string][]string{}
+	for _, s := range dpkgInfoScripts(t, filepath.Join(dir, "var/lib/dpkg/info")) {
+		pkg, _, _ := strings.Cut(s.Package, ":")
+		a := Analyze(s)
+		checkInvariants(t, s, a)
+		all.add(a)
+		packages[pkg] = true
+		if a.Verdict == Unsafe {
+			deferred[pkg] = append(deferred[pkg], fmt.Sprintf("%s: %s", s.Kind, a.Findings[0]))
+		}
+	}
+	if all.scripts == 0 {
+		t.Fatal("no maintainer scripts in the Debian root")
+	}
+	t.Logf("Debian root: %s; %d of %d packages with scripts deferred (%.1f%%), %.1f%% of scripts",
+		all, len(deferred), len(packages), 100*float64(len(deferred))/float64(len(packages)),
+		100*float64(all.verdicts[Unsafe])/float64(all.scripts))
+	for _, pkg := range slices.Sorted(func(yield func(string) bool) {
+		for k := range deferred {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		for _, why := range deferred[pkg] {
+			t.Logf("  deferred %s %s", pkg, why)
+		}
+	}
 }
