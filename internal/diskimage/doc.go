@@ -16,7 +16,7 @@
 //	img := Attach(ctx, work.raw, opts)   loop device, partx -a, blkid -p, LVs through loop devices
 //	m := img.MountRoot(ctx, dir)         root (the filesystem with etc/os-release) + the image's fstab
 //	… run commands with img.CommandPrefix() (nsenter into the namespace) …
-//	m.Unmount(ctx)                       fsfreeze, umount (reverse), wait for the superblock, fsck -n
+//	m.Unmount(ctx)                       fstrim, fsfreeze, umount (reverse), wait for the superblock, fsck -n
 //	img.Detach(ctx)                      partx -d, losetup -d (each verified ours), losetup -j is empty
 //	Convert(ctx, work.raw, out, FormatQcow2, compress)
 //

@@ -110,7 +110,8 @@ func VerifyChecksum(path, spec string) error {
 
 // MakeWorkingCopy writes a sparse raw copy of the image at src (qcow2 or raw, judged
 // by content) to dst, which loop devices can then attach: qcow2 through
-// `qemu-img convert -O raw`, raw through `cp --sparse=always`. src is only read.
+// `qemu-img convert -O raw -S 4k`, raw through `cp --sparse=always`: runs of zeros
+// stay holes. src is only read.
 // It returns the format of src. dst is written under a temporary name and renamed,
 // so a failure or cancellation leaves no partial dst.
 func MakeWorkingCopy(ctx context.Context, src, dst string) (Format, error) {
@@ -124,7 +125,7 @@ func MakeWorkingCopy(ctx context.Context, src, dst string) (Format, error) {
 		if err := lookTool(qemuImg); err != nil {
 			return "", err
 		}
-		_, err = runCommand(ctx, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", src, tmp)
+		_, err = runCommand(ctx, "qemu-img", "convert", "-f", "qcow2", "-O", "raw", "-S", "4k", src, tmp)
 	default:
 		_, err = runCommand(ctx, "cp", "--sparse=always", "--reflink=auto", "--", src, tmp)
 	}
@@ -168,7 +169,9 @@ func Convert(ctx context.Context, src, dst string, format Format, compress bool)
 		return err
 	}
 	tmp := dst + ".partial"
-	args := []string{"convert", "-f", string(srcFormat), "-O", string(format)}
+	// -S 4k: every run of 4 KiB of zeros stays a hole (raw) or an unallocated cluster
+	// (qcow2); with the blocks Unmount trimmed, the output holds only the blocks in use.
+	args := []string{"convert", "-f", string(srcFormat), "-O", string(format), "-S", "4k"}
 	if compress {
 		args = append(args, "-c")
 	}

@@ -38,6 +38,7 @@ var requiredTools = []hostTool{
 	{"umount", "unmounting filesystems", "mount", "util-linux"},
 	{"nsenter", "mounting in the build's private mount namespace", "util-linux", "util-linux"},
 	{"fsfreeze", "flushing filesystems before unmount", "util-linux", "util-linux"},
+	{"fstrim", "discarding freed blocks before unmount, so the output image holds only used ones", "util-linux", "util-linux"},
 	{"e2fsck", "checking ext2/3/4 filesystems after unmount", "e2fsprogs", "e2fsprogs"},
 }
 

@@ -11,17 +11,47 @@ import (
 	"time"
 )
 
-// Unmount flushes and unmounts everything MountRoot mounted, in reverse order (plus
-// anything a build mounted below the root meanwhile), then waits until each
+// Unmount trims, flushes and unmounts everything MountRoot mounted, in reverse order
+// (plus anything a build mounted below the root meanwhile), then waits until each
 // filesystem is really gone from the kernel and, for a writable image, checks it
-// read-only (e2fsck -fn, xfs_repair -n). It runs to the end even when ctx is
-// already cancelled, is idempotent, and may be called again after an error.
+// read-only (e2fsck -fn, xfs_repair -n). Trimming (fstrim) discards the blocks each
+// writable filesystem has freed: the loop device punches them out of the image file,
+// so a converted image holds only the blocks in use. It is skipped when ctx is
+// already cancelled (the image is about to be thrown away); the rest runs to the end
+// even then. Unmount is idempotent and may be called again after an error.
 func (m *Mounts) Unmount(ctx context.Context) error {
 	m.img.mu.Lock()
 	defer m.img.mu.Unlock()
+	trim := ctx.Err() == nil
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 	defer cancel()
+	if trim {
+		m.trimLocked(ctx)
+	}
 	return m.unmountLocked(ctx)
+}
+
+// trimLocked discards the freed blocks of each writable filesystem still mounted
+// (fstrim, through the loop device into the image file). A filesystem that cannot be
+// trimmed is only logged: the image is as correct as before, just bigger.
+func (m *Mounts) trimLocked(ctx context.Context) {
+	ns := m.img.ns
+	if m.done || ns == nil || !ns.alive() {
+		return
+	}
+	seen := map[string]bool{} // a device mounted twice (btrfs subvolumes) is trimmed once
+	for _, r := range m.records {
+		if r.unmounted || r.readOnly || r.guard || seen[r.mounted.Filesystem.Device] {
+			continue
+		}
+		seen[r.mounted.Filesystem.Device] = true
+		out, err := ns.run(ctx, "fstrim", "--verbose", "--", r.mounted.Target)
+		if err != nil {
+			m.img.logf("could not discard the freed blocks of %s (fstrim): %v", r.mounted.Mountpoint, err)
+			continue
+		}
+		m.img.logf("%s", strings.TrimSpace(out))
+	}
 }
 
 // Close is Unmount with a background context; it implements io.Closer.
