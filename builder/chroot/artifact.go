@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 )
 
 // Artifact is the output of a refit-chroot build: the image, its package manifest
@@ -18,9 +20,12 @@ type Artifact struct {
 	Manifest string
 	// Checksum is the path of the sha256sum-style checksum file.
 	Checksum string
+	// Size is the output image's size; InputSize the source image's.
+	Size, InputSize diskimage.Size
 	// StateData holds os_id, os_version_id, os_family, package_manager and
-	// generated_data, and the paths above as image, image_format, manifest and
-	// checksum.
+	// generated_data, the paths above as image, image_format, manifest and
+	// checksum, and the sizes in bytes as bytes_on_disk, virtual_size,
+	// input_bytes_on_disk and input_virtual_size.
 	StateData map[string]interface{}
 }
 
@@ -45,7 +50,11 @@ func (a *Artifact) Id() string { return a.Image } //nolint:revive // the SDK's n
 
 // String implements packersdk.Artifact.
 func (a *Artifact) String() string {
-	return fmt.Sprintf("%s disk image: %s", a.Format, a.Image)
+	s := fmt.Sprintf("%s disk image: %s", a.Format, a.Image)
+	if a.Size.Virtual > 0 {
+		s += fmt.Sprintf(" (%s; the source: %s)", a.Size, a.InputSize)
+	}
+	return s
 }
 
 // State implements packersdk.Artifact.

@@ -112,6 +112,11 @@ func newArtifact(state multistep.StateBag) *Artifact {
 		Manifest: stringOf(state, stateManifest),
 		Checksum: stringOf(state, stateChecksum),
 	}
+	// Sizes only inform: a file that cannot be measured leaves them 0.
+	a.Size, _ = diskimage.ImageSize(a.Image)
+	if c, ok := state.Get(stateConfig).(*Config); ok {
+		a.InputSize, _ = diskimage.ImageSize(c.SourceImage)
+	}
 	a.StateData = map[string]interface{}{
 		"os_id":           info.ID,
 		"os_version_id":   info.VersionID,
@@ -122,6 +127,11 @@ func newArtifact(state multistep.StateBag) *Artifact {
 		"image_format":    a.Format,
 		"manifest":        a.Manifest,
 		"checksum":        a.Checksum,
+		// in bytes
+		"bytes_on_disk":       a.Size.OnDisk,
+		"virtual_size":        a.Size.Virtual,
+		"input_bytes_on_disk": a.InputSize.OnDisk,
+		"input_virtual_size":  a.InputSize.Virtual,
 	}
 	return a
 }

@@ -40,8 +40,11 @@ type Config struct {
 	// The format of the output image: `qcow2` or `raw`. Defaults to the format of
 	// `source_image`. Both are written sparse.
 	OutputFormat string `mapstructure:"output_format" required:"false"`
-	// Compress the qcow2 output (qemu-img's zlib compression): a smaller file that
-	// takes longer to write. Only for qcow2 output.
+	// Compress the qcow2 output (qemu-img's zlib compression): a smaller file, but
+	// slower to write, and the first read of each cluster is slower for whatever boots
+	// or copies it (blocks rewritten later are stored uncompressed). Only for qcow2
+	// output. Either way, the blocks the build freed are discarded (fstrim) before the
+	// image is written, so the output holds only what the filesystems use.
 	OutputCompress bool `mapstructure:"output_compress" required:"false"`
 	// Delete `output_directory` first when it exists, as Packer's `-force` flag does.
 	Force bool `mapstructure:"force" required:"false"`

@@ -73,13 +73,21 @@ func (s *StepMountRoot) Cleanup(state multistep.StateBag) {
 	}
 }
 
-// CleanupFunc flushes and unmounts the image's filesystems (waiting until the
-// kernel has released them and checking them read-only), then removes the mount
-// folder. It is idempotent.
+// CleanupFunc trims, flushes and unmounts the image's filesystems (waiting until
+// the kernel has released them and checking them read-only), then removes the mount
+// folder. A failed or cancelled build skips the trim: its image is thrown away. It
+// is idempotent.
 func (s *StepMountRoot) CleanupFunc(state multistep.StateBag) error {
 	if s.mounts != nil {
 		uiOf(state).Say("Unmounting the image's filesystems...")
-		if err := s.mounts.Unmount(context.Background()); err != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, cancelled := state.GetOk(multistep.StateCancelled)
+		_, halted := state.GetOk(multistep.StateHalted)
+		if cancelled || halted {
+			cancel() // Unmount skips fstrim for a context already done
+		}
+		if err := s.mounts.Unmount(ctx); err != nil {
 			return fmt.Errorf("unmounting the image: %w", err)
 		}
 		s.mounts = nil
