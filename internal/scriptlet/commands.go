@@ -180,12 +180,13 @@ var ruleGroups = []struct {
 
 	// File and text tools: they read and write files, and in a chroot every file is the image's.
 	{"cat tac chown chmod chgrp mkdir rmdir rm ln cp mv touch install mktemp sync truncate unlink mkfifo " +
-		"mknod readlink realpath stat ls du basename dirname tee grep egrep fgrep zgrep sed cut sort uniq tr " +
+		"mknod readlink realpath stat ls du basename dirname tee grep egrep fgrep zgrep cut sort uniq tr " +
 		"head tail wc paste join comm diff cmp md5sum sha1sum sha256sum sha512sum cksum seq expr date sleep " +
 		"rev fold fmt nl od base64 iconv tar cpio gzip gunzip zcat bzip2 bunzip2 bzcat xz unxz xzcat zstd " +
 		"unzstd dd chattr lsattr setfacl getfacl setcap getcap file yes",
 		safe},
 	{"awk gawk mawk nawk", awkRule},
+	{"sed", sedRule},
 	{"find", findRule},
 	{"xargs", xargsRule},
 	{"env", envRule},

@@ -52,7 +52,8 @@
 // one that runs programs (system, backticks, qx, pipes, getline from a command), writes or removes
 // files (open for writing, unlink, print > file, perl -i, gawk -i inplace), loads modules or
 // evaluates text, or whose perl <> would open a file named at run time (or an argument perl could
-// read as a switch), is unsafe (oneliners.go). The text of sh -c, su -c, eval and trap is analysed as a script when it is literal.
+// read as a switch), is unsafe; sed may edit and print files, but not run commands (e, s///e), write
+// files its program names (w, s///w) or take its program from a file or from run time (oneliners.go). The text of sh -c, su -c, eval and trap is analysed as a script when it is literal.
 // A script that redefines true, false, : or test as a function, or defines an alias, is unsafe, since
 // the analysis relies on them. Bytes that are not UTF-8 (Latin-1 comments) are carried through.
 // Commands that rebuild an initramfs or boot entries (dracut, kernel-install, update-initramfs,

@@ -230,3 +230,283 @@ func awkProgram(prog string) string {
 	}
 	return ""
 }
+
+// sedValueOptions are sed's options that take a separate value.
+var sedValueOptions = map[string]bool{"-l": true, "--line-length": true}
+
+// sedRule accepts sed programs that edit and print files (also in place: the files are the image's),
+// and refuses those that run commands (e, s///e) or write to files the program names (w, s///w). A
+// value expanded at run time may stand in a regular expression, a replacement or inserted text, as
+// in sed "s/^ssl =.*/ssl = $SSL/", and nowhere else.
+func sedRule(c command) ruling {
+	var scripts []string
+	// With -e or -f anywhere, every other word is a file (GNU sed reads options after files too).
+	given := slices.ContainsFunc(c.words[1:], sedGivesProgram)
+	for i := 1; i < len(c.words); i++ {
+		w, static := c.arg(i)
+		switch {
+		case !static && c.isOption(i):
+			return ruling{effect: refuse, reason: "sed options chosen at run time"}
+		case !static || w == "-" || !strings.HasPrefix(w, "-"):
+			if !given {
+				scripts, given = append(scripts, sedText(c, i)), true
+			}
+		case w == "--sandbox":
+			return ruling{} // GNU sed then refuses e, w and r itself
+		case w == "-e" || w == "--expression":
+			scripts = append(scripts, sedText(c, i+1))
+			i++
+		case strings.HasPrefix(w, "--expression="):
+			scripts = append(scripts, strings.TrimPrefix(w, "--expression="))
+		case w == "-f" || strings.HasPrefix(w, "--file"):
+			return ruling{effect: refuse, reason: "the sed program is read from a file, which is not analysed"}
+		case sedValueOptions[w]:
+			i++
+		case strings.HasPrefix(w, "--") || strings.HasPrefix(w, "-i"):
+		default:
+			for j, f := range w[1:] {
+				if f == 'f' {
+					return ruling{effect: refuse, reason: "the sed program is read from a file, which is not analysed"}
+				}
+				if f == 'e' {
+					if rest := w[j+2:]; rest != "" {
+						scripts = append(scripts, rest)
+					} else {
+						scripts = append(scripts, sedText(c, i+1))
+						i++
+					}
+					break
+				}
+				if f == 'i' {
+					break // -i with a suffix
+				}
+			}
+		}
+	}
+	for _, s := range scripts {
+		reason := sedProgram(s)
+		switch {
+		case reason == "" || slices.Contains(knownSedPrograms, s):
+		case strings.Contains(s, sedRunTime):
+			return ruling{effect: refuse, reason: "the sed program, built at run time, " + reason}
+		default:
+			return ruling{effect: refuse, reason: "the sed program " + reason}
+		}
+	}
+	return ruling{}
+}
+
+// knownSedPrograms are sed programs that Debian's packaging tools generate, reviewed as they are:
+// dh_python3's prerm feeds it "dpkg -L" and it runs rm on the __pycache__ files of the package's
+// modules (as knownPerlPrograms does in older releases).
+var knownSedPrograms = []string{
+	`/^(.*)\/(.+)\.py$/s,,rm "\1/__pycache__/\2".*,e`,
+}
+
+// sedGivesProgram reports whether w is -e, -f (alone or among other one-letter options, such as -ne
+// or -e'1d') or their long forms.
+func sedGivesProgram(w string) bool {
+	if strings.HasPrefix(w, "--expression") || strings.HasPrefix(w, "--file") {
+		return true
+	}
+	if !strings.HasPrefix(w, "-") || strings.HasPrefix(w, "--") {
+		return false
+	}
+	for _, f := range w[1:] {
+		switch {
+		case f == 'e' || f == 'f':
+			return true
+		case f == 'i' || !('a' <= f && f <= 'z' || 'A' <= f && f <= 'Z'):
+			return false
+		}
+	}
+	return false
+}
+
+// sedRunTime stands for a value known only at run time in a sed program.
+const sedRunTime = "\x00"
+
+var (
+	// shellExpansion matches the expansions of a word's source that sedText replaces by sedRunTime.
+	shellExpansion = regexp.MustCompile(`\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*|\$[0-9@*#?$!-]`)
+)
+
+// sedText returns the sed program in word i: its value when literal, else its source unquoted with
+// each parameter expansion replaced by sedRunTime; a command substitution or a missing word gives a
+// program that does not parse.
+func sedText(c command, i int) string {
+	w, static := c.arg(i)
+	if static || i >= len(c.words) {
+		return w
+	}
+	if i >= len(c.source) {
+		return "?"
+	}
+	src := c.source[i]
+	var b strings.Builder
+	quote := byte(0)
+	for j := 0; j < len(src); j++ {
+		ch := src[j]
+		switch {
+		case quote == '\'':
+			if ch == '\'' {
+				quote = 0
+			} else {
+				b.WriteByte(ch)
+			}
+		case ch == '`':
+			return "?"
+		case ch == '$':
+			m := shellExpansion.FindStringIndex(src[j:])
+			switch {
+			case m != nil && m[0] == 0:
+				b.WriteString(sedRunTime)
+				j += m[1] - 1
+			case j+1 < len(src) && (src[j+1] == '(' || src[j+1] == '\'' && quote == 0):
+				return "?"
+			default:
+				b.WriteByte(ch)
+			}
+		case ch == '\\' && j+1 < len(src):
+			if quote == '"' && strings.IndexByte("$`\"\\\n", src[j+1]) < 0 {
+				b.WriteByte(ch)
+				continue
+			}
+			j++
+			b.WriteByte(src[j])
+		case quote == 0 && (ch == '\'' || ch == '"'):
+			quote = ch
+		case quote == '"' && ch == '"':
+			quote = 0
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	return b.String()
+}
+
+// sedProgram returns why a sed program may run commands or write files it names, or "".
+func sedProgram(p string) string {
+	i := 0
+	// until skips to the first of the bytes in stop (not escaped by a backslash), and returns what it
+	// skipped.
+	until := func(stop string) string {
+		start := i
+		for i < len(p) && strings.IndexByte(stop, p[i]) < 0 {
+			if p[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		return p[start:min(i, len(p))]
+	}
+	// delimited skips a regular expression or replacement ending at delim.
+	delimited := func(delim byte) bool {
+		until(string(delim))
+		if i >= len(p) {
+			return false
+		}
+		i++
+		return true
+	}
+	address := func() bool {
+		switch {
+		case i < len(p) && (p[i] >= '0' && p[i] <= '9' || p[i] == '$' || p[i] == '+' || p[i] == '~'):
+			i++
+			for i < len(p) && (p[i] >= '0' && p[i] <= '9' || p[i] == '~') {
+				i++
+			}
+		case i < len(p) && p[i] == '/':
+			i++
+			if !delimited('/') {
+				return false
+			}
+		case i+1 < len(p) && p[i] == '\\':
+			d := p[i+1]
+			i += 2
+			if !delimited(d) {
+				return false
+			}
+		default:
+			return true
+		}
+		for i < len(p) && (p[i] == 'I' || p[i] == 'M') {
+			i++
+		}
+		return true
+	}
+	for i < len(p) {
+		if strings.IndexByte(" \t\n;{}", p[i]) >= 0 {
+			i++
+			continue
+		}
+		if !address() {
+			return "cannot be parsed"
+		}
+		for i < len(p) && strings.IndexByte(" \t,!", p[i]) >= 0 {
+			if p[i] == ',' {
+				i++
+				if !address() {
+					return "cannot be parsed"
+				}
+				continue
+			}
+			i++
+		}
+		if i >= len(p) {
+			return ""
+		}
+		cmd := p[i]
+		i++
+		switch cmd {
+		case '{', '}', '=', 'd', 'D', 'g', 'G', 'h', 'H', 'n', 'N', 'p', 'P', 'x', 'z', 'F':
+		case '#', ':', 'a', 'i', 'c', 'v':
+			until("\n")
+		case 'b', 't', 'T':
+			until(";\n}")
+		case 'q', 'Q', 'l', 'L':
+			for i < len(p) && (p[i] == ' ' || p[i] >= '0' && p[i] <= '9') {
+				i++
+			}
+		case 'r', 'R':
+			file := strings.TrimSpace(until("\n"))
+			if strings.Contains(file, sedRunTime) {
+				return "reads a file named at run time"
+			}
+			if strings.HasPrefix(file, "/proc/") || strings.HasPrefix(file, "/sys/") ||
+				strings.HasPrefix(file, "/dev/") && file != "/dev/stdin" {
+				return "reads a file of the build host (" + file + ")"
+			}
+		case 's', 'y':
+			if i >= len(p) || p[i] == '\n' || p[i] == '\\' {
+				return "cannot be parsed"
+			}
+			d := p[i]
+			i++
+			// The regular expression, then the replacement (s) or the target characters (y).
+			for range 2 {
+				if !delimited(d) {
+					return "cannot be parsed"
+				}
+			}
+			for cmd == 's' && i < len(p) && strings.IndexByte(" \t\n;}#", p[i]) < 0 {
+				switch f := p[i]; {
+				case f == 'e':
+					return "runs the pattern space as a command (s///e)"
+				case f == 'w':
+					return "writes to a file (s///w)"
+				case strings.IndexByte("gpiImM0123456789", f) < 0:
+					return "has an s flag that is not analysed"
+				}
+				i++
+			}
+		case 'e':
+			return "runs commands (e)"
+		case 'w', 'W':
+			return "writes to a file (" + string(cmd) + ")"
+		default:
+			return "uses a command that is not analysed (" + string(cmd) + ")"
+		}
+	}
+	return ""
+}
