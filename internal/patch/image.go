@@ -31,6 +31,10 @@ type ImageOptions struct {
 	Output string
 	// MountPartition chooses the root filesystem (see diskimage.Options).
 	MountPartition string
+	// Compress writes a compressed qcow2 Output (qemu-img convert -c): a smaller file,
+	// slower to write, and slower on first reads of each cluster. nil follows Input:
+	// compressed when Input holds compressed clusters. It needs a qcow2 Input.
+	Compress *bool
 	// Patch are the options of the package transaction; Patch.Target is set here.
 	Patch Options
 }
@@ -44,6 +48,8 @@ type ImageResult struct {
 	ManifestPath string
 	// Format is the format of Input and Output.
 	Format diskimage.Format
+	// Sizes are the sizes of Input (before the patch) and Output (also in Report.Image).
+	Sizes ImageSizes
 }
 
 // PatchImage copies Input to a working raw file next to Output, attaches and mounts it,
@@ -56,6 +62,14 @@ func PatchImage(ctx context.Context, o ImageOptions) (res *ImageResult, err erro
 		return nil, errors.New("both the input and the output image are needed")
 	}
 	if err := diskimage.CheckHost(); err != nil {
+		return nil, err
+	}
+	inSize, err := diskimage.ImageSize(o.Input)
+	if err != nil {
+		return nil, err
+	}
+	compress, err := outputCompression(ctx, o)
+	if err != nil {
 		return nil, err
 	}
 	outDir := filepath.Dir(o.Output)
@@ -132,13 +146,41 @@ func PatchImage(ctx context.Context, o ImageOptions) (res *ImageResult, err erro
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	opts.log("writing %s (%s)", o.Output, format)
-	if err := diskimage.Convert(ctx, raw, o.Output, format, false); err != nil {
+	what := string(format)
+	if compress {
+		what = "compressed " + what
+	}
+	opts.log("writing %s (%s)", o.Output, what)
+	if err := diskimage.Convert(ctx, raw, o.Output, format, compress); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", o.Output, err)
 	}
-	res = &ImageResult{Report: rep, Manifest: m, ManifestPath: o.Output + ".manifest.json", Format: format}
+	outSize, err := diskimage.ImageSize(o.Output)
+	if err != nil {
+		return nil, err
+	}
+	rep.Image = &ImageSizes{Input: inSize, Output: outSize, Compressed: compress}
+	opts.log("%s: %s (the input: %s)", o.Output, outSize, inSize)
+	res = &ImageResult{Report: rep, Manifest: m, ManifestPath: o.Output + ".manifest.json", Format: format, Sizes: *rep.Image}
 	if err := m.Write(res.ManifestPath); err != nil {
 		return res, fmt.Errorf("writing the manifest (the patched image is complete): %w", err)
 	}
 	return res, nil
+}
+
+// outputCompression decides whether Output is compressed: as asked, or like Input.
+func outputCompression(ctx context.Context, o ImageOptions) (bool, error) {
+	if o.Compress != nil && !*o.Compress {
+		return false, nil
+	}
+	format, err := diskimage.DetectFormat(o.Input)
+	if err != nil {
+		return false, err
+	}
+	if o.Compress != nil {
+		if format != diskimage.FormatQcow2 {
+			return false, fmt.Errorf("%w: compressing the output needs a qcow2 image; %s is %s (the output keeps the input's format)", diskimage.ErrUnsupportedFormat, o.Input, format)
+		}
+		return true, nil
+	}
+	return diskimage.Compressed(ctx, o.Input)
 }

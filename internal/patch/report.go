@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/scriptlet"
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
@@ -34,6 +35,16 @@ type Report struct {
 	Notes []string `json:"notes,omitempty"`
 	// Verified says how the applied packages were checked afterwards.
 	Verified string `json:"verified,omitempty"`
+	// Image are the sizes of the input and output images (set by PatchImage).
+	Image *ImageSizes `json:"image,omitempty"`
+}
+
+// ImageSizes are the sizes of the patched image before and after.
+type ImageSizes struct {
+	Input  diskimage.Size `json:"input"`
+	Output diskimage.Size `json:"output"`
+	// Compressed is set when the output qcow2 was written compressed.
+	Compressed bool `json:"compressed,omitempty"`
 }
 
 // PackageReport is one package of the report.

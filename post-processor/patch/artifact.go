@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 )
 
 // Artifact is the output of refit-patch: the patched image, its package manifest and,
@@ -17,8 +19,12 @@ type Artifact struct {
 	Manifest string
 	// Report is the path of the JSON report; "" when none was written.
 	Report string
+	// Size is the patched image's size; InputSize the input's, before the patch.
+	Size, InputSize diskimage.Size
 	// StateData holds image, image_format, manifest, os_id, os_version_id, os_family,
-	// package_manager and generated_data (updated, deferred, held_back counts).
+	// package_manager, generated_data (updated, deferred, held_back counts), the sizes
+	// in bytes (bytes_on_disk, virtual_size, input_bytes_on_disk, input_virtual_size)
+	// and compressed.
 	StateData map[string]interface{}
 }
 
@@ -41,7 +47,11 @@ func (a *Artifact) Id() string { return a.Image } //nolint:revive // the SDK's n
 
 // String implements packersdk.Artifact.
 func (a *Artifact) String() string {
-	return fmt.Sprintf("patched %s disk image: %s", a.Format, a.Image)
+	s := fmt.Sprintf("patched %s disk image: %s", a.Format, a.Image)
+	if a.Size.Virtual > 0 {
+		s += fmt.Sprintf(" (%s; the input: %s)", a.Size, a.InputSize)
+	}
+	return s
 }
 
 // State implements packersdk.Artifact.

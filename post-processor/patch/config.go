@@ -63,6 +63,14 @@ type Config struct {
 	// Path of the patched image. Defaults to `<input without extension>-patched.<ext>`
 	// beside the input. It appears only when everything succeeded.
 	Output string `mapstructure:"output"`
+	// Compress the patched qcow2 image (qemu-img's zlib compression): a smaller file, but
+	// slower to write, and the first read of each cluster is slower for whatever boots or
+	// copies it (a converted copy, or the blocks rewritten later, are uncompressed). By
+	// default the output is compressed when the input is (most cloud images are); `true`
+	// or `false` decides. Only for qcow2 images: the output keeps the input's format.
+	// Either way, the blocks the patch freed are discarded, so the output holds only what
+	// the filesystems use.
+	OutputCompress *bool `mapstructure:"output_compress"`
 	// Replace the input image with the patched one (only at the very end, by a rename:
 	// after a failure the input is unchanged). Cannot be combined with `output`.
 	InPlace bool `mapstructure:"in_place"`

@@ -33,6 +33,7 @@ type FlatConfig struct {
 	Scriptlets          *string                       `mapstructure:"scriptlets" cty:"scriptlets" hcl:"scriptlets"`
 	Kernel              *string                       `mapstructure:"kernel" cty:"kernel" hcl:"kernel"`
 	Output              *string                       `mapstructure:"output" cty:"output" hcl:"output"`
+	OutputCompress      *bool                         `mapstructure:"output_compress" cty:"output_compress" hcl:"output_compress"`
 	InPlace             *bool                         `mapstructure:"in_place" cty:"in_place" hcl:"in_place"`
 	Report              *string                       `mapstructure:"report" cty:"report" hcl:"report"`
 	CacheDir            *string                       `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
@@ -73,6 +74,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"scriptlets":                 &hcldec.AttrSpec{Name: "scriptlets", Type: cty.String, Required: false},
 		"kernel":                     &hcldec.AttrSpec{Name: "kernel", Type: cty.String, Required: false},
 		"output":                     &hcldec.AttrSpec{Name: "output", Type: cty.String, Required: false},
+		"output_compress":            &hcldec.AttrSpec{Name: "output_compress", Type: cty.Bool, Required: false},
 		"in_place":                   &hcldec.AttrSpec{Name: "in_place", Type: cty.Bool, Required: false},
 		"report":                     &hcldec.AttrSpec{Name: "report", Type: cty.String, Required: false},
 		"cache_dir":                  &hcldec.AttrSpec{Name: "cache_dir", Type: cty.String, Required: false},

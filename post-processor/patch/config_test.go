@@ -29,6 +29,16 @@ func TestPrepare(t *testing.T) {
 			}
 		}},
 		{name: "updates only", raw: map[string]interface{}{"updates": []interface{}{upd}}},
+		{name: "output_compress unset follows the input", raw: map[string]interface{}{"repository": []interface{}{deb}}, check: func(t *testing.T, c *Config) {
+			if c.OutputCompress != nil {
+				t.Errorf("output_compress = %v, want unset", *c.OutputCompress)
+			}
+		}},
+		{name: "output_compress false", raw: map[string]interface{}{"repository": []interface{}{deb}, "output_compress": false}, check: func(t *testing.T, c *Config) {
+			if c.OutputCompress == nil || *c.OutputCompress {
+				t.Errorf("output_compress = %v, want false", c.OutputCompress)
+			}
+		}},
 		{name: "updates_json", raw: map[string]interface{}{"updates_json": `[{"name":"bash","location":"https://example.org/b.deb","checksum":"sha256:00","available":"5.2-1","size":3,"advisories":[]}]`},
 			check: func(t *testing.T, c *Config) {
 				if len(c.Updates) != 1 || c.Updates[0].Name != "bash" || c.Updates[0].Size != 3 {

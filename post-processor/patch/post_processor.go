@@ -70,7 +70,7 @@ func outputImage(c *Config, input string) string {
 
 // options turns the configuration into the internal job.
 func options(c *Config, input, output string, log func(string)) ipatch.ImageOptions {
-	o := ipatch.ImageOptions{Input: input, Output: output, MountPartition: c.MountPartition, Patch: ipatch.Options{
+	o := ipatch.ImageOptions{Input: input, Output: output, MountPartition: c.MountPartition, Compress: c.OutputCompress, Patch: ipatch.Options{
 		Filter:     c.Filters.UpdatesFilter(),
 		Scriptlets: c.Scriptlets, Kernel: c.Kernel, CacheDir: c.CacheDir, Log: log,
 	}}
@@ -119,10 +119,15 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, a pack
 	for _, n := range res.Report.Notes {
 		ui.Say("note: " + n)
 	}
+	ui.Say(fmt.Sprintf("refit-patch: %s: %s (the input: %s)", output, res.Sizes.Output, res.Sizes.Input))
 	art := &Artifact{Image: output, Format: string(res.Format), Manifest: res.ManifestPath, Report: c.Report,
+		Size: res.Sizes.Output, InputSize: res.Sizes.Input,
 		StateData: map[string]interface{}{
 			"image": output, "image_format": string(res.Format), "manifest": res.ManifestPath,
-			"os_id": res.Manifest.OS.ID, "os_version_id": res.Manifest.OS.VersionID, "os_family": res.Manifest.OS.Family,
+			"bytes_on_disk": res.Sizes.Output.OnDisk, "virtual_size": res.Sizes.Output.Virtual,
+			"input_bytes_on_disk": res.Sizes.Input.OnDisk, "input_virtual_size": res.Sizes.Input.Virtual,
+			"compressed": res.Sizes.Compressed,
+			"os_id":      res.Manifest.OS.ID, "os_version_id": res.Manifest.OS.VersionID, "os_family": res.Manifest.OS.Family,
 			"package_manager": res.Manifest.PackageManager,
 			"generated_data": map[string]interface{}{
 				"updated": len(res.Report.Updated), "deferred": len(res.Report.Deferred), "held_back": len(res.Report.HeldBack),

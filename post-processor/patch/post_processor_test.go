@@ -16,6 +16,7 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
 	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
@@ -81,12 +82,31 @@ func debianQcow2(t *testing.T, dir string) string {
 	return img
 }
 
+// fixtureQcow2 copies the shared bootable Debian 12 image (fixture.DebianImage: MBR, ext4
+// root, base suite only) to dir/debian.qcow2.
+func fixtureQcow2(t *testing.T, dir string) string {
+	t.Helper()
+	src := filepath.Join(fixture.DebianImage(t), "debian12.qcow2")
+	img := filepath.Join(dir, "debian.qcow2")
+	if out, err := exec.Command("cp", "--sparse=always", src, img).CombinedOutput(); err != nil {
+		t.Fatalf("copying the fixture image: %v\n%s", err, out)
+	}
+	return img
+}
+
 // TestPostProcessDebianQcow2 runs the post-processor as Packer would, on an incoming
-// artifact holding a Debian 12 qcow2: the result is a new qcow2 beside it with manifest and
-// report, the input keeps its bytes, and the report is valid JSON naming what was updated.
+// artifact holding the shared Debian 12 qcow2 (base suite, patched from the suites of this
+// machine): the result is a new qcow2 beside it with manifest and report, the input keeps
+// its bytes, the report is valid JSON naming what was updated, and the output is compact:
+// at most the input's allocated size plus the installed size of what the patch added,
+// plus 5 %.
 func TestPostProcessDebianQcow2(t *testing.T) {
 	dir := t.TempDir()
-	img := debianQcow2(t, dir)
+	img := fixtureQcow2(t, dir)
+	inSize, err := diskimage.ImageSize(img)
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := sum(t, img)
 	report := filepath.Join(dir, "report.json")
 	var p PostProcessor
@@ -128,6 +148,88 @@ func TestPostProcessDebianQcow2(t *testing.T) {
 	if !strings.Contains(out.String(), "updated offline") {
 		t.Errorf("no summary in the UI:\n%s", out.String())
 	}
+	outSize, err := diskimage.ImageSize(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := addedSize(t, want, rep)
+	limit := (inSize.OnDisk + added) * 105 / 100
+	t.Logf("input %s; output %s; added by the patch %d KiB; limit %d KiB on disk", inSize, outSize, added>>10, limit>>10)
+	if outSize.OnDisk > limit {
+		t.Errorf("the output takes %d KiB on disk, more than the input's %d KiB plus the %d KiB the patch added, plus 5 %%: freed blocks were carried into it",
+			outSize.OnDisk>>10, inSize.OnDisk>>10, added>>10)
+	}
+	if outSize.Virtual != inSize.Virtual {
+		t.Errorf("virtual size %d, want the input's %d", outSize.Virtual, inSize.Virtual)
+	}
+	// The input is a compressed qcow2: by default the output is compressed too.
+	if rep.Image == nil || rep.Image.Input != inSize || rep.Image.Output != outSize || !rep.Image.Compressed {
+		t.Errorf("report image sizes %+v; want input %+v, output %+v, compressed", rep.Image, inSize, outSize)
+	}
+	if art.State("bytes_on_disk") != outSize.OnDisk || art.State("virtual_size") != outSize.Virtual ||
+		art.State("input_bytes_on_disk") != inSize.OnDisk || art.State("input_virtual_size") != inSize.Virtual {
+		t.Errorf("artifact sizes %v %v %v %v; want %+v and the input's %+v", art.State("bytes_on_disk"), art.State("virtual_size"),
+			art.State("input_bytes_on_disk"), art.State("input_virtual_size"), outSize, inSize)
+	}
+	if !strings.Contains(art.String(), "MiB on disk") {
+		t.Errorf("artifact %q does not give the sizes", art.String())
+	}
+}
+
+// addedSize is what a patch put into the image at img: the Installed-Size of each updated
+// package (read from the patched image's dpkg status) and the files queued for the first
+// boot (deferred packages).
+func addedSize(t *testing.T, img string, rep ipatch.Report) int64 {
+	t.Helper()
+	s, err := diskimage.OpenReadOnly(context.Background(), img, diskimage.Options{MountFstab: true, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	status, err := s.Mounts.ResolvePath("/var/lib/dpkg/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kib := map[string]int64{} // package:arch → Installed-Size
+	for _, para := range strings.Split(string(data), "\n\n") {
+		var name, arch string
+		var size int64
+		for _, line := range strings.Split(para, "\n") {
+			k, v, _ := strings.Cut(line, ": ")
+			switch k {
+			case "Package":
+				name = v
+			case "Architecture":
+				arch = v
+			case "Installed-Size":
+				fmt.Sscan(v, &size)
+			}
+		}
+		kib[name+":"+arch] = size
+	}
+	var added int64
+	for _, u := range rep.Updated {
+		size, ok := kib[u.Name+":"+u.Arch]
+		if !ok {
+			t.Errorf("updated package %s:%s is not in the patched image's dpkg status", u.Name, u.Arch)
+		}
+		added += size << 10
+	}
+	queue, err := s.Mounts.ResolvePath("/var/lib/refit/firstboot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	filepath.Walk(queue, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			added += fi.Size()
+		}
+		return nil
+	})
+	return added
 }
 
 // TestPackerAcceptance runs refit-patch through the real Packer binary on a qcow2 (PACKER_ACC=1).
