@@ -40,7 +40,12 @@
 // # Precision
 //
 // Branches that never run offline (after a replacement by false, or "if false") do not make a script
-// unsafe. A function that passes its arguments on ("$@") is judged at each call as the command it
+// unsafe, nor Rewritable for what is replaced in them. Given the arguments dpkg runs a maintainer
+// script with (Script.Args: "upgrade <old> <new>" for a new preinst …), the tests of them at the
+// script's top level are decided exactly, as dpkg passes the same arguments offline and at first
+// boot: dpkg --compare-versions "$2" <op> <version> (args.go's CompareVersions, checked against dpkg),
+// [ "$1" = upgrade ], [ -z "$2" ], case "$1" in …; not when the script may change its positional
+// parameters (shift, set --, eval, sourcing a file other than debconf's confmodule). A function that passes its arguments on ("$@") is judged at each call as the command it
 // passes them to. A program named by a variable is judged for every value that can reach the command:
 // the last assignment that every path to it goes through (in its own function) and the conditional
 // ones after it (idl="invoke-rc.d $service" … [ -x … ] && idl=… … $idl restart), or else every literal

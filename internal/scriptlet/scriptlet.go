@@ -107,6 +107,14 @@ type Script struct {
 	Interpreter string
 	// Body is the script text.
 	Body string
+	// Args are the arguments the script runs with ($1, $2 …), when the caller knows them: dpkg runs
+	// the new preinst with "upgrade <old> <new>" (or "install [<old>] <new>"), the new postinst with
+	// "configure <most-recently-configured-version>" ("" when none), the old prerm and postrm with
+	// "upgrade <new>". The analysis then decides the tests of them a shell script makes at its top
+	// level (dpkg --compare-versions "$2" …, [ "$1" = upgrade ], [ -z "$2" ], case "$1" in …), unless
+	// the script changes its positional parameters; what never runs with these arguments does not
+	// count. Nil leaves those tests undecided.
+	Args []string
 }
 
 // Finding is one command that decided the verdict: why it is unsafe, or what replaced it.
@@ -160,7 +168,7 @@ type Analysis struct {
 // parsed or whose interpreter is not understood is Unsafe, with a Finding that says why.
 func Analyze(s Script) Analysis {
 	prog, args := interpreter(s)
-	var a analysis
+	a := analysis{args: s.Args}
 	switch {
 	case prog == "<lua>":
 		a.lua(s.Body)

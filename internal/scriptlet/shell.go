@@ -20,6 +20,11 @@ type analysis struct {
 	unsafe    bool
 	rewrites  int
 	rewritten string
+	// args are the script's arguments ($1, $2 …) when known (Script.Args).
+	args []string
+	// dead marks the findings of replacements in code that never runs: they do not make the script
+	// Rewritable.
+	dead map[int]bool
 	// depth counts the scripts this one is nested in (sh -c, trap).
 	depth int
 }
@@ -49,6 +54,12 @@ func (a *analysis) result() Analysis {
 		res.Notes = a.notes
 	default:
 		res.Verdict = Safe
+		res.Findings = nil
+		for i, f := range a.findings {
+			if !a.dead[i] {
+				res.Findings = append(res.Findings, f)
+			}
+		}
 	}
 	return res
 }
@@ -134,6 +145,7 @@ func (a *analysis) shellWith(body string, lang syntax.LangVariant, outer *walker
 	}
 	syntax.Walk(file, w.collect)
 	w.unused = w.unusedFunctions(file)
+	w.argsKept = len(a.args) > 0 && w.positionalsKept(file)
 	syntax.Walk(file, w.visit)
 	if a.rewrites > 0 && !a.unsafe {
 		var buf bytes.Buffer
@@ -201,6 +213,8 @@ type walker struct {
 	otherwise map[string]bool
 	// ifs memoises ifsChanged: 1 changed, -1 not, 0 not known yet.
 	ifs int
+	// argsKept reports that the script's top level sees the arguments it was given (analysis.args).
+	argsKept bool
 }
 
 // forwardedCall is a command inside a function that passes the function's arguments on, with the
@@ -334,6 +348,21 @@ func (w *walker) refuse(line int, cmd, reason string) {
 	}
 }
 
+// rewrote records a replacement. One in a branch that never runs is made in the rewritten text too
+// (harmless there) but does not make the script Rewritable.
+func (w *walker) rewrote(f Finding) {
+	a := w.a
+	if w.dead > 0 {
+		if a.dead == nil {
+			a.dead = map[int]bool{}
+		}
+		a.dead[len(a.findings)] = true
+	} else {
+		a.rewrites++
+	}
+	a.findings = append(a.findings, f)
+}
+
 // walkStmts visits statements, dead when the branch never runs offline.
 func (w *walker) walkStmts(stmts []*syntax.Stmt, dead bool) {
 	if dead {
@@ -384,6 +413,19 @@ func (w *walker) visit(node syntax.Node) bool {
 		w.walkStmts([]*syntax.Stmt{n.X}, false)
 		status, known := w.exitStatus([]*syntax.Stmt{n.X})
 		w.walkStmts([]*syntax.Stmt{n.Y}, known && status == (n.Op == syntax.OrStmt))
+		return false
+	case *syntax.CaseClause:
+		live, known := w.caseBranches(n)
+		if !known {
+			return true
+		}
+		syntax.Walk(n.Word, w.visit)
+		for i, item := range n.Items {
+			for _, pat := range item.Patterns {
+				syntax.Walk(pat, w.visit)
+			}
+			w.walkStmts(item.Stmts, !live[i])
+		}
 		return false
 	case *syntax.CoprocClause:
 		w.refuse(line(n), w.text(n), "runs a coprocess, beyond the package transaction")
@@ -440,6 +482,9 @@ func (w *walker) exitStatus(stmts []*syntax.Stmt) (status, known bool) {
 				status, known = false, true
 			}
 		}
+		if !known {
+			status, known = w.argStatus(c)
+		}
 	case *syntax.BinaryCmd:
 		x, kx := w.exitStatus([]*syntax.Stmt{c.X})
 		y, ky := w.exitStatus([]*syntax.Stmt{c.Y})
@@ -486,9 +531,7 @@ func (w *walker) testClause(s *syntax.Stmt, tc *syntax.TestClause) {
 	}
 	at, original := line(s), w.text(tc)
 	s.Cmd = &syntax.CallExpr{Args: []*syntax.Word{literalAt("false", tc.Pos())}}
-	w.a.rewrites++
-	w.a.findings = append(w.a.findings, Finding{Line: at, Command: original, Reason: liveMarkerReason(file),
-		Replacement: "false"})
+	w.rewrote(Finding{Line: at, Command: original, Reason: liveMarkerReason(file), Replacement: "false"})
 }
 
 // commandOf returns the words of a simple command as the rules see them.
@@ -714,9 +757,7 @@ func (w *walker) call(n *syntax.CallExpr) bool {
 			}
 			n.Args = args
 		}
-		a.rewrites++
-		a.findings = append(a.findings, Finding{Line: at, Command: original, Reason: r.reason,
-			Replacement: oneLine(n)})
+		w.rewrote(Finding{Line: at, Command: original, Reason: r.reason, Replacement: oneLine(n)})
 		a.note(r.note)
 		return r.with == ""
 	}
