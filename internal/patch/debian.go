@@ -281,16 +281,21 @@ type infoRestore struct {
 // are not upgraded but whose triggers run, when they had to be rewritten.
 func analyseDebian(opts *Options, byName map[string]*debUpdate, inst map[string]*debPackage) ([]infoRestore, error) {
 	root := opts.Target.HostRoot
+	known, err := debStatusNames(root)
+	if err != nil {
+		return nil, err
+	}
 	hooksWhy, hooksJudged := "", false
 	for _, n := range sortedKeys(byName) {
 		d := byName[n]
 		d.scripts, d.notes, d.deferWhy, d.rewritten = nil, nil, "", map[string]string{}
+		args := debScriptArgs(d, inst[n], known[n])
 		var unsafe []string
 		judge := func(side string, kind scriptlet.Kind, body string) {
 			if body == "" {
 				return
 			}
-			a := scriptlet.Analyze(scriptlet.Script{Package: n, Kind: kind, Body: body})
+			a := scriptlet.Analyze(scriptlet.Script{Package: n, Kind: kind, Body: body, Args: args[side+"."+string(kind)]})
 			sr := ScriptReport{Kind: kind, Side: side, Verdict: a.Verdict}
 			for _, f := range a.Findings {
 				sr.Findings = append(sr.Findings, f.String())
@@ -321,7 +326,6 @@ func analyseDebian(opts *Options, byName map[string]*debUpdate, inst map[string]
 		if kernelVersion(n) != "" && opts.Kernel == KernelOffline {
 			// its scripts run the image's /etc/kernel hooks, which refit judges here
 			if !hooksJudged {
-				var err error
 				if hooksWhy, err = judgeKernelHooks(root); err != nil {
 					return nil, err
 				}
@@ -338,6 +342,51 @@ func analyseDebian(opts *Options, byName map[string]*debUpdate, inst map[string]
 		}
 	}
 	return analyseDebTriggers(opts, byName, inst)
+}
+
+// debScriptArgs returns the arguments dpkg runs the judged scripts of d with (Debian policy,
+// chapter 6), by "new.preinst", "new.postinst", "old.prerm" and "old.postrm": for an upgrade of
+// installed (fully installed, so its most recently configured version is its version) "upgrade
+// <old> <new>", "configure <old>", "upgrade <new>" and "upgrade <new>"; for a new package of which
+// the dpkg status knows nothing (inStatus false) "install" and "configure" "". Otherwise (a package
+// half installed, or with config files left) none: the analysis leaves tests of them undecided.
+func debScriptArgs(d *debUpdate, installed *debPackage, inStatus bool) map[string][]string {
+	newVersion := d.deb.Control.Version
+	switch {
+	case installed != nil && len(d.dependencyOf) == 0:
+		return map[string][]string{
+			"new.preinst":  {"upgrade", installed.Version, newVersion},
+			"new.postinst": {"configure", installed.Version},
+			"old.prerm":    {"upgrade", newVersion},
+			"old.postrm":   {"upgrade", newVersion},
+		}
+	case installed == nil && !inStatus && len(d.dependencyOf) > 0:
+		return map[string][]string{
+			"new.preinst":  {"install"},
+			"new.postinst": {"configure", ""},
+		}
+	}
+	return nil
+}
+
+// debStatusNames returns the names of the packages the dpkg status has an entry for, in any
+// state but not-installed.
+func debStatusNames(root string) (map[string]bool, error) {
+	data, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the dpkg status: %w", err)
+	}
+	entries, err := apt.ParseStatus(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("reading the dpkg status: %w", err)
+	}
+	out := map[string]bool{}
+	for _, e := range entries {
+		if words := strings.Fields(e.Status); len(words) != 3 || words[2] != "not-installed" {
+			out[e.Package] = true
+		}
+	}
+	return out, nil
 }
 
 // isDebKernel reports whether a Debian package installs a kernel image.

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/refit-images/packer-plugin-refit/internal/apt"
+	"github.com/refit-images/packer-plugin-refit/internal/debfile"
 	"github.com/refit-images/packer-plugin-refit/internal/firstboot"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/repository"
@@ -167,6 +168,12 @@ func TestDebianMatchesAptGetUpgrade(t *testing.T) {
 		t.Fatalf("refit-patch and apt-get upgrade differ (%d):\n%s\nreport: %s", len(diff), strings.Join(diff, "\n"), rep.Summary())
 	}
 	t.Logf("%s; verified: %s", rep.Summary(), rep.Verified)
+	for _, p := range rep.Updated {
+		t.Logf("updated offline: %s %s -> %s", p.Name, p.From, p.To)
+	}
+	for _, p := range rep.Deferred {
+		t.Logf("deferred: %s %s -> %s: %s", p.Name, p.From, p.To, p.Reason)
+	}
 	if _, err := os.Stat(filepath.Join(root, "var/lib/refit/apply")); !os.IsNotExist(err) {
 		t.Errorf("the run left its apply directory in the image: %v", err)
 	}
@@ -400,5 +407,34 @@ func TestDebianRepatchReplacesQueue(t *testing.T) {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
 			t.Errorf("%s is still there after a patch that deferred nothing", p)
 		}
+	}
+}
+
+// TestDebScriptArgs: the arguments dpkg gives the judged scripts, and none where the
+// analysis cannot know them.
+func TestDebScriptArgs(t *testing.T) {
+	deb := &debfile.Deb{Control: apt.Package{Package: "libpam-modules", Version: "1.5.2-6+deb12u3"}}
+	installed := &debPackage{Name: "libpam-modules", Version: "1.5.2-6+deb12u2"}
+	got := debScriptArgs(&debUpdate{deb: deb}, installed, true)
+	want := map[string][]string{
+		"new.preinst":  {"upgrade", "1.5.2-6+deb12u2", "1.5.2-6+deb12u3"},
+		"new.postinst": {"configure", "1.5.2-6+deb12u2"},
+		"old.prerm":    {"upgrade", "1.5.2-6+deb12u3"},
+		"old.postrm":   {"upgrade", "1.5.2-6+deb12u3"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("upgrade: %v, want %v", got, want)
+	}
+	fresh := &debUpdate{txEntry: txEntry{dependencyOf: []string{"libpam-runtime"}}, deb: deb}
+	got = debScriptArgs(fresh, nil, false)
+	want = map[string][]string{"new.preinst": {"install"}, "new.postinst": {"configure", ""}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("new package: %v, want %v", got, want)
+	}
+	if got := debScriptArgs(fresh, nil, true); got != nil {
+		t.Errorf("new package with config files left: %v, want none", got)
+	}
+	if got := debScriptArgs(&debUpdate{deb: deb}, nil, true); got != nil {
+		t.Errorf("upgrade of a package not fully installed: %v, want none", got)
 	}
 }
