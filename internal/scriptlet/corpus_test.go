@@ -3,6 +3,7 @@ package scriptlet
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,7 +186,7 @@ func TestDebianFixtures(t *testing.T) {
 		"man-db.postinst": Rewritable, "hicolor-icon-theme.postinst": Safe, "python3-six.prerm": Safe,
 		"dbus.postinst": Rewritable, "ssl-cert.postinst": Unsafe, "tzdata.config": Safe,
 		"debian-archive-keyring.postinst": Unsafe, "libpam0g.postinst": Rewritable,
-		"libpam-modules.preinst": Rewritable,
+		"libpam-modules.preinst": Rewritable, "unattended-upgrades.postinst": Unsafe,
 	}
 	for _, f := range debianFixtures(t) {
 		name := filepath.Base(f)
@@ -214,7 +215,7 @@ func TestRPMDBScriptlets(t *testing.T) {
 	dbs := goRPMDBFixtures(t)
 	var rewrites strings.Builder
 	seen := map[string]bool{}
-	var total tally
+	total := newDeferrals()
 	for _, name := range slices.Sorted(func(yield func(string) bool) {
 		for k := range dbs {
 			if !yield(k) {
@@ -234,7 +235,7 @@ func TestRPMDBScriptlets(t *testing.T) {
 			for _, s := range scripts {
 				a := Analyze(s.Script)
 				c.add(a)
-				total.add(a)
+				total.add(name+" "+s.Package, s.Script, a)
 				checkInvariants(t, s.Script, a)
 				for _, f := range a.Findings {
 					if strings.HasPrefix(f.Reason, "cannot be parsed") {
@@ -269,7 +270,7 @@ func TestRPMDBScriptlets(t *testing.T) {
 				fmt.Sprintf("# %s: %s\n%s", name, c, lines.String()))
 		})
 	}
-	t.Logf("all go-rpmdb corpora: %s", total)
+	total.log(t, "all go-rpmdb corpora")
 	if !t.Failed() {
 		checkGolden(t, filepath.Join("testdata", "rpmdb", "rewrites.golden"), rewrites.String())
 	}
@@ -414,43 +415,89 @@ func shellCheck(shell, text string) error {
 	return nil
 }
 
-// TestDebianRootMaintainerScripts analyses every maintainer script of the Debian fixture root
-// (fixture.DebianRootTarball: a Debian 12 minbase install, the packages a standard server starts from)
-// and logs the deferral rate: the scripts, and the packages, that an offline patch would leave to the
-// first boot.
-func TestDebianRootMaintainerScripts(t *testing.T) {
-	tarball := fixture.DebianRootTarball(t)
-	dir := t.TempDir()
-	if out, err := exec.Command("tar", "-C", dir, "-xf", tarball, "--wildcards", "./var/lib/dpkg/info/*").CombinedOutput(); err != nil {
-		t.Fatalf("extracting dpkg's info: %v: %s", err, out)
+// deferrals counts the scripts and packages an offline patch would leave to the first boot, by reason.
+type deferrals struct {
+	all      tally
+	packages map[string]bool
+	deferred map[string][]string // package -> "kind: first finding"
+	reasons  map[string]int      // reason -> unsafe scripts that have it
+}
+
+func newDeferrals() *deferrals {
+	return &deferrals{packages: map[string]bool{}, deferred: map[string][]string{}, reasons: map[string]int{}}
+}
+
+func (d *deferrals) add(pkg string, s Script, a Analysis) {
+	d.all.add(a)
+	d.packages[pkg] = true
+	if a.Verdict != Unsafe {
+		return
 	}
-	var all tally
-	packages, deferred := map[string]bool{}, map[string][]string{}
-	for _, s := range dpkgInfoScripts(t, filepath.Join(dir, "var/lib/dpkg/info")) {
-		pkg, _, _ := strings.Cut(s.Package, ":")
-		a := Analyze(s)
-		checkInvariants(t, s, a)
-		all.add(a)
-		packages[pkg] = true
-		if a.Verdict == Unsafe {
-			deferred[pkg] = append(deferred[pkg], fmt.Sprintf("%s: %s", s.Kind, a.Findings[0]))
+	d.deferred[pkg] = append(d.deferred[pkg], fmt.Sprintf("%s: %s", s.Kind, a.Findings[0]))
+	seen := map[string]bool{}
+	for _, f := range a.Findings {
+		if f.Replacement != "" {
+			continue
+		}
+		reason := f.Reason
+		if strings.HasPrefix(reason, "unknown program") || strings.HasPrefix(reason, "cannot be parsed") {
+			name, _, _ := strings.Cut(f.Command, " ")
+			reason += ": " + name
+		}
+		if !seen[reason] {
+			seen[reason] = true
+			d.reasons[reason]++
 		}
 	}
-	if all.scripts == 0 {
-		t.Fatal("no maintainer scripts in the Debian root")
-	}
-	t.Logf("Debian root: %s; %d of %d packages with scripts deferred (%.1f%%), %.1f%% of scripts",
-		all, len(deferred), len(packages), 100*float64(len(deferred))/float64(len(packages)),
-		100*float64(all.verdicts[Unsafe])/float64(all.scripts))
-	for _, pkg := range slices.Sorted(func(yield func(string) bool) {
-		for k := range deferred {
-			if !yield(k) {
-				return
-			}
+}
+
+// log writes the deferral rate and the reasons, most frequent first.
+func (d *deferrals) log(t *testing.T, name string) {
+	t.Helper()
+	t.Logf("%s: %s; %d of %d packages with scripts deferred (%.1f%%), %.1f%% of scripts", name,
+		d.all, len(d.deferred), len(d.packages), 100*float64(len(d.deferred))/float64(max(1, len(d.packages))),
+		100*float64(d.all.verdicts[Unsafe])/float64(max(1, d.all.scripts)))
+	reasons := slices.Collect(maps.Keys(d.reasons))
+	sort.Slice(reasons, func(i, j int) bool {
+		if d.reasons[reasons[i]] != d.reasons[reasons[j]] {
+			return d.reasons[reasons[i]] > d.reasons[reasons[j]]
 		}
-	}) {
-		for _, why := range deferred[pkg] {
+		return reasons[i] < reasons[j]
+	})
+	for _, r := range reasons {
+		t.Logf("  %3d unsafe scripts: %s", d.reasons[r], r)
+	}
+	for _, pkg := range slices.Sorted(maps.Keys(d.deferred)) {
+		for _, why := range d.deferred[pkg] {
 			t.Logf("  deferred %s %s", pkg, why)
 		}
 	}
+}
+
+// TestDebianRootMaintainerScripts analyses every maintainer script of the Debian fixture root
+// (fixture.DebianRootTarball: a Debian 12 minbase install, the packages a standard server starts from)
+// and logs the deferral rate: the scripts, and the packages, that an offline patch would leave to the
+// first boot, with the reasons. REFIT_DPKG_INFO names another copy of dpkg's info directory to measure
+// instead (bench/scripts/deferral.sh measures a standard install that way).
+func TestDebianRootMaintainerScripts(t *testing.T) {
+	info := os.Getenv("REFIT_DPKG_INFO")
+	if info == "" {
+		tarball := fixture.DebianRootTarball(t)
+		dir := t.TempDir()
+		if out, err := exec.Command("tar", "-C", dir, "-xf", tarball, "--wildcards", "./var/lib/dpkg/info/*").CombinedOutput(); err != nil {
+			t.Fatalf("extracting dpkg's info: %v: %s", err, out)
+		}
+		info = filepath.Join(dir, "var/lib/dpkg/info")
+	}
+	d := newDeferrals()
+	for _, s := range dpkgInfoScripts(t, info) {
+		pkg, _, _ := strings.Cut(s.Package, ":")
+		a := Analyze(s)
+		checkInvariants(t, s, a)
+		d.add(pkg, s, a)
+	}
+	if d.all.scripts == 0 {
+		t.Fatalf("no maintainer scripts in %s", info)
+	}
+	d.log(t, info)
 }

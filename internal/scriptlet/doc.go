@@ -58,7 +58,12 @@
 // files (open for writing, unlink, print > file, perl -i, gawk -i inplace), loads modules or
 // evaluates text, or whose perl <> would open a file named at run time (or an argument perl could
 // read as a switch), is unsafe; sed may edit and print files, but not run commands (e, s///e), write
-// files its program names (w, s///w) or take its program from a file or from run time (oneliners.go). The text of sh -c, su -c, eval and trap is analysed as a script when it is literal.
+// files its program names (w, s///w) or take its program from a file or from run time (oneliners.go);
+// "python3 -c PROGRAM" is safe when an allow-list over its tokens proves that it only reads and prints:
+// it imports only modules listed with the names it may use from them (json, re, os.path.exists …),
+// calls open() only with a literal read mode, and names no builtin that runs text as code (eval,
+// exec, compile, getattr …), no __dunder__ name, no frame attribute and no f-string (python.go); a
+// program read from a file or a here-document is not analysed. The text of sh -c, su -c, eval and trap is analysed as a script when it is literal.
 // A script that redefines true, false, : or test as a function, or defines an alias, is unsafe, since
 // the analysis relies on them. Bytes that are not UTF-8 (Latin-1 comments) are carried through.
 // Commands that rebuild an initramfs or boot entries (dracut, kernel-install, update-initramfs,

@@ -707,8 +707,12 @@ var knownPerlPrograms = []string{
 }
 
 // pythonRule accepts byte-compiling with the standard library's py_compile and compileall, as the
-// python3.X packages do after installing modules.
+// python3.X packages do after installing modules, and "python3 -c PROGRAM" when the program only
+// reads and prints (python.go).
 func pythonRule(c command) ruling {
+	if r, ok := pythonCommand(c); ok {
+		return r
+	}
 	for i := 1; i < len(c.words); i++ {
 		w, static := c.arg(i)
 		switch {

@@ -2,6 +2,8 @@
 # Copies real maintainer scripts of Debian 12 (bookworm) packages from dpkg's database into this
 # directory, as fixtures of TestDebianFixtures. Needs the packages installed:
 #   apt-get install apt systemd libc6 libc-bin man-db hicolor-icon-theme python3-six dbus ssl-cert tzdata debian-archive-keyring libpam0g libpam-modules
+# and downloads (apt-get download, dpkg-deb -e) those of the packages in the DOWNLOAD list below,
+# which a build host does not have installed.
 # Run from anywhere: sh internal/scriptlet/testdata/debian/gen.sh
 # then review and refresh the goldens: go test ./internal/scriptlet -run TestDebianFixtures -update
 set -eu
@@ -31,3 +33,15 @@ libpam-modules.preinst libpam-modules:amd64.preinst
 LIST
 dpkg-query -W -f '${Package} ${Version}\n' apt systemd libc6 libc-bin man-db hicolor-icon-theme \
 	python3-six dbus ssl-cert tzdata debian-archive-keyring libpam0g libpam-modules > VERSIONS
+# Scripts of packages that are not installed here: fixture name, package, script.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+while read -r name pkg script; do
+	(cd "$tmp" && apt-get download "$pkg" >/dev/null)
+	dpkg-deb -e "$tmp/${pkg}"_*.deb "$tmp/$pkg"
+	cp "$tmp/$pkg/$script" "$name"
+	chmod 0644 "$name"
+	dpkg-deb -f "$tmp/${pkg}"_*.deb Package Version | paste -sd' ' | sed 's/^Package: //; s/ Version://' >> VERSIONS
+done <<'DOWNLOAD'
+unattended-upgrades.postinst unattended-upgrades postinst
+DOWNLOAD
