@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
 )
@@ -117,7 +118,7 @@ func runLogged(cmd *exec.Cmd) error {
 // fileDigest returns the sha256 of a file.
 func fileDigest(t *testing.T, path string) string {
 	t.Helper()
-	sum, err := fileSHA256(context.Background(), path)
+	sum, err := diskimage.FileSHA256(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

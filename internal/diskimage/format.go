@@ -93,16 +93,11 @@ func VerifyChecksum(path, spec string) error {
 	if b, err := hex.DecodeString(want); err != nil || len(b) != sha256.Size {
 		return fmt.Errorf("%w %q: write it as sha256:<64 hex digits>", ErrChecksumSpec, spec)
 	}
-	f, err := os.Open(path)
+	got, err := FileSHA256(context.Background(), path)
 	if err != nil {
-		return fmt.Errorf("opening image: %w", err)
+		return fmt.Errorf("reading image: %w", err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("reading %s: %w", path, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+	if got != want {
 		return fmt.Errorf("%w: %s has sha256:%s, expected sha256:%s", ErrChecksumMismatch, path, got, want)
 	}
 	return nil
@@ -185,4 +180,30 @@ func Convert(ctx context.Context, src, dst string, format Format, compress bool)
 		return fmt.Errorf("converting %s: %w", src, err)
 	}
 	return nil
+}
+
+// FileSHA256 returns the hex SHA-256 of the file at path (an image: gigabytes, read in 1 MiB
+// pieces); cancelling ctx stops it.
+func FileSHA256(ctx context.Context, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 1<<20)
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

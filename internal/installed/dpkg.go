@@ -70,6 +70,7 @@ func ReadDpkgStatus(root string) ([]Package, error) {
 	if len(pkgs) == 0 {
 		return nil, fmt.Errorf("%w: %s: is this the root filesystem of an installed system?", ErrNoPackages, statusPath)
 	}
+	readDebianLicenses(root, pkgs)
 	return pkgs, nil
 }
 
@@ -109,8 +110,8 @@ func readDpkgUpdates(root string) ([]dpkgRecord, error) {
 
 // dpkgRecord holds the fields of one status paragraph that the inventory needs.
 type dpkgRecord struct {
-	Package, Version, Architecture, Status, Source string
-	Line                                           int // line the paragraph starts on
+	Package, Version, Architecture, Status, Source, Maintainer string
+	Line                                                       int // line the paragraph starts on
 }
 
 func (r dpkgRecord) key() string { return r.Package + ":" + r.Architecture }
@@ -144,6 +145,7 @@ var dpkgFields = map[string]func(*dpkgRecord) *string{
 	"architecture": func(r *dpkgRecord) *string { return &r.Architecture },
 	"status":       func(r *dpkgRecord) *string { return &r.Status },
 	"source":       func(r *dpkgRecord) *string { return &r.Source },
+	"maintainer":   func(r *dpkgRecord) *string { return &r.Maintainer },
 }
 
 // parseDpkgStatus splits a dpkg status file (deb822: paragraphs of "Field: value" lines,
@@ -249,17 +251,35 @@ func installedDpkgPackages(records []dpkgRecord) ([]Package, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: package %s (line %d): %w", ErrDpkgStatusSyntax, r.Package, r.Line, err)
 		}
-		source, _, _ := strings.Cut(r.Source, " ") // "Source: glibc (2.36-9)" names version too
+		source, sourceVersion := splitDpkgSource(r.Source)
 		if source == r.Package {
 			source = ""
 		}
 		pkgs = append(pkgs, Package{
 			Name: r.Package, Epoch: epoch, Version: upstream, Release: revision,
 			Arch: r.Architecture, SourceRPM: source,
+			SourceVersion: sourceVersion, Supplier: r.Maintainer,
 		})
 	}
 	slices.SortStableFunc(pkgs, comparePackages)
 	return pkgs, nil
+}
+
+// splitDpkgSource splits a Source field, "name" or "name (version)"; the version is there only
+// when it differs from the binary package's.
+func splitDpkgSource(field string) (name, version string) {
+	name, rest, _ := strings.Cut(strings.TrimSpace(field), " ")
+	rest = strings.TrimSpace(rest)
+	if strings.HasPrefix(rest, "(") && strings.HasSuffix(rest, ")") {
+		version = strings.TrimSpace(rest[1 : len(rest)-1])
+	}
+	return name, version
+}
+
+// SplitDebianVersion splits a Debian version "[epoch:]upstream[-revision]" as dpkg does, into
+// the Epoch, Version and Release of a Package.
+func SplitDebianVersion(v string) (epoch int, upstream, revision string, err error) {
+	return splitDebianVersion(v)
 }
 
 // splitDebianVersion splits "[epoch:]upstream[-revision]" as dpkg does: the epoch ends at the

@@ -44,6 +44,23 @@ type Package struct {
 	// "bash-5.1.8-6.el9.src.rpm"); for dpkg, the source package name from the Source field
 	// without its version, and empty when the source package has the binary package's name.
 	SourceRPM string `json:"source,omitempty"`
+
+	// The fields below are read from the package database for SBOMs (internal/sbom) and are
+	// not part of refit-manifest/v1: a manifest neither writes nor reads them.
+
+	// EpochTagged is set when an rpm header carries an Epoch tag, even one of 0 (rpm -q
+	// shows "(none)" otherwise); purls name the epoch exactly then. Always false for dpkg.
+	EpochTagged bool `json:"-"`
+	// SourceVersion is, for dpkg, the version in the Source field ("glibc (2.36-9)") when it
+	// differs from the binary package's; empty for rpm.
+	SourceVersion string `json:"-"`
+	// Licenses are rpm's License tag (one expression), or the licenses a Debian
+	// machine-readable /usr/share/doc/<name>/copyright file names (the first line of each
+	// Files paragraph's License field, in order, without repeats); empty when the package
+	// records none.
+	Licenses []string `json:"-"`
+	// Supplier is rpm's Vendor tag or dpkg's Maintainer field.
+	Supplier string `json:"-"`
 }
 
 // EVR returns the version as "[epoch:]version[-release]": the epoch only when it is not 0 (or
@@ -141,6 +158,10 @@ func parseManifest(data []byte) (*Manifest, error) {
 	}
 	return &m, nil
 }
+
+// Validate checks a manifest built in memory (by internal/sbom from an SBOM, for example)
+// as ReadManifest checks one read from a file; errors wrap ErrInvalidManifest.
+func (m *Manifest) Validate() error { return m.validate() }
 
 // validate checks everything but the format string's presence rules shared by read and write.
 func (m *Manifest) validate() error {

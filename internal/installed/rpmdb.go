@@ -323,6 +323,10 @@ func packageFromRPM(info *rpmdb.PackageInfo) Package {
 		Release:   info.Release,
 		Arch:      info.Arch,
 		SourceRPM: info.SourceRpm,
+
+		EpochTagged: info.Epoch != nil,
+		Licenses:    nonEmpty(info.License),
+		Supplier:    info.Vendor,
 	}
 	for _, prov := range info.Provides {
 		for _, prefix := range installOnlyProvides {
