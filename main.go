@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 
 	"github.com/refit-images/packer-plugin-refit/builder/chroot"
+	"github.com/refit-images/packer-plugin-refit/datasource/fleet"
 	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
 	"github.com/refit-images/packer-plugin-refit/post-processor/patch"
 	"github.com/refit-images/packer-plugin-refit/provisioner/harden"
@@ -19,6 +20,7 @@ func main() {
 	pps := plugin.NewSet()
 	pps.RegisterBuilder("chroot", new(chroot.Builder))
 	pps.RegisterDatasource("repodiff", new(repodiff.Datasource))
+	pps.RegisterDatasource("fleet", new(fleet.Datasource))
 	pps.RegisterPostProcessor("patch", new(patch.PostProcessor))
 	pps.RegisterProvisioner("harden", new(harden.Provisioner))
 	pps.SetVersion(version.PluginVersion)

@@ -30,6 +30,11 @@ integration {
   }
   component {
     type = "data-source"
+    name = "refit-fleet"
+    slug = "fleet"
+  }
+  component {
+    type = "data-source"
     name = "refit-repodiff"
     slug = "repodiff"
   }

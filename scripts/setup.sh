@@ -9,6 +9,7 @@ PACKAGES=(
   qemu-utils qemu-system-x86 openssh-client lvm2 xfsprogs dosfstools mtools fdisk e2fsprogs util-linux
   xz-utils zstd bzip2 gzip libxml2-utils time bc ca-certificates
   busybox gawk mawk dash jq systemd debian-archive-keyring gcc db-util python3 strace debconf
+  chromium fonts-liberation
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

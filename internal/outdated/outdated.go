@@ -35,7 +35,7 @@ type Job struct {
 // Run computes the updates.
 func Run(ctx context.Context, job Job) (*updates.Result, error) {
 	m := job.Manifest
-	scheme, wantType, err := schemeFor(m.PackageManager)
+	_, wantType, err := schemeFor(m.PackageManager)
 	if err != nil {
 		return nil, err
 	}
@@ -49,54 +49,92 @@ func Run(ctx context.Context, job Job) (*updates.Result, error) {
 				r.Name, t, m.PackageManager, wantType)
 		}
 	}
-	in := updates.Input{Scheme: scheme, Filter: job.Filter}
-	names := map[string]bool{}
+	names := InstalledNames(m)
+	wanted := func(name string) bool { return names[name] }
+	all := make([]repository.Wanted, len(job.Repositories))
+	for i := range all {
+		all[i] = wanted
+	}
+	loaded, err := Load(ctx, job.Loader, job.Repositories, all, job.Concurrency)
+	if err != nil {
+		return nil, err
+	}
+	return Diff(m, job.Root, NewOffer(loaded), job.Filter)
+}
+
+// InstalledNames is the set of the names of m's packages that repositories are asked
+// about (every one but rpm's imported signing keys).
+func InstalledNames(m *installed.Manifest) map[string]bool {
+	names := make(map[string]bool, len(m.Packages))
 	for _, p := range m.Packages {
-		if p.Name == "gpg-pubkey" || p.Name == "gpg-pubkey-release" {
-			continue // imported rpm signing keys, not packages
+		if !isSigningKey(p.Name) {
+			names[p.Name] = true
 		}
-		names[p.Name] = true
+	}
+	return names
+}
+
+// isSigningKey tells rpm's imported signing keys, which are not packages.
+func isSigningKey(name string) bool { return name == "gpg-pubkey" || name == "gpg-pubkey-release" }
+
+// Load loads every spec once, concurrency at a time (default 4), keeping the candidates
+// and advisories of the names wanted[i] accepts for specs[i]. The errors of every repository that failed
+// are joined, each naming it.
+func Load(ctx context.Context, loader *repository.Loader, specs []repository.Spec, wanted []repository.Wanted, concurrency int) ([]*repository.Loaded, error) {
+	loaded := make([]*repository.Loaded, len(specs))
+	errs := make([]error, len(specs))
+	if concurrency <= 0 {
+		concurrency = 4
+	}
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			loaded[i], errs[i] = loader.Load(ctx, spec, wanted[i])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err // errors.Is sees through
+	}
+	return loaded, nil
+}
+
+// Diff computes the updates of the packages m lists against what offer holds, exactly as
+// Run does when offer was loaded for m's names alone: offer may hold more (the names of
+// other images, as refit-fleet loads it), which Diff narrows to m's names first. root,
+// when set, is where m was read from (its enabled module streams count).
+func Diff(m *installed.Manifest, root string, offer *Offer, f updates.Filter) (*updates.Result, error) {
+	scheme, _, err := schemeFor(m.PackageManager)
+	if err != nil {
+		return nil, err
+	}
+	in := updates.Input{Scheme: scheme, Filter: f}
+	names := InstalledNames(m)
+	for _, p := range m.Packages {
+		if isSigningKey(p.Name) {
+			continue
+		}
 		in.Installed = append(in.Installed, updates.Installed{
 			Name: p.Name, Arch: p.Arch,
 			EVR:         evr.EVR{Epoch: p.Epoch, Version: p.Version, Release: p.Release},
 			InstallOnly: scheme == evr.RPM && updates.IsInstallOnly(p.Name, p.Provides),
 		})
 	}
-	wanted := func(name string) bool { return names[name] }
-
-	loaded := make([]*repository.Loaded, len(job.Repositories))
-	errs := make([]error, len(job.Repositories))
-	n := job.Concurrency
-	if n <= 0 {
-		n = 4
-	}
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for i, spec := range job.Repositories {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			loaded[i], errs[i] = job.Loader.Load(ctx, spec, wanted)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err // every repository's error, each naming it; errors.Is sees through
-	}
-
+	in.Candidates, in.Advisories = offer.narrow(names)
 	mod := updates.Modularity{Defaults: map[string]string{}}
-	for _, l := range loaded {
-		in.Candidates = append(in.Candidates, l.Candidates...)
-		in.Advisories = append(in.Advisories, l.Advisories...)
+	for _, l := range offer.loaded {
 		mod.Streams = append(mod.Streams, l.Streams...)
 		for k, v := range l.Defaults {
 			mod.Defaults[k] = v
 		}
 	}
-	if job.Root != "" {
-		mod.Enabled, err = EnabledModules(job.Root)
+	if root != "" {
+		mod.Enabled, err = EnabledModules(root)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,327 @@
+// Package fleet answers, for many images at once, what refit-repodiff answers for one:
+// it reads each image's record (a refit-manifest/v1 file), loads every repository once
+// for the whole fleet, gives each image the repositories that apply to it, and diffs each
+// image through package outdated exactly as refit-repodiff does. It also renders the
+// fleet's report (report.go): one self-contained HTML page and the same in JSON.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/refit-images/packer-plugin-refit/internal/installed"
+	"github.com/refit-images/packer-plugin-refit/internal/outdated"
+	"github.com/refit-images/packer-plugin-refit/internal/repository"
+	"github.com/refit-images/packer-plugin-refit/internal/updates"
+)
+
+// ErrNoRecords is wrapped by the error of a manifests list that names no file.
+var ErrNoRecords = errors.New("fleet: no image records")
+
+// Record is one image's record: its name and what is installed in it.
+type Record struct {
+	// Name is the file's name without its suffixes (see ImageName).
+	Name string
+	// Path is the file the record was read from.
+	Path     string
+	Manifest *installed.Manifest
+}
+
+// recordSuffixes are stripped, repeatedly, from the end of a record's file name to name
+// the image: "web-01.qcow2.manifest.json" and "web-01.cdx.json" are both "web-01".
+var recordSuffixes = []string{".json", ".manifest", ".cdx", ".spdx", ".sbom", ".qcow2", ".raw", ".img"}
+
+// ImageName is the name of the image whose record is at p: the file name without its
+// suffixes (.json, .manifest, .cdx, .spdx, .sbom and the image formats .qcow2, .raw and
+// .img, in any order), so that a version in the name ("rocky-9.3") is kept.
+func ImageName(p string) string {
+	name := filepath.Base(p)
+	for {
+		trimmed := name
+		for _, s := range recordSuffixes {
+			if strings.HasSuffix(strings.ToLower(trimmed), s) && len(trimmed) > len(s) {
+				trimmed = trimmed[:len(trimmed)-len(s)]
+			}
+		}
+		if trimmed == name {
+			return name
+		}
+		name = trimmed
+	}
+}
+
+// Expand turns paths and globs into the sorted list of files they name. A glob that
+// matches nothing, or a path that does not exist, is an error naming it.
+func Expand(patterns []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range patterns {
+		matches, err := filepath.Glob(p)
+		if err != nil {
+			return nil, fmt.Errorf("manifests: bad glob %q: %w", p, err)
+		}
+		if len(matches) == 0 {
+			return nil, fmt.Errorf("manifests: %q names no file: give existing paths or globs such as \"images/*.manifest.json\"", p)
+		}
+		for _, m := range matches {
+			if !seen[m] {
+				seen[m] = true
+				out = append(out, m)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: manifests is empty", ErrNoRecords)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// ReadRecords reads the records at paths, workers at a time (default: one per CPU). Two
+// files naming the same image are an error naming both.
+func ReadRecords(ctx context.Context, paths []string, workers int) ([]*Record, error) {
+	recs := make([]*Record, len(paths))
+	err := parallel(ctx, len(paths), workers, func(i int) error {
+		m, err := installed.ReadManifest(paths[i])
+		if err != nil {
+			return err
+		}
+		recs[i] = &Record{Name: ImageName(paths[i]), Path: paths[i], Manifest: m}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]string{}
+	for _, r := range recs {
+		if other, ok := byName[r.Name]; ok {
+			return nil, fmt.Errorf("manifests: %s and %s both name the image %q; keep one record per image", other, r.Path, r.Name)
+		}
+		byName[r.Name] = r.Path
+	}
+	return recs, nil
+}
+
+// Repository is one repository of the fleet and the images it applies to.
+type Repository struct {
+	Spec repository.Spec
+	// OSIDs, when set, limit the repository to images whose os-release ID or family is
+	// one of them ("rocky", "rhel", "debian").
+	OSIDs []string
+	// OSVersionIDs, when set, limit it to images whose VERSION_ID matches one of these
+	// globs ("9*", "12").
+	OSVersionIDs []string
+}
+
+// Type is the repository's type, rpm-md when unset.
+func (r Repository) Type() string {
+	if r.Spec.Type == "" {
+		return repository.TypeRPM
+	}
+	return r.Spec.Type
+}
+
+// packageManagers maps a repository type to the package manager of the images it serves.
+var packageManagers = map[string]string{repository.TypeRPM: "rpm", repository.TypeDeb: "dpkg"}
+
+// AppliesTo tells whether r serves the image m describes: its type fits the image's
+// package manager (rpm-md: rpm, deb: dpkg), and os_id and os_version_id, where set, match.
+func (r Repository) AppliesTo(m *installed.Manifest) bool {
+	if packageManagers[r.Type()] != m.PackageManager {
+		return false
+	}
+	if len(r.OSIDs) > 0 && !slices.Contains(r.OSIDs, m.OS.ID) && !slices.Contains(r.OSIDs, m.OS.Family) {
+		return false
+	}
+	if len(r.OSVersionIDs) > 0 {
+		for _, g := range r.OSVersionIDs {
+			if ok, _ := path.Match(g, m.OS.VersionID); ok {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// ValidateGlobs checks os_version_id globs.
+func ValidateGlobs(globs []string) error {
+	for _, g := range globs {
+		if _, err := path.Match(g, ""); err != nil {
+			return fmt.Errorf("bad os_version_id pattern %q: %w", g, err)
+		}
+	}
+	return nil
+}
+
+// Job is one fleet diff.
+type Job struct {
+	Records      []*Record
+	Repositories []Repository
+	Filter       updates.Filter
+	Loader       *repository.Loader
+	// Workers bounds the images diffed at once (default: one per CPU).
+	Workers int
+}
+
+// Image is one image's answer: what refit-repodiff answers for it alone, with the
+// repositories that apply to it.
+type Image struct {
+	Record       *Record
+	Repositories []string
+	Result       *updates.Result
+}
+
+// Result is the fleet's answer, images in the order of their records.
+type Result struct {
+	Images []Image
+}
+
+// Run loads each repository once, with the names of every image it applies to, and diffs
+// each image against the repositories that apply to it. An image that no repository
+// applies to is an error naming it.
+func Run(ctx context.Context, job Job) (*Result, error) {
+	specs := make([]repository.Spec, len(job.Repositories))
+	names := make([]map[string]bool, len(job.Repositories))
+	for i, r := range job.Repositories {
+		specs[i] = r.Spec
+		names[i] = map[string]bool{}
+	}
+	applies := make([][]int, len(job.Records)) // image -> indices of its repositories
+	for ri, rec := range job.Records {
+		for i, r := range job.Repositories {
+			if r.AppliesTo(rec.Manifest) {
+				applies[ri] = append(applies[ri], i)
+				for n := range outdated.InstalledNames(rec.Manifest) {
+					names[i][n] = true
+				}
+			}
+		}
+		if len(applies[ri]) == 0 {
+			m := rec.Manifest
+			want := repository.TypeRPM
+			if m.PackageManager == "dpkg" {
+				want = repository.TypeDeb
+			}
+			return nil, fmt.Errorf("image %q (%s, %s %s, %s) has no repository: add a repository block of type = %q whose os_id and os_version_id, if set, match it",
+				rec.Name, rec.Path, m.OS.ID, m.OS.VersionID, m.PackageManager, want)
+		}
+	}
+	wanted := make([]repository.Wanted, len(specs))
+	for i := range specs {
+		set := names[i]
+		wanted[i] = func(n string) bool { return set[n] }
+	}
+	// A repository no image needs is not fetched at all.
+	var loadIdx []int
+	for i := range specs {
+		if appliedToAny(applies, i) {
+			loadIdx = append(loadIdx, i)
+		}
+	}
+	loaded := make([]*repository.Loaded, len(specs))
+	{
+		ls := make([]repository.Spec, len(loadIdx))
+		ws := make([]repository.Wanted, len(loadIdx))
+		for k, i := range loadIdx {
+			ls[k], ws[k] = specs[i], wanted[i]
+		}
+		got, err := outdated.Load(ctx, job.Loader, ls, ws, 0)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range loadIdx {
+			loaded[i] = got[k]
+		}
+	}
+	// Images with the same repositories share one index of what they offer.
+	offers := map[string]*outdated.Offer{}
+	for _, idx := range applies {
+		key := fmt.Sprint(idx)
+		if offers[key] == nil {
+			set := make([]*repository.Loaded, len(idx))
+			for k, i := range idx {
+				set[k] = loaded[i]
+			}
+			offers[key] = outdated.NewOffer(set)
+		}
+	}
+	res := &Result{Images: make([]Image, len(job.Records))}
+	err := parallel(ctx, len(job.Records), job.Workers, func(ri int) error {
+		rec := job.Records[ri]
+		r, err := outdated.Diff(rec.Manifest, "", offers[fmt.Sprint(applies[ri])], job.Filter)
+		if err != nil {
+			return fmt.Errorf("image %q (%s): %w", rec.Name, rec.Path, err)
+		}
+		var repos []string
+		for _, i := range applies[ri] {
+			repos = append(repos, specs[i].Name)
+		}
+		res.Images[ri] = Image{Record: rec, Repositories: repos, Result: r}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func appliedToAny(applies [][]int, repo int) bool {
+	for _, idx := range applies {
+		if slices.Contains(idx, repo) {
+			return true
+		}
+	}
+	return false
+}
+
+// parallel runs fn(0..n-1), workers at a time (default: one per CPU), and returns the
+// first error; after one, the remaining indices are skipped.
+func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var (
+		mu    sync.Mutex
+		next  int
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if first != nil || next >= n {
+					mu.Unlock()
+					return
+				}
+				i := next
+				next++
+				mu.Unlock()
+				err := ctx.Err()
+				if err == nil {
+					err = fn(i)
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
