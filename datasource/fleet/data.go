@@ -2,7 +2,7 @@
 //go:generate packer-sdc mapstructure-to-hcl2 -type Config,Repository,DatasourceOutput,ImageOutput
 
 // Package fleet is the refit-fleet data source: refit-repodiff's answer for many images
-// at once, from their records (refit-manifest/v1 files), with each repository loaded once
+// at once, from their records (refit-manifest/v1 files or SBOMs), with each repository loaded once
 // for the whole fleet, and a report a person can read (HTML) or a program can (JSON). It
 // owns its Config, outputs and Packer wiring; the repository blocks and filters are
 // internal/repoconfig's, the fleet's work internal/fleet's, the diff internal/outdated's.
@@ -30,8 +30,10 @@ import (
 
 // Config is the configuration of the refit-fleet data source.
 type Config struct {
-	// Paths or globs of the images' records: `refit-manifest/v1` files, such as the
-	// `<image>.manifest.json` refit-chroot writes beside each image, one per image. An
+	// Paths or globs of the images' records, one per image: `refit-manifest/v1` files,
+	// such as the `<image>.manifest.json` refit-chroot writes beside each image, or the
+	// SBOMs refit writes (`<image>.cdx.json` CycloneDX, `<image>.spdx.json` SPDX; any
+	// CycloneDX 1.x or SPDX 2.x JSON document whose packages have rpm or deb purls). An
 	// image is named after its file without the suffixes `.json`, `.manifest`, `.cdx`,
 	// `.spdx`, `.sbom`, `.qcow2`, `.raw` and `.img` (`web-01.qcow2.manifest.json` is
 	// `web-01`); two files naming the same image are an error.

@@ -1,5 +1,6 @@
 // Package fleet answers, for many images at once, what refit-repodiff answers for one:
-// it reads each image's record (a refit-manifest/v1 file), loads every repository once
+// it reads each image's record (a refit-manifest/v1 file, or a CycloneDX or SPDX SBOM
+// through package sbom), loads every repository once
 // for the whole fleet, gives each image the repositories that apply to it, and diffs each
 // image through package outdated exactly as refit-repodiff does. It also renders the
 // fleet's report (report.go): one self-contained HTML page and the same in JSON.
@@ -20,6 +21,7 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/outdated"
 	"github.com/refit-images/packer-plugin-refit/internal/repository"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
 )
 
@@ -90,7 +92,7 @@ func Expand(patterns []string) ([]string, error) {
 func ReadRecords(ctx context.Context, paths []string, workers int) ([]*Record, error) {
 	recs := make([]*Record, len(paths))
 	err := parallel(ctx, len(paths), workers, func(i int) error {
-		m, err := installed.ReadManifest(paths[i])
+		m, err := readRecord(paths[i])
 		if err != nil {
 			return err
 		}
@@ -103,11 +105,33 @@ func ReadRecords(ctx context.Context, paths []string, workers int) ([]*Record, e
 	byName := map[string]string{}
 	for _, r := range recs {
 		if other, ok := byName[r.Name]; ok {
-			return nil, fmt.Errorf("manifests: %s and %s both name the image %q; keep one record per image", other, r.Path, r.Name)
+			return nil, fmt.Errorf("manifests: %s and %s both name the image %q; keep one record per image (for example a glob of *.manifest.json or of *.cdx.json files, not both)", other, r.Path, r.Name)
 		}
 		byName[r.Name] = r.Path
 	}
 	return recs, nil
+}
+
+// readRecord reads a refit-manifest/v1 file, or a CycloneDX or SPDX JSON SBOM (by its
+// name, .cdx.json or .spdx.json, or when the file is not a manifest) through sbom.Read.
+func readRecord(p string) (*installed.Manifest, error) {
+	lower := strings.ToLower(p)
+	if strings.HasSuffix(lower, ".cdx.json") || strings.HasSuffix(lower, ".spdx.json") {
+		r, err := sbom.Read(p)
+		if err != nil {
+			return nil, err
+		}
+		return r.Manifest, nil
+	}
+	m, err := installed.ReadManifest(p)
+	if errors.Is(err, installed.ErrInvalidManifest) {
+		if r, serr := sbom.Read(p); serr == nil {
+			return r.Manifest, nil
+		} else if !errors.Is(serr, sbom.ErrNotSBOM) {
+			return nil, serr
+		}
+	}
+	return m, err
 }
 
 // Repository is one repository of the fleet and the images it applies to.

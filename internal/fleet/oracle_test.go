@@ -18,6 +18,7 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/outdated"
 	"github.com/refit-images/packer-plugin-refit/internal/repository"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
 )
 
@@ -28,9 +29,22 @@ type oracleImage struct {
 	want       []string
 }
 
-// writeManifest records root's packages as the image's refit-manifest/v1 file in dir.
-func writeManifest(t *testing.T, dir, name, root string) string {
+// writeManifest records root's packages as the image's refit-manifest/v1 file in dir, or
+// with format (sbom.FormatCycloneDX, sbom.FormatSPDX) as the SBOM refit writes beside it.
+func writeManifest(t *testing.T, dir, name, root string, format ...string) string {
 	t.Helper()
+	if len(format) > 0 {
+		inv, err := sbom.FromRoot(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv.Image = sbom.Image{Name: name + ".qcow2", SHA256: strings.Repeat("0", 64), Format: "qcow2"}
+		paths, err := inv.Write(filepath.Join(dir, name+".qcow2"), format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return paths[0]
+	}
 	m, err := installed.FromRoot(root)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +183,7 @@ func debianStates(t *testing.T, dir string) (images []oracleImage, repos []Repos
 }
 
 // TestFleetMatchesOracles builds a fleet of mixed images — three RPM lab images at
-// different states and releases, two Debian 12 images — and checks that each image's
+// different states and releases, two Debian 12 images, two of the five recorded as SBOMs — and checks that each image's
 // answer is what dnf check-update or apt list --upgradable says for that image alone,
 // and what refit-repodiff's job (outdated.Run) answers for it alone, to the advisory.
 func TestFleetMatchesOracles(t *testing.T) {
@@ -185,10 +199,12 @@ func TestFleetMatchesOracles(t *testing.T) {
 	if err := os.Mkdir(records, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Two of the records are the SBOMs refit writes (CycloneDX, SPDX) instead of manifests.
+	formats := map[string][]string{"rocky-9-patched": {sbom.FormatCycloneDX}, "debian-12-partial": {sbom.FormatSPDX}}
 	for _, im := range images {
-		writeManifest(t, records, im.name, im.root)
+		writeManifest(t, records, im.name, im.root, formats[im.name]...)
 	}
-	paths, err := Expand([]string{filepath.Join(records, "*.manifest.json")})
+	paths, err := Expand([]string{filepath.Join(records, "*.json")})
 	if err != nil {
 		t.Fatal(err)
 	}
