@@ -47,6 +47,8 @@ type Deb struct {
 	Scripts map[string]string
 	// Triggers is the package's triggers control file, empty when it has none.
 	Triggers string
+	// Templates is the package's debconf templates control file, empty when it has none.
+	Templates string
 	// Paths are the data archive's entries, cleaned and absolute ("/usr/bin/x").
 	Paths []string
 }
@@ -154,6 +156,8 @@ func (d *Deb) readControl(r io.Reader, name string) error {
 			d.ControlText = buf.String()
 		case base == "triggers":
 			d.Triggers = buf.String()
+		case base == "templates":
+			d.Templates = buf.String()
 		case isScript(base):
 			d.Scripts[base] = buf.String()
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -285,17 +286,26 @@ func analyseDebian(opts *Options, byName map[string]*debUpdate, inst map[string]
 	if err != nil {
 		return nil, err
 	}
+	debconf, err := readImageDebconf(root)
+	if err != nil {
+		return nil, err
+	}
 	hooksWhy, hooksJudged := "", false
 	for _, n := range sortedKeys(byName) {
 		d := byName[n]
 		d.scripts, d.notes, d.deferWhy, d.rewritten = nil, nil, "", map[string]string{}
 		args := debScriptArgs(d, inst[n], known[n])
+		answers, err := debconfAnswers(root, debconf, d)
+		if err != nil {
+			return nil, err
+		}
 		var unsafe []string
 		judge := func(side string, kind scriptlet.Kind, body string) {
 			if body == "" {
 				return
 			}
-			a := scriptlet.Analyze(scriptlet.Script{Package: n, Kind: kind, Body: body, Args: args[side+"."+string(kind)]})
+			a := scriptlet.Analyze(scriptlet.Script{Package: n, Kind: kind, Body: body, Args: args[side+"."+string(kind)],
+				Debconf: answers})
 			sr := ScriptReport{Kind: kind, Side: side, Verdict: a.Verdict}
 			for _, f := range a.Findings {
 				sr.Findings = append(sr.Findings, f.String())
@@ -342,6 +352,67 @@ func analyseDebian(opts *Options, byName map[string]*debUpdate, inst map[string]
 		}
 	}
 	return analyseDebTriggers(opts, byName, inst)
+}
+
+// readImageDebconf reads the image's debconf database (/var/cache/debconf); nil when the image
+// has none.
+func readImageDebconf(root string) (*scriptlet.DebconfDB, error) {
+	var files [2]*os.File
+	for i, name := range []string{"config.dat", "templates.dat"} {
+		p, err := imageroot.Resolve(root, "/var/cache/debconf/"+name)
+		if err != nil {
+			return nil, refuseSymlink(err)
+		}
+		f, err := os.Open(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the image's debconf database: %w", err)
+		}
+		defer f.Close()
+		files[i] = f
+	}
+	db, err := scriptlet.ReadDebconfDB(files[0], files[1])
+	if err != nil {
+		return nil, fmt.Errorf("reading the image's debconf database: %w (fix or remove /var/cache/debconf in the image)", err)
+	}
+	return db, nil
+}
+
+// debconfAnswers returns the db_get answers the scripts of d's upgrade can rely on: those of the
+// questions d's package alone owns, the same with the image's templates and with the new
+// package's (which apt loads before the scripts run, dpkg alone only when the config script
+// runs), and none when a script of the upgrade may change them (db_set …).
+func debconfAnswers(root string, db *scriptlet.DebconfDB, d *debUpdate) (map[string]string, error) {
+	if db == nil {
+		return nil, nil
+	}
+	for _, k := range []string{"preinst", "config", "postinst"} {
+		if scriptlet.ChangesDebconf(d.deb.Scripts[k]) {
+			return nil, nil
+		}
+	}
+	for _, k := range []string{"prerm", "postrm"} {
+		if body, _ := infoScript(root, d.u.Name, d.u.Arch, k); scriptlet.ChangesDebconf(body) {
+			return nil, nil
+		}
+	}
+	before, err := db.Questions()
+	if err != nil {
+		return nil, err
+	}
+	after, err := db.Questions(d.deb.Templates)
+	if err != nil {
+		return nil, fmt.Errorf("reading the debconf templates of %s: %w", d.u.Name, err)
+	}
+	out := map[string]string{}
+	for q, a := range after {
+		if b, ok := before[q]; ok && b.Value == a.Value && len(a.Owners) == 1 && a.Owners[0] == d.u.Name {
+			out[q] = a.Value
+		}
+	}
+	return out, nil
 }
 
 // debScriptArgs returns the arguments dpkg runs the judged scripts of d with (Debian policy,

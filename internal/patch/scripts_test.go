@@ -42,7 +42,7 @@ func buildDebControl(t *testing.T, dir, name, version, fields string, scripts, f
 	os.WriteFile(filepath.Join(pkg, "DEBIAN/control"), []byte(control), 0o644)
 	for n, body := range scripts {
 		mode := os.FileMode(0o755)
-		if n == "triggers" {
+		if n == "triggers" || n == "templates" {
 			mode = 0o644
 		}
 		os.WriteFile(filepath.Join(pkg, "DEBIAN", n), []byte(body), mode)
@@ -57,6 +57,20 @@ func buildDebControl(t *testing.T, dir, name, version, fields string, scripts, f
 		t.Fatalf("dpkg-deb: %v\n%s", err, out)
 	}
 	return deb
+}
+
+// debianLab returns a new copy of the Debian fixture root and the directory in it (/tmp/debs) for
+// the packages to install before the patch.
+func debianLab(t *testing.T) (root, debs string) {
+	t.Helper()
+	needDebianLab(t)
+	fixture.Need(t, "dpkg-deb")
+	root = fixture.DebianRoot(t)
+	debs = filepath.Join(root, "tmp/debs")
+	if err := os.MkdirAll(debs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root, debs
 }
 
 // updateFor describes a local .deb as the update metadata would.
@@ -80,11 +94,7 @@ func updateFor(t *testing.T, deb, name, installed, version string) updates.Updat
 // (rewritable: the rewritten text must run in place of the original), and one whose
 // postinst pipes curl into sh (unsafe: deferred to the first boot, never run).
 func TestDebianScriptVerdicts(t *testing.T) {
-	needDebianLab(t)
-	fixture.Need(t, "dpkg-deb")
-	root := fixture.DebianRoot(t)
-	dir := filepath.Join(root, "tmp/debs")
-	os.MkdirAll(dir, 0o755)
+	root, dir := debianLab(t)
 	for _, n := range []string{"refit-safe", "refit-rewrite", "refit-unsafe"} {
 		buildDeb(t, dir, n, "1.0-1", nil, map[string]string{"usr/share/" + n + "/v": "1"})
 	}
@@ -138,14 +148,52 @@ func TestDebianScriptVerdicts(t *testing.T) {
 	}
 }
 
+// TestDebianDebconfAnswers: a postinst whose unsafe branch depends on a debconf answer is judged
+// with the image's answer, and the real debconf agrees offline. Two packages register a boolean
+// question (default false); the image's answer is kept for one and set to true for the other.
+// The upgrade of the first applies offline and its postinst, run by the image's debconf, sees
+// false; the second is deferred.
+func TestDebianDebconfAnswers(t *testing.T) {
+	root, dir := debianLab(t)
+	out := t.TempDir()
+	scripts := func(name string) map[string]string {
+		return map[string]string{
+			"templates": "Template: " + name + "/fetch\nType: boolean\nDefault: false\nDescription: Fetch?\n Test question.\n",
+			"config":    "#!/bin/sh\nset -e\n. /usr/share/debconf/confmodule\ndb_input low " + name + "/fetch || true\ndb_go || true\n",
+			"postinst": "#!/bin/sh\nset -e\n. /usr/share/debconf/confmodule\ndb_get " + name + "/fetch || true\n" +
+				"if [ \"$RET\" = true ]; then\n\tcurl -fsSL https://example.org/x.sh | sh\nfi\n" +
+				"echo \"$RET\" > /var/lib/" + name + "-answer\n",
+		}
+	}
+	var ups []updates.Update
+	for _, n := range []string{"refit-asks", "refit-fetches"} {
+		buildDeb(t, dir, n, "1.0-1", scripts(n), map[string]string{"usr/share/" + n + "/v": "1"})
+		deb := buildDeb(t, out, n, "1.0-2", scripts(n), map[string]string{"usr/share/" + n + "/v": "2"})
+		ups = append(ups, updateFor(t, deb, n, "1.0-1", "1.0-2"))
+	}
+	chrootRun(t, root, "dpkg -i /tmp/debs/*.deb && echo 'refit-fetches refit-fetches/fetch boolean true' | debconf-set-selections")
+	rep, err := Run(context.Background(), Options{Target: Target{HostRoot: root}, Updates: ups, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := installedVersions(t, root)
+	if now["refit-asks"] != "1.0-2" || now["refit-fetches"] != "1.0-1" {
+		t.Errorf("installed after the patch: refit-asks %s, refit-fetches %s; want 1.0-2 and 1.0-1 (deferred)",
+			now["refit-asks"], now["refit-fetches"])
+	}
+	if len(rep.Deferred) != 1 || rep.Deferred[0].Name != "refit-fetches" || !strings.Contains(rep.Deferred[0].Reason, "curl") {
+		t.Errorf("deferred = %+v", rep.Deferred)
+	}
+	answer, err := os.ReadFile(filepath.Join(root, "var/lib/refit-asks-answer"))
+	if err != nil || string(answer) != "false\n" {
+		t.Errorf("the offline postinst of refit-asks saw %q (%v), want the image's answer false", answer, err)
+	}
+}
+
 // TestDebianHostilePackages: a package whose payload escapes the root, a truncated one and
 // one with a wrong checksum are each refused before anything in the root changes.
 func TestDebianHostilePackages(t *testing.T) {
-	needDebianLab(t)
-	fixture.Need(t, "dpkg-deb")
-	root := fixture.DebianRoot(t)
-	dir := filepath.Join(root, "tmp/debs")
-	os.MkdirAll(dir, 0o755)
+	root, dir := debianLab(t)
 	buildDeb(t, dir, "refit-victim", "1.0-1", nil, map[string]string{"usr/share/refit-victim/v": "1"})
 	chrootRun(t, root, "dpkg -i /tmp/debs/*.deb")
 	statusBefore, _ := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status"))
@@ -265,11 +313,7 @@ func TestDebianBadSignature(t *testing.T) {
 // whose postinst is unsafe offline is deferred; one whose trigger postinst only restarts a
 // service runs offline with that postinst rewritten for the run and restored afterwards.
 func TestDebianTriggers(t *testing.T) {
-	needDebianLab(t)
-	fixture.Need(t, "dpkg-deb")
-	root := fixture.DebianRoot(t)
-	dir := filepath.Join(root, "tmp/debs")
-	os.MkdirAll(dir, 0o755)
+	root, dir := debianLab(t)
 	unsafePostinst := "#!/bin/sh\nif [ \"$1\" = triggered ]; then curl -fsSL https://example.org/reindex | sh; fi\n"
 	rewritePostinst := "#!/bin/sh\nif [ \"$1\" = triggered ]; then echo triggered > /var/lib/refit-watch-b; systemctl try-restart refit-watch || true; fi\n"
 	buildDeb(t, dir, "refit-watch-a", "1.0-1", map[string]string{"triggers": "interest-noawait /usr/share/refit-watched-a\n", "postinst": unsafePostinst}, map[string]string{"usr/share/refit-watch-a/v": "1"})

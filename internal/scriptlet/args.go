@@ -114,14 +114,16 @@ func positionalParam(part syntax.WordPart) string {
 }
 
 // wordValue returns the one field a word expands to when it is known before the script runs:
-// literals, and the script's arguments quoted ("$2") or, when splitting cannot change them, unquoted.
+// literals, the script's arguments and variables whose value is known (a single literal value
+// reaches the word, or RET after db_get with Script.Debconf), quoted ("$2") or, when splitting
+// cannot change them, unquoted.
 func (w *walker) wordValue(word *syntax.Word) (string, bool) {
 	if v, ok := staticWord(word); ok {
 		return v, true
 	}
 	if len(word.Parts) == 1 {
-		if name := positionalParam(word.Parts[0]); name != "" {
-			v, ok := w.positional(name, word)
+		if _, isParam := word.Parts[0].(*syntax.ParamExp); isParam {
+			v, ok := w.paramValue(word.Parts[0], word)
 			if !ok || v == "" || w.ifsChanged() || strings.ContainsAny(v, " \t\n*?[\\") {
 				return "", false
 			}
@@ -144,11 +146,7 @@ func (w *walker) wordValue(word *syntax.Word) (string, bool) {
 				b.WriteString(unescapeDouble(lit.Value))
 				continue
 			}
-			name := positionalParam(inner)
-			if name == "" {
-				return "", false
-			}
-			v, ok := w.positional(name, word)
+			v, ok := w.paramValue(inner, word)
 			if !ok {
 				return "", false
 			}
@@ -158,10 +156,45 @@ func (w *walker) wordValue(word *syntax.Word) (string, bool) {
 	return b.String(), true
 }
 
+// paramValue returns the value of a plain parameter expansion ($1, ${name}) at use, when known.
+func (w *walker) paramValue(part syntax.WordPart, use syntax.Node) (string, bool) {
+	if name := positionalParam(part); name != "" {
+		return w.positional(name, use)
+	}
+	pe, ok := part.(*syntax.ParamExp)
+	if !ok || pe.Param == nil || pe.Exp != nil || pe.Index != nil || pe.Slice != nil || pe.Repl != nil ||
+		pe.Length || pe.Excl || pe.Width || pe.Names != 0 || !isVariableName(pe.Param.Value) {
+		return "", false
+	}
+	values, ok := w.reaching(use, pe.Param.Value)
+	if !ok || len(values) == 0 {
+		return "", false
+	}
+	var out string
+	for i, value := range values {
+		v, static := staticWord(value)
+		if !static || i > 0 && v != out {
+			return "", false
+		}
+		out = v
+	}
+	return out, true
+}
+
+// isVariableName reports whether name is a shell variable's name (not a special parameter).
+func isVariableName(name string) bool {
+	for i, c := range name {
+		if c != '_' && !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return name != ""
+}
+
 // argStatus returns the exit status of a command that tests the script's arguments, when it is known:
 // dpkg --compare-versions, and test or [ with -z, -n, = and !=.
 func (w *walker) argStatus(c *syntax.CallExpr) (status, known bool) {
-	if len(w.a.args) == 0 || len(c.Assigns) > 0 || len(c.Args) == 0 {
+	if len(c.Assigns) > 0 || len(c.Args) == 0 {
 		return false, false
 	}
 	name, _ := staticWord(c.Args[0])
@@ -284,9 +317,6 @@ func CompareVersions(a, op, b string) (status, ok bool) {
 // caseBranches decides which items of case "$1" in … run: live[i] is false for an item that never
 // runs. ok is false when the word or a pattern before the match is not known.
 func (w *walker) caseBranches(n *syntax.CaseClause) (live []bool, ok bool) {
-	if len(w.a.args) == 0 {
-		return nil, false
-	}
 	value, ok := w.wordValue(n.Word)
 	if !ok {
 		return nil, false

@@ -115,6 +115,11 @@ type Script struct {
 	// the script changes its positional parameters; what never runs with these arguments does not
 	// count. Nil leaves those tests undecided.
 	Args []string
+	// Debconf are the answers db_get gives in the image (question → value; see DebconfDB.Questions and
+	// ChangesDebconf): the analysis then knows RET after "db_get question" and decides the tests of
+	// it. The caller leaves out the questions that something running before the script in the same
+	// transaction may change; a script that may change them itself is analysed without.
+	Debconf map[string]string
 }
 
 // Finding is one command that decided the verdict: why it is unsafe, or what replaced it.
@@ -169,6 +174,9 @@ type Analysis struct {
 func Analyze(s Script) Analysis {
 	prog, args := interpreter(s)
 	a := analysis{args: s.Args}
+	if !ChangesDebconf(s.Body) {
+		a.debconf = s.Debconf
+	}
 	switch {
 	case prog == "<lua>":
 		a.lua(s.Body)

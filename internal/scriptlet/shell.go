@@ -22,6 +22,8 @@ type analysis struct {
 	rewritten string
 	// args are the script's arguments ($1, $2 …) when known (Script.Args).
 	args []string
+	// debconf are the answers of db_get (Script.Debconf), nil when not known.
+	debconf map[string]string
 	// dead marks the findings of replacements in code that never runs: they do not make the script
 	// Rewritable.
 	dead map[int]bool

@@ -147,6 +147,9 @@ func (w *walker) reaching(use syntax.Node, name string) (values []*syntax.Word, 
 					if v := plainAssignment(list[j], name); v != nil {
 						return append(values, v), true
 					}
+					if v := w.debconfAssignment(list[j], name); v != nil {
+						return append(values, v), true
+					}
 					vs, known := w.assignmentsIn(list[j], name)
 					if !known {
 						return nil, false
@@ -264,7 +267,10 @@ func (w *walker) setsVariable(node syntax.Node, name string, seen map[string]boo
 		}
 		cmd, static := staticWord(n.Args[0])
 		if !static {
-			return w.mayCallFunction(n.Args[0])
+			return w.mayCallFunction(n.Args[0]) || name == "RET"
+		}
+		if name == "RET" && setsRET(cmd) {
+			return true
 		}
 		switch cmd {
 		case "read", "getopts", "mapfile", "readarray", "printf", "let", "unset", "export", "readonly",
