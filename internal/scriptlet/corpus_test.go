@@ -187,6 +187,8 @@ func TestDebianFixtures(t *testing.T) {
 		"dbus.postinst": Rewritable, "ssl-cert.postinst": Unsafe, "tzdata.config": Safe,
 		"debian-archive-keyring.postinst": Unsafe, "libpam0g.postinst": Rewritable,
 		"libpam-modules.preinst": Rewritable, "unattended-upgrades.postinst": Unsafe,
+		"udev.prerm": Rewritable, "udev.postinst": Unsafe, "ucf.postinst": Safe, "bash.postinst": Safe,
+		"libpam-runtime.postinst": Safe, "ca-certificates.postinst": Safe,
 	}
 	for _, f := range debianFixtures(t) {
 		name := filepath.Base(f)
@@ -500,4 +502,54 @@ func TestDebianRootMaintainerScripts(t *testing.T) {
 		t.Fatalf("no maintainer scripts in %s", info)
 	}
 	d.log(t, info)
+}
+
+// TestPackagingToolsInRealScripts checks that each packaging tool the issue names is handled as the
+// tool it is, in the real scripts that use it: the Debian fixtures (testdata/debian) and the
+// go-rpmdb corpora. Every tool must occur in at least one script, and no occurrence may be what
+// makes a script unsafe.
+func TestPackagingToolsInRealScripts(t *testing.T) {
+	var scripts []Script
+	for _, f := range debianFixtures(t) {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(f)
+		scripts = append(scripts, Script{Package: strings.TrimSuffix(name, filepath.Ext(name)),
+			Kind: Kind(strings.TrimPrefix(filepath.Ext(name), ".")), Body: string(body)})
+	}
+	for _, db := range goRPMDBFixtures(t) {
+		for _, s := range rpmdbScripts(t, db) {
+			scripts = append(scripts, s.Script)
+		}
+	}
+	// Each tool: how scripts spell it, and the command name its findings would show.
+	tools := []struct{ name, spelled string }{
+		{"ucf", "ucf "}, {"update-alternatives", "update-alternatives "}, {"pam-auth-update", "pam-auth-update "},
+		{"dpkg-trigger", "dpkg-trigger "}, {"update-rc.d", "update-rc.d "}, {"deb-systemd-helper", "deb-systemd-helper "},
+		{"ldconfig", "ldconfig"}, {"systemd-tmpfiles", "systemd-tmpfiles "}, {"systemd-sysusers", "systemd-sysusers"},
+		{"systemd-update-helper", "systemd-update-helper "}, {"systemctl", "systemctl --no-reload preset"},
+		{"update-ca-trust", "update-ca-trust"}, {"authselect", "authselect "},
+		{"update-mime-database", "update-mime-database "}, {"useradd", "useradd "}, {"groupadd", "groupadd "},
+	}
+	for _, tool := range tools {
+		uses := 0
+		for _, s := range scripts {
+			if !strings.Contains(s.Body, tool.spelled) && !strings.Contains(s.Interpreter, tool.spelled) {
+				continue
+			}
+			uses++
+			for _, f := range Analyze(s).Findings {
+				word, _, _ := strings.Cut(f.Command, " ")
+				if f.Replacement == "" && resolveName(word) == tool.name {
+					t.Errorf("%s %s: %s makes it unsafe: %s", s.Package, s.Kind, tool.name, f)
+				}
+			}
+		}
+		if uses == 0 {
+			t.Errorf("no real script uses %q", tool.spelled)
+		}
+		t.Logf("%-22s in %3d real scripts", tool.name, uses)
+	}
 }

@@ -22,7 +22,8 @@
 // stopped system: actions such as "systemctl try-restart", "deb-systemd-invoke", "invoke-rc.d",
 // "sysctl -p" or "load_policy" become ":" (success: there is nothing to act on, the next boot does it),
 // and questions such as "systemctl is-active", "pidof", "selinuxenabled" or "[ -d /run/systemd/system ]"
-// become "false" (nothing runs offline). Because each replacement is the answer the command would give
+// become "false" (nothing runs offline), and so does the chroot test of Debian's udev and fuse3
+// ([ "$(stat -c %d/%i /)" = "$(stat -Lc %d/%i /proc/1/root)" ]: offline the script runs in a chroot). Because each replacement is the answer the command would give
 // offline, a replaced command may sit anywhere, including if and while conditions and either side of
 // && and ||, and the script still takes the branches it takes on a stopped system:
 // "systemctl is-active -q x && systemctl restart x" becomes "false && :". A few commands are rewritten

@@ -3,6 +3,7 @@ package scriptlet
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -605,6 +606,9 @@ func testRule(c command) ruling {
 		n--
 	}
 	args := c.words[1:n]
+	if r, ok := chrootTest(c, n); ok {
+		return r
+	}
 	for i := range args {
 		if !c.static[1+i] {
 			continue
@@ -624,6 +628,32 @@ func testRule(c command) ruling {
 		start = end + 1
 	}
 	return ruling{}
+}
+
+// The chroot test of Debian's udev and fuse3 scripts compares the root directory with the root of
+// process 1: [ "$(stat -c %d/%i /)" = "$(stat -Lc %d/%i /proc/1/root 2>/dev/null)" ]. Offline the
+// script runs in a chroot (process 1 is the build host's init), so they differ, as ischroot says.
+var (
+	statOfRoot  = regexp.MustCompile(`^"?\$\(stat -c ?%d[/:]%i /\)"?$`)
+	statOfInit1 = regexp.MustCompile(`^"?\$\(stat -L?c ?%d[/:]%i /proc/1/root/?(?: 2>/dev/null)?\)"?$`)
+)
+
+// chrootTest decides the chroot test ([ "$(stat … /)" = "$(stat … /proc/1/root)" ], either way
+// round, = or !=) for a test command whose operands end before word n.
+func chrootTest(c command, n int) (ruling, bool) {
+	if n != 4 || len(c.source) < 4 || !c.static[2] || c.words[2] != "=" && c.words[2] != "!=" {
+		return ruling{}, false
+	}
+	a, b := c.source[1], c.source[3]
+	if !(statOfRoot.MatchString(a) && statOfInit1.MatchString(b) || statOfRoot.MatchString(b) && statOfInit1.MatchString(a)) {
+		return ruling{}, false
+	}
+	with := "false"
+	if c.words[2] == "!=" {
+		with = ":"
+	}
+	return ruling{effect: replace, with: with, reason: "compares / with the root of process 1, the build host's " +
+		"init: offline the script runs in a chroot (as ischroot says)"}, true
 }
 
 // isLiveMarkerTest reports whether "test flag file" asks whether the system is running.

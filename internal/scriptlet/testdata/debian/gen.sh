@@ -1,7 +1,8 @@
 #!/bin/sh
 # Copies real maintainer scripts of Debian 12 (bookworm) packages from dpkg's database into this
 # directory, as fixtures of TestDebianFixtures. Needs the packages installed:
-#   apt-get install apt systemd libc6 libc-bin man-db hicolor-icon-theme python3-six dbus ssl-cert tzdata debian-archive-keyring libpam0g libpam-modules
+#   apt-get install apt systemd libc6 libc-bin man-db hicolor-icon-theme python3-six dbus ssl-cert tzdata debian-archive-keyring libpam0g libpam-modules udev ucf bash
+#   libpam-runtime ca-certificates
 # and downloads (apt-get download, dpkg-deb -e) those of the packages in the DOWNLOAD list below,
 # which a build host does not have installed.
 # Run from anywhere: sh internal/scriptlet/testdata/debian/gen.sh
@@ -30,9 +31,16 @@ tzdata.config tzdata.config
 debian-archive-keyring.postinst debian-archive-keyring.postinst
 libpam0g.postinst libpam0g:amd64.postinst
 libpam-modules.preinst libpam-modules:amd64.preinst
+udev.prerm udev.prerm
+udev.postinst udev.postinst
+ucf.postinst ucf.postinst
+bash.postinst bash.postinst
+libpam-runtime.postinst libpam-runtime.postinst
+ca-certificates.postinst ca-certificates.postinst
 LIST
 dpkg-query -W -f '${Package} ${Version}\n' apt systemd libc6 libc-bin man-db hicolor-icon-theme \
-	python3-six dbus ssl-cert tzdata debian-archive-keyring libpam0g libpam-modules > VERSIONS
+	python3-six dbus ssl-cert tzdata debian-archive-keyring libpam0g libpam-modules udev ucf bash \
+	libpam-runtime ca-certificates > VERSIONS
 # Scripts of packages that are not installed here: fixture name, package, script.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
