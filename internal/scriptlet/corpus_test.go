@@ -435,7 +435,8 @@ func (d *deferrals) add(pkg string, s Script, a Analysis) {
 	if a.Verdict != Unsafe {
 		return
 	}
-	d.deferred[pkg] = append(d.deferred[pkg], fmt.Sprintf("%s: %s", s.Kind, a.Findings[0]))
+	first := a.Findings[slices.IndexFunc(a.Findings, func(f Finding) bool { return f.Replacement == "" })]
+	d.deferred[pkg] = append(d.deferred[pkg], fmt.Sprintf("%s: %s", s.Kind, first))
 	seen := map[string]bool{}
 	for _, f := range a.Findings {
 		if f.Replacement != "" {
@@ -479,29 +480,90 @@ func (d *deferrals) log(t *testing.T, name string) {
 // TestDebianRootMaintainerScripts analyses every maintainer script of the Debian fixture root
 // (fixture.DebianRootTarball: a Debian 12 minbase install, the packages a standard server starts from)
 // and logs the deferral rate: the scripts, and the packages, that an offline patch would leave to the
-// first boot, with the reasons. REFIT_DPKG_INFO names another copy of dpkg's info directory to measure
-// instead (bench/scripts/deferral.sh measures a standard install that way).
+// first boot, with the reasons. It does so twice: with no more than the scripts, and as refit-patch
+// judges the next upgrade of each package, with dpkg's arguments (the installed version as the old
+// one and the new one) and the root's debconf answers of the questions the package alone owns.
+// REFIT_DPKG_INFO names another root's /var/lib/dpkg/info to measure instead (bench/scriptlet/deferral.sh
+// measures a standard install that way).
 func TestDebianRootMaintainerScripts(t *testing.T) {
 	info := os.Getenv("REFIT_DPKG_INFO")
 	if info == "" {
 		tarball := fixture.DebianRootTarball(t)
 		dir := t.TempDir()
-		if out, err := exec.Command("tar", "-C", dir, "-xf", tarball, "--wildcards", "./var/lib/dpkg/info/*").CombinedOutput(); err != nil {
+		if out, err := exec.Command("tar", "-C", dir, "-xf", tarball, "--wildcards", "./var/lib/dpkg/info/*",
+			"./var/lib/dpkg/status", "./var/cache/debconf/*.dat").CombinedOutput(); err != nil {
 			t.Fatalf("extracting dpkg's info: %v: %s", err, out)
 		}
 		info = filepath.Join(dir, "var/lib/dpkg/info")
 	}
-	d := newDeferrals()
+	root := filepath.Join(info, "../../../..")
+	versions := dpkgVersions(t, filepath.Join(root, "var/lib/dpkg/status"))
+	var questions map[string]DebconfQuestion
+	if config, err := os.Open(filepath.Join(root, "var/cache/debconf/config.dat")); err == nil {
+		defer config.Close()
+		templates, err := os.Open(filepath.Join(root, "var/cache/debconf/templates.dat"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer templates.Close()
+		db, err := ReadDebconfDB(config, templates)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if questions, err = db.Questions(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain, upgrade := newDeferrals(), newDeferrals()
 	for _, s := range dpkgInfoScripts(t, info) {
 		pkg, _, _ := strings.Cut(s.Package, ":")
 		a := Analyze(s)
 		checkInvariants(t, s, a)
-		d.add(pkg, s, a)
+		plain.add(pkg, s, a)
+		v := versions[pkg]
+		s.Args = map[Kind][]string{KindDebianPreInst: {"upgrade", v, v}, KindDebianPostInst: {"configure", v},
+			KindDebianPreRm: {"upgrade", v}, KindDebianPostRm: {"upgrade", v}, KindDebianConfig: {"configure", v}}[s.Kind]
+		s.Debconf = map[string]string{}
+		for q, answer := range questions {
+			if len(answer.Owners) == 1 && answer.Owners[0] == pkg {
+				s.Debconf[q] = answer.Value
+			}
+		}
+		a = Analyze(s)
+		checkInvariants(t, s, a)
+		upgrade.add(pkg, s, a)
 	}
-	if d.all.scripts == 0 {
+	if plain.all.scripts == 0 {
 		t.Fatalf("no maintainer scripts in %s", info)
 	}
-	d.log(t, info)
+	plain.log(t, info+", the scripts alone")
+	upgrade.log(t, fmt.Sprintf("%s, as the next upgrade of each package (dpkg's arguments, %d debconf answers)",
+		info, len(questions)))
+}
+
+// dpkgVersions returns the version of each package in a dpkg status file.
+func dpkgVersions(t *testing.T, status string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(status)
+	if err != nil {
+		t.Fatalf("reading the dpkg status beside the info directory: %v", err)
+	}
+	out := map[string]string{}
+	for _, stanza := range strings.Split(string(data), "\n\n") {
+		var name, version string
+		for _, line := range strings.Split(stanza, "\n") {
+			if v, ok := strings.CutPrefix(line, "Package: "); ok {
+				name = v
+			}
+			if v, ok := strings.CutPrefix(line, "Version: "); ok {
+				version = v
+			}
+		}
+		if name != "" {
+			out[name] = version
+		}
+	}
+	return out
 }
 
 // TestPackagingToolsInRealScripts checks that each packaging tool the issue names is handled as the

@@ -341,6 +341,15 @@ p=$(perl -nle 'BEGIN {$removed = shift;} /^Module: (.*)$/&&($profile = $1); /^[^
 			Body: "#!/bin/sh\ngawk '@load \"filefuncs\"; BEGIN { }'"}, verdict: Unsafe, reason: "loads an extension"},
 		{name: "python byte-compiling", script: Script{Kind: KindDebianPostInst,
 			Body: "#!/bin/sh\n/usr/bin/python3.11 -E -S /usr/lib/python3.11/py_compile.py $files"}, verdict: Safe},
+		{name: "after exit nothing runs", script: Script{Kind: KindDebianPreInst,
+			Body: "#!/bin/sh\nset -e\nexit 0\n~\n"}, verdict: Safe},
+		{name: "an exit in a branch ends only that branch's list", script: Script{Kind: KindDebianPreInst,
+			Body: "#!/bin/sh\nif [ -e /x ]; then exit 0; curl a; fi\ncurl b\n"}, verdict: Unsafe, reason: "network"},
+		{name: "chroot test of udev", script: Script{Kind: KindDebianPreRm,
+			Body: "#!/bin/sh\nif [ \"$(stat -c %d/%i /)\" != \"$(stat -Lc %d/%i /proc/1/root 2>/dev/null)\" ]; then echo chroot; fi\n"},
+			verdict: Rewritable},
+		{name: "stat of /proc/1/root elsewhere", script: Script{Kind: KindDebianPreRm,
+			Body: "#!/bin/sh\n[ \"$(stat -c %d/%i /x)\" = \"$(stat -Lc %d/%i /proc/1/root)\" ]\n"}, verdict: Unsafe, reason: "/proc"},
 
 		// Kernel, SELinux, sysctl.
 		{name: "initramfs", script: Script{Kind: KindPostTrans,

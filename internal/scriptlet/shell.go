@@ -371,15 +371,33 @@ func (w *walker) walkStmts(stmts []*syntax.Stmt, dead bool) {
 		w.dead++
 		defer func() { w.dead-- }()
 	}
-	for _, s := range stmts {
+	for i, s := range stmts {
 		syntax.Walk(s, w.visit)
+		if isExit(s) && i+1 < len(stmts) {
+			// The statements after an exit never run (a stray "~" after "exit 0" in libnewt's preinst).
+			w.dead++
+			defer func() { w.dead-- }()
+		}
 	}
+}
+
+// isExit reports whether s is a plain exit, which ends the script (or the subshell it is in).
+func isExit(s *syntax.Stmt) bool {
+	call, ok := s.Cmd.(*syntax.CallExpr)
+	if !ok || s.Negated || s.Background || s.Coprocess || len(call.Args) == 0 || len(call.Assigns) > 0 {
+		return false
+	}
+	name, static := staticWord(call.Args[0])
+	return static && name == "exit"
 }
 
 // visit judges one node; it returns false when it has visited the children itself or when they must
 // not be visited (a replaced command).
 func (w *walker) visit(node syntax.Node) bool {
 	switch n := node.(type) {
+	case *syntax.File:
+		w.walkStmts(n.Stmts, false)
+		return false
 	case *syntax.Stmt:
 		if n.Background {
 			w.refuse(line(n), w.text(n.Cmd), "runs in the background, beyond the package transaction")
