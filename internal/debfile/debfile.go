@@ -128,7 +128,9 @@ func readARHeader(br *bufio.Reader) (string, int64, error) {
 	return name, size, nil
 }
 
-func (d *Deb) readControl(r io.Reader, name string) error {
+// controlEntries calls fn with each entry of a control archive member (compressed as its name says)
+// and its name inside the archive ("preinst" for "./preinst"); fn may read the entry from tr.
+func controlEntries(r io.Reader, name string, fn func(h *tar.Header, base string, tr *tar.Reader) error) error {
 	dr, err := decompress.Reader(r, name, maxControl)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
@@ -138,15 +140,22 @@ func (d *Deb) readControl(r io.Reader, name string) error {
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
 		}
-		if h.Typeflag != tar.TypeReg {
-			continue
+		if err := fn(h, path.Clean(strings.TrimPrefix(h.Name, "./")), tr); err != nil {
+			return err
 		}
-		base := path.Clean(strings.TrimPrefix(h.Name, "./"))
+	}
+}
+
+func (d *Deb) readControl(r io.Reader, name string) error {
+	err := controlEntries(r, name, func(h *tar.Header, base string, tr *tar.Reader) error {
+		if h.Typeflag != tar.TypeReg {
+			return nil
+		}
 		var buf bytes.Buffer
 		if _, err := io.Copy(&buf, tr); err != nil {
 			return fmt.Errorf("%w: %s: %s: %v", ErrFormat, name, base, err)
@@ -161,6 +170,10 @@ func (d *Deb) readControl(r io.Reader, name string) error {
 		case isScript(base):
 			d.Scripts[base] = buf.String()
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if d.ControlText == "" {
 		return fmt.Errorf("%w: %s has no control file", ErrFormat, name)

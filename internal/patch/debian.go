@@ -33,7 +33,7 @@ type debUpdate struct {
 	txEntry
 	deb *debfile.Deb
 	pkg *debPackage
-	// rewritten maps a script (new "postinst", old "prerm"/"postrm") to its rewritten text.
+	// rewritten maps a script (new "preinst"/"postinst", old "prerm"/"postrm") to its rewritten text.
 	rewritten map[string]string
 }
 
@@ -317,8 +317,8 @@ func analyseDebian(opts *Options, byName map[string]*debUpdate, inst map[string]
 				unsafe = append(unsafe, fmt.Sprintf("%s %s rebuilds the initramfs and kernel = \"firstboot\"", side, kind))
 			case a.Verdict == scriptlet.Unsafe:
 				unsafe = append(unsafe, fmt.Sprintf("%s %s is unsafe offline: %s", side, kind, strings.Join(sr.Findings, "; ")))
-			case a.Verdict == scriptlet.Rewritable && side == "new" && kind != scriptlet.KindDebianPostInst:
-				unsafe = append(unsafe, fmt.Sprintf("new %s needs rewriting, which refit does for postinst, prerm and postrm only: %s", kind, strings.Join(sr.Findings, "; ")))
+			case a.Verdict == scriptlet.Rewritable && side == "new" && kind == scriptlet.KindDebianConfig:
+				unsafe = append(unsafe, fmt.Sprintf("new %s needs rewriting, which refit does for preinst, postinst, prerm and postrm only: %s", kind, strings.Join(sr.Findings, "; ")))
 			case a.Verdict == scriptlet.Rewritable:
 				d.rewritten[side+"."+string(kind)] = a.Rewritten
 			}
@@ -626,6 +626,7 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 		return err
 	}
 	cleanups = append(cleanups, func() error { undoDev(); return nil })
+	cleanups = append(cleanups, func() error { return restoreDebPreinsts(root, applied) })
 	if err := installDebs(ctx, opts, applied, names); err != nil {
 		return err
 	}
@@ -651,7 +652,7 @@ func stageDebs(root, dir string, applied []*debUpdate) ([]string, error) {
 	var names []string
 	for _, d := range applied {
 		base := filepath.Base(d.file)
-		sum, size, err := copyFileSum(d.file, filepath.Join(dir, base))
+		sum, size, err := stageDeb(d, filepath.Join(dir, base))
 		if err != nil {
 			return nil, fmt.Errorf("copying %s into the image: %w", base, err)
 		}
@@ -674,12 +675,58 @@ func stageDebs(root, dir string, applied []*debUpdate) ([]string, error) {
 	return names, nil
 }
 
+// stageDeb copies d's verified .deb to dst and returns its sha256 and size. When refit rewrote the
+// new preinst, which dpkg runs from the package itself before unpacking it, the copy carries the
+// rewritten preinst (restoreDebPreinsts puts the original into dpkg's database afterwards).
+func stageDeb(d *debUpdate, dst string) (string, int64, error) {
+	text, ok := d.rewritten["new.preinst"]
+	if !ok {
+		return copyFileSum(d.file, dst)
+	}
+	in, err := os.Open(d.file)
+	if err != nil {
+		return "", 0, err
+	}
+	defer in.Close()
+	var buf bytes.Buffer
+	if err := debfile.ReplaceScripts(in, &buf, map[string]string{"preinst": text}); err != nil {
+		return "", 0, fmt.Errorf("rewriting the preinst of %s: %w", d.u.Name, err)
+	}
+	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
+		return "", 0, err
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return hex.EncodeToString(sum[:]), int64(buf.Len()), nil
+}
+
+// restoreDebPreinsts writes the original new preinst over the rewritten one that dpkg installed
+// into its database from the staged package, so that the image keeps the package's own script.
+func restoreDebPreinsts(root string, applied []*debUpdate) error {
+	for _, d := range applied {
+		text, ok := d.rewritten["new.preinst"]
+		if !ok {
+			continue
+		}
+		body, p := infoScript(root, d.u.Name, d.u.Arch, "preinst")
+		if p == "" || body != text {
+			continue // not installed (dpkg failed or the package was held back)
+		}
+		if err := os.WriteFile(p, []byte(d.deb.Scripts["preinst"]), 0o755); err != nil {
+			return fmt.Errorf("restoring the preinst of %s: %w", d.u.Name, err)
+		}
+	}
+	return nil
+}
+
 // placeDebRewrites puts d's rewritten scripts where they run: the new package's beside
 // their original text for the dpkg wrapper to swap in, the old package's prerm/postrm
 // into the dpkg database.
 func placeDebRewrites(root, dir string, d *debUpdate) error {
 	for key, text := range d.rewritten {
 		side, kind, _ := strings.Cut(key, ".")
+		if key == "new.preinst" {
+			continue // in the staged package itself (stageDeb)
+		}
 		if side == "new" {
 			files := map[string]string{d.u.Name + "." + kind: text, d.u.Name + "." + kind + ".orig": d.deb.Scripts[kind]}
 			for n, body := range files {

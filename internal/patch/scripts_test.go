@@ -148,6 +148,34 @@ func TestDebianScriptVerdicts(t *testing.T) {
 	}
 }
 
+// TestDebianRewrittenPreinst: a new preinst that signals a process is rewritten, and dpkg
+// runs the rewritten text at its point (before the unpack, from the staged package); dpkg's
+// database keeps the package's original preinst afterwards, as after a booted upgrade.
+func TestDebianRewrittenPreinst(t *testing.T) {
+	root, dir := debianLab(t)
+	buildDeb(t, dir, "refit-pre", "1.0-1", nil, map[string]string{"usr/share/refit-pre/v": "1"})
+	chrootRun(t, root, "dpkg -i /tmp/debs/*.deb")
+	// kill -0 1 finds the build host's init from the chroot (original); refit replaces it by false.
+	preinst := "#!/bin/sh\nset -e\nif kill -0 1 2>/dev/null; then r=original; else r=rewritten; fi\n" +
+		"echo \"$r $1 $2\" > /var/lib/refit-pre-ran\n"
+	deb := buildDeb(t, t.TempDir(), "refit-pre", "1.0-2", map[string]string{"preinst": preinst},
+		map[string]string{"usr/share/refit-pre/v": "2"})
+	rep, err := Run(context.Background(), Options{Target: Target{HostRoot: root},
+		Updates: []updates.Update{updateFor(t, deb, "refit-pre", "1.0-1", "1.0-2")}, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Deferred) != 0 || installedVersions(t, root)["refit-pre"] != "1.0-2" {
+		t.Fatalf("deferred = %+v, installed %s", rep.Deferred, installedVersions(t, root)["refit-pre"])
+	}
+	if ran, err := os.ReadFile(filepath.Join(root, "var/lib/refit-pre-ran")); err != nil || string(ran) != "rewritten upgrade 1.0-1\n" {
+		t.Errorf("the preinst wrote %q (%v), want \"rewritten upgrade 1.0-1\"", ran, err)
+	}
+	if info, _ := os.ReadFile(filepath.Join(root, "var/lib/dpkg/info/refit-pre.preinst")); string(info) != preinst {
+		t.Errorf("dpkg's database holds another preinst than the package's:\n%s", info)
+	}
+}
+
 // TestDebianDebconfAnswers: a postinst whose unsafe branch depends on a debconf answer is judged
 // with the image's answer, and the real debconf agrees offline. Two packages register a boolean
 // question (default false); the image's answer is kept for one and set to true for the other.
