@@ -1,9 +1,5 @@
 package hardening
 
-// ProfileBaseline is the default profile: everything dev-sec's os_hardening and ssh_hardening
-// roles cover, plus the CIS and ANSSI items that can be set offline.
-const ProfileBaseline = "baseline"
-
 // Sudo access levels of a User.
 const (
 	SudoNone     = "none"     // no sudo drop-in (an existing one is removed)
@@ -29,8 +25,13 @@ const (
 // Config says what one run of the rendered program does. Start from DefaultConfig: its zero
 // value turns verification, hardening and password locking off.
 type Config struct {
-	// Profile is the rule profile; only ProfileBaseline exists.
+	// Profile is the rule profile, one of Profiles.
 	Profile string
+	// Extra lists hardening rule ids (or patterns, as in Skip) outside the profile to apply too.
+	Extra []string
+	// Audit makes the program check every rule and report it (compliant, would change, not
+	// applicable) without changing anything.
+	Audit bool
 	// Hardening applies the profile's catalogue; false leaves only the SSH, user, network and
 	// firewall settings.
 	Hardening bool

@@ -10,7 +10,9 @@
 //     chroot with no running systemd; on a running system it also applies what is safe live
 //     (sysctl, sshd reload, the firewall ruleset);
 //   - verifies each rule it changed, and prints one machine-readable line per rule:
-//     "REFIT-RULE\t<id>\t<changed|ok|skipped|failed>\t<title>\t<detail>".
+//     "REFIT-RULE\t<id>\t<changed|ok|skipped|failed>\t<title>\t<detail>";
+//   - in audit mode (Config.Audit) only checks, changes nothing, and reports each rule as
+//     compliant, "would change", "not applicable" or failed (the check could not tell).
 //
 // ParseResults reads those lines back. Catalogue lists the rules of a profile with stable ids
 // (for example sysctl.net.ipv4.conf.all.accept_redirects, ssh.ciphers, fs.perm.shadow), and

@@ -14,6 +14,7 @@ REFIT_NL='
 '
 REFIT_DETAIL= REFIT_ESC=
 REFIT_N_CHANGED=0 REFIT_N_OK=0 REFIT_N_SKIPPED=0 REFIT_N_FAILED=0
+REFIT_N_COMPLIANT=0 REFIT_N_WOULD=0 REFIT_N_NA=0
 REFIT_SYSCTL_DIRTY=0 REFIT_SSHD_DIRTY=0 REFIT_FIREWALL_DIRTY=0 REFIT_HOSTNAME_DIRTY=0 REFIT_NETWORK_DIRTY=0
 REFIT_HOSTNAME= REFIT_FW= REFIT_MANAGED_USERS= REFIT_WANT_PKGS= REFIT_BATCH=
 REFIT_SYSCTL_LIST= REFIT_SYSCTL_OWN=0 REFIT_APT_UPDATED=0 REFIT_APT_PID= REFIT_POLICY_GUARD=0 REFIT_TMP= REFIT_SSHD_ERR= REFIT_REMOVE=0 REFIT_SELF=
@@ -58,17 +59,30 @@ refit_report() {
 	changed) REFIT_N_CHANGED=$((REFIT_N_CHANGED + 1)) ;;
 	ok) REFIT_N_OK=$((REFIT_N_OK + 1)) ;;
 	skipped) REFIT_N_SKIPPED=$((REFIT_N_SKIPPED + 1)) ;;
+	compliant) REFIT_N_COMPLIANT=$((REFIT_N_COMPLIANT + 1)) ;;
+	'would change') REFIT_N_WOULD=$((REFIT_N_WOULD + 1)) ;;
+	'not applicable') REFIT_N_NA=$((REFIT_N_NA + 1)) ;;
 	*) REFIT_N_FAILED=$((REFIT_N_FAILED + 1)) ;;
 	esac
 	refit_escape_var "$4"
 	printf 'REFIT-RULE\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$REFIT_ESC"
 }
 
-# refit_rule ID TITLE FUNCTION: check, apply when needed, verify, report.
+# refit_rule ID TITLE FUNCTION: check, apply when needed, verify, report. In audit mode
+# (REFIT_AUDIT=1) only the check runs.
 refit_rule() {
 	REFIT_DETAIL=
 	"${3}_check"
 	refit_rc=$?
+	if [ "$REFIT_AUDIT" = 1 ]; then
+		case $refit_rc in
+		0) refit_report "$1" compliant "$2" "$REFIT_DETAIL" ;;
+		1) refit_report "$1" 'would change' "$2" "$REFIT_DETAIL" ;;
+		2) refit_report "$1" 'not applicable' "$2" "$REFIT_DETAIL" ;;
+		*) refit_report "$1" failed "$2" "check: ${REFIT_DETAIL:-could not inspect the current state}" ;;
+		esac
+		return 0
+	fi
 	case $refit_rc in
 	0) refit_report "$1" ok "$2" "$REFIT_DETAIL" ;;
 	2) refit_report "$1" skipped "$2" "$REFIT_DETAIL" ;;
@@ -796,10 +810,13 @@ refit_sshd_validate() {
 		rm -f "$REFIT_TMP/hostkey" "$REFIT_TMP/hostkey.pub"
 		ssh-keygen -q -t ed25519 -N '' -f "$REFIT_TMP/hostkey" >/dev/null 2>&1 && set -- "$@" -h "$REFIT_TMP/hostkey"
 	fi
-	mkdir -p /run/sshd 2>/dev/null
-	if "$refit_sshd" "$@" >"$REFIT_TMP/sshd-t" 2>&1; then
-		return 0
-	fi
+	# sshd -t wants its privilege separation folder; one made here goes again (an audit changes nothing)
+	refit_rundir=
+	[ -d /run/sshd ] || { mkdir -p /run/sshd 2>/dev/null && refit_rundir=/run/sshd; }
+	"$refit_sshd" "$@" >"$REFIT_TMP/sshd-t" 2>&1
+	refit_rc=$?
+	[ -z "$refit_rundir" ] || rmdir "$refit_rundir" 2>/dev/null
+	[ "$refit_rc" != 0 ] || return 0
 	REFIT_DETAIL="sshd -t rejects the configuration: $(tail -n 3 "$REFIT_TMP/sshd-t")"
 	return 1
 }
@@ -1499,11 +1516,25 @@ refit_user_locked_set() {
 
 # ---- network -------------------------------------------------------------------------------
 
+# refit_image_file FILE: sets REFIT_IMG to the image's own FILE. Offline, a builder may have put
+# a host file in its place for the build (refit-chroot's copy_files puts the host's /etc/resolv.conf
+# there so that the chroot resolves names) after moving the image's own aside to
+# FILE$REFIT_SAVED_SUFFIX (internal/imageroot.Replace); that one comes back when the build ends, so
+# it is the file to check and change, and the build keeps its working copy.
+refit_image_file() {
+	REFIT_IMG=$1
+	[ "$REFIT_LIVE" = 0 ] || return 0
+	if [ -e "$1$REFIT_SAVED_SUFFIX" ] || [ -L "$1$REFIT_SAVED_SUFFIX" ]; then REFIT_IMG=$1$REFIT_SAVED_SUFFIX; fi
+	return 0
+}
+
 # refit_dns check|fix "SERVERS" "SEARCH": resolvers and search domains, where the image takes them.
 refit_dns() {
 	refit_servers=$2 refit_search=$3 refit_bad= refit_done=
 	refit_resolved=0
-	case $(readlink /etc/resolv.conf 2>/dev/null) in *systemd/resolve/*) refit_resolved=1 ;; esac
+	refit_image_file /etc/resolv.conf
+	refit_rc_file=$REFIT_IMG
+	case $(readlink "$refit_rc_file" 2>/dev/null) in *systemd/resolve/*) refit_resolved=1 ;; esac
 	if refit_unit_exists systemd-resolved.service && refit_unit_enabled systemd-resolved.service; then refit_resolved=1; fi
 	if [ "$refit_resolved" = 1 ]; then
 		refit_c="# Managed by refit-harden (network.dns)$REFIT_NL[Resolve]$REFIT_NL"
@@ -1519,18 +1550,20 @@ refit_dns() {
 		refit_resolved=1
 	fi
 	if [ "$refit_resolved" = 0 ]; then
-		if [ -L /etc/resolv.conf ]; then
-			REFIT_DETAIL="/etc/resolv.conf is a symlink to $(readlink /etc/resolv.conf), which neither systemd-resolved nor NetworkManager manages here: not replacing it"
+		if [ -L "$refit_rc_file" ]; then
+			REFIT_DETAIL="/etc/resolv.conf is a symlink to $(readlink "$refit_rc_file"), which neither systemd-resolved nor NetworkManager manages here: not replacing it"
 			[ "$1" = fix ] && return 1
 			return 3
 		fi
 		refit_c="# Managed by refit-harden (network.dns)$REFIT_NL"
 		for refit_s in $refit_servers; do refit_c="${refit_c}nameserver $refit_s$REFIT_NL"; done
 		[ -z "$refit_search" ] || refit_c="${refit_c}search $refit_search$REFIT_NL"
-		if [ -z "$refit_servers" ] && [ -f /etc/resolv.conf ]; then
-			refit_c="$refit_c$(grep -E '^[[:space:]]*nameserver[[:space:]]' /etc/resolv.conf)$REFIT_NL"
+		if [ -z "$refit_servers" ] && [ -f "$refit_rc_file" ]; then
+			refit_c="$refit_c$(grep -E '^[[:space:]]*nameserver[[:space:]]' "$refit_rc_file")$REFIT_NL"
 		fi
-		refit_dns_file /etc/resolv.conf "$refit_c" "$1" || return 1
+		refit_n=/etc/resolv.conf
+		[ "$refit_rc_file" = /etc/resolv.conf ] || refit_n="/etc/resolv.conf (the image's own, set aside while the build uses the host's)"
+		refit_dns_file "$refit_rc_file" "$refit_c" "$1" "$refit_n" || return 1
 		if [ -f /etc/dhcp/dhclient.conf ]; then
 			refit_want=
 			[ -z "$refit_servers" ] || refit_want="supersede domain-name-servers $(printf '%s' "$refit_servers" | sed 's/ /, /g'); # refit-harden"
@@ -1554,13 +1587,13 @@ refit_dns() {
 	[ -z "$refit_bad" ] || refit_detail "not set in$refit_bad"
 }
 
-# refit_dns_file FILE CONTENT check|fix: notes in refit_bad / refit_done.
+# refit_dns_file FILE CONTENT check|fix [NAME]: notes in refit_bad / refit_done (as NAME).
 refit_dns_file() {
 	refit_file_is "$1" 0644 root:root "$2" && return 0
-	refit_bad="$refit_bad $1"
+	refit_bad="$refit_bad ${4:-$1}"
 	[ "$3" = fix ] || return 0
 	refit_put "$1" 0644 root:root "$2" || return 1
-	refit_done="$refit_done $1"
+	refit_done="$refit_done ${4:-$1}"
 }
 
 # refit_ntp check|fix "SERVERS": chrony's or systemd-timesyncd's servers.

@@ -5,6 +5,8 @@ import (
 	_ "embed"
 	"fmt"
 	"strings"
+
+	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
 )
 
 // prelude is the runtime every rendered program starts with: result reporting, OS detection and
@@ -38,8 +40,9 @@ func Render(cfg Config) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString("#!/bin/sh\n")
 	b.WriteString("# refit-harden program rendered by packer-plugin-refit (internal/hardening). Do not edit: render it again.\n")
-	fmt.Fprintf(&b, "# profile %s, %d rules. Output: REFIT-RULE<TAB>id<TAB>changed|ok|skipped|failed<TAB>title<TAB>detail\n", c.Profile, len(rules))
-	fmt.Fprintf(&b, "REFIT_VERIFY=%d\nREFIT_INSTALL=%d\n", boolInt(c.Verify), boolInt(c.InstallPackages))
+	fmt.Fprintf(&b, "# profile %s, %d rules%s. Output: REFIT-RULE<TAB>id<TAB>status<TAB>title<TAB>detail\n", c.Profile, len(rules), map[bool]string{true: ", audit mode (checks only)"}[c.Audit])
+	fmt.Fprintf(&b, "REFIT_VERIFY=%d\nREFIT_INSTALL=%d\nREFIT_AUDIT=%d\nREFIT_PROFILE=%s\nREFIT_SAVED_SUFFIX=%s\n",
+		boolInt(c.Verify), boolInt(c.InstallPackages), boolInt(c.Audit), shq(c.Profile), shq(imageroot.SavedSuffix))
 	b.WriteString(prelude)
 	fmt.Fprintf(&b, "\n# refit_config: settings the helpers read.\nrefit_config() {\n%s\n}\n", body(configVars(c)))
 	b.WriteString("\n# ---- rules --------------------------------------------------------------------------------\n")
@@ -82,12 +85,15 @@ refit_main() {
 	trap 'exit 130' INT TERM HUP
 	refit_config
 	# the package lists download in the background while the first rules run
-	if [ "$REFIT_INSTALL" = 1 ] && refit_want_pkgs_missing; then refit_apt_update_start; fi
+	if [ "$REFIT_AUDIT" = 0 ] && [ "$REFIT_INSTALL" = 1 ] && refit_want_pkgs_missing; then refit_apt_update_start; fi
 	if [ "$REFIT_LIVE" = 1 ]; then refit_mode=live; else refit_mode=offline; fi
 	printf 'REFIT-OS\t%s\t%s\t%s\t%s\n' "$REFIT_OS_ID" "$REFIT_OS_VERSION" "$REFIT_FAMILY" "$refit_mode"
+	if [ "$REFIT_AUDIT" = 1 ]; then refit_mode=audit; else refit_mode=apply; fi
+	printf 'REFIT-PROFILE\t%s\t%s\n' "$REFIT_PROFILE" "$refit_mode"
 `)
 	b.WriteString(calls.String())
-	b.WriteString(`	printf 'REFIT-DONE\t%d\t%d\t%d\t%d\n' "$REFIT_N_CHANGED" "$REFIT_N_OK" "$REFIT_N_SKIPPED" "$REFIT_N_FAILED"
+	b.WriteString(`	printf 'REFIT-DONE\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n' "$REFIT_N_CHANGED" "$REFIT_N_OK" "$REFIT_N_SKIPPED" "$REFIT_N_FAILED" \
+		"$REFIT_N_COMPLIANT" "$REFIT_N_WOULD" "$REFIT_N_NA"
 	[ "$REFIT_N_FAILED" -eq 0 ] || exit 1
 	exit 0
 }

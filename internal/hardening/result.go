@@ -16,13 +16,18 @@ const (
 	StatusChanged Status = "changed" // the rule was not in effect and now is
 	StatusOK      Status = "ok"      // the rule was already in effect
 	StatusSkipped Status = "skipped" // skipped by configuration, or not applicable to this system
-	StatusFailed  Status = "failed"  // the change failed, or verification found it not in effect
+	StatusFailed  Status = "failed"  // the change failed, or verification found it not in effect (audit: the check could not tell)
+
+	// Audit mode (nothing changes):
+	StatusCompliant     Status = "compliant"      // the rule is in effect
+	StatusWouldChange   Status = "would change"   // applying would change the system: not compliant
+	StatusNotApplicable Status = "not applicable" // the rule does not apply to this system
 )
 
-// Valid reports whether s is one of the four statuses.
+// Valid reports whether s is one of the statuses.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusChanged, StatusOK, StatusSkipped, StatusFailed:
+	case StatusChanged, StatusOK, StatusSkipped, StatusFailed, StatusCompliant, StatusWouldChange, StatusNotApplicable:
 		return true
 	}
 	return false
@@ -54,6 +59,9 @@ type Report struct {
 	Family    string `json:"os_family"`
 	// Live is true when the program ran on a booted system rather than in a chroot or image.
 	Live bool `json:"live"`
+	// Profile is the rule profile; Audit is true when the program only checked.
+	Profile string `json:"profile,omitempty"`
+	Audit   bool   `json:"audit"`
 	// Results has one entry per rule, in the order they ran.
 	Results []Result `json:"results"`
 	// Counts are the program's own totals from its last line.
@@ -68,6 +76,19 @@ type Counts struct {
 	OK      int `json:"ok"`
 	Skipped int `json:"skipped"`
 	Failed  int `json:"failed"`
+	// Audit mode.
+	Compliant     int `json:"compliant,omitempty"`
+	WouldChange   int `json:"would_change,omitempty"`
+	NotApplicable int `json:"not_applicable,omitempty"`
+}
+
+// PassRate is the audit's share of compliant rules among those that apply and could be checked:
+// compliant / (compliant + would change), in percent; 0 when none.
+func (c Counts) PassRate() float64 {
+	if c.Compliant+c.WouldChange == 0 {
+		return 0
+	}
+	return 100 * float64(c.Compliant) / float64(c.Compliant+c.WouldChange)
 }
 
 // CountResults totals results by status.
@@ -83,6 +104,12 @@ func CountResults(results []Result) Counts {
 			c.Skipped++
 		case StatusFailed:
 			c.Failed++
+		case StatusCompliant:
+			c.Compliant++
+		case StatusWouldChange:
+			c.WouldChange++
+		case StatusNotApplicable:
+			c.NotApplicable++
 		}
 	}
 	return c
@@ -131,12 +158,18 @@ func ParseReport(output []byte) (Report, error) {
 				return rep, fmt.Errorf("%w: line %d: REFIT-OS has %d fields, want 4", ErrMalformed, n, len(f))
 			}
 			rep.OSID, rep.OSVersion, rep.Family, rep.Live = f[0], f[1], f[2], f[3] == "live"
+		case "REFIT-PROFILE":
+			f := strings.Split(rest, "\t")
+			if len(f) != 2 || (f[1] != "audit" && f[1] != "apply") {
+				return rep, fmt.Errorf("%w: line %d: REFIT-PROFILE wants a profile and audit or apply", ErrMalformed, n)
+			}
+			rep.Profile, rep.Audit = f[0], f[1] == "audit"
 		case "REFIT-DONE":
 			f := strings.Split(rest, "\t")
-			if len(f) != 4 {
-				return rep, fmt.Errorf("%w: line %d: REFIT-DONE has %d fields, want 4", ErrMalformed, n, len(f))
+			if len(f) != 4 && len(f) != 7 {
+				return rep, fmt.Errorf("%w: line %d: REFIT-DONE has %d fields, want 4 or 7", ErrMalformed, n, len(f))
 			}
-			var nums [4]int
+			var nums [7]int
 			for i, s := range f {
 				v, err := strconv.Atoi(s)
 				if err != nil || v < 0 {
@@ -144,7 +177,8 @@ func ParseReport(output []byte) (Report, error) {
 				}
 				nums[i] = v
 			}
-			rep.Counts = Counts{Changed: nums[0], OK: nums[1], Skipped: nums[2], Failed: nums[3]}
+			rep.Counts = Counts{Changed: nums[0], OK: nums[1], Skipped: nums[2], Failed: nums[3],
+				Compliant: nums[4], WouldChange: nums[5], NotApplicable: nums[6]}
 			rep.Complete = true
 		case "REFIT-ERROR":
 			msg, err := Unescape(rest)

@@ -60,6 +60,7 @@ func (c Config) rules() ([]Rule, error) {
 	var rules, late []Rule
 	if c.Hardening {
 		rules, late = baselineRules(c)
+		rules, late = c.inProfile(rules), c.inProfile(late)
 	}
 	rules = append(rules, sshRules(c)...)
 	rules = append(rules, userRules(c)...)
@@ -68,7 +69,9 @@ func (c Config) rules() ([]Rule, error) {
 	rules = append(rules, firewallRules(c)...)
 	rules = append(rules, late...)
 	rules = append(rules, dns...)
-	rules = append(rules, liveRules()...)
+	if !c.Audit {
+		rules = append(rules, liveRules()...)
+	}
 	seen := make(map[string]bool, len(rules))
 	for _, r := range rules {
 		if seen[r.ID] {
@@ -94,19 +97,39 @@ func documentationConfig() Config {
 	return c
 }
 
-// RuleTable writes the documentation's Markdown table of every rule id: the baseline profile,
-// and the rules that the ssh, user, network and firewall settings add (<name>, <group> and
-// <oldname> stand for the configured names).
+// RuleTable writes the documentation's Markdown table of every rule id: the hardening rules with
+// the profiles that include them and the benchmark items they answer, and the rules that the ssh,
+// user, network and firewall settings add in every profile (<name>, <group> and <oldname> stand
+// for the configured names).
 func RuleTable(w io.Writer) error {
 	rules, err := documentationConfig().withDefaults().rules()
 	if err != nil {
 		return err
 	}
+	early, late := baselineRules(documentationConfig().withDefaults())
+	hardening := map[string]bool{}
+	for _, r := range append(early, late...) {
+		hardening[r.ID] = true
+	}
 	var b strings.Builder
-	b.WriteString("| id | group | what it changes |\n| --- | --- | --- |\n")
+	b.WriteString("| id | group | baseline | cis-level1 | cis-level2 | anssi-intermediary | anssi-high | CIS Debian 12 v1.1.0 | ANSSI BP-028 | what it changes |\n")
+	b.WriteString("| --- | --- | :-: | :-: | :-: | :-: | :-: | --- | --- | --- |\n")
 	for _, r := range rules {
 		id := strings.NewReplacer("oldusername", "<oldname>", "username", "<name>", "groupname", "<group>").Replace(r.ID)
-		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", id, r.Group, strings.ReplaceAll(r.Changes, "|", `\|`))
+		var cells []string
+		for _, p := range Profiles {
+			switch {
+			case !hardening[r.ID]:
+				cells = append(cells, "setting")
+			case InProfile(p, r.ID):
+				cells = append(cells, "✓")
+			default:
+				cells = append(cells, "")
+			}
+		}
+		bm := BenchmarkOf(r.ID)
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", id, r.Group, strings.Join(cells, " | "),
+			strings.Join(bm.CIS, ", "), strings.Join(bm.ANSSI, ", "), strings.ReplaceAll(r.Changes, "|", `\|`))
 	}
 	_, err = io.WriteString(w, b.String())
 	return err
@@ -120,6 +143,13 @@ func RuleIDs() []string {
 		ids = append(ids, r.ID)
 	}
 	return ids
+}
+
+// inProfile keeps the hardening rules of the configuration's profile and its extra rules.
+func (c Config) inProfile(rules []Rule) []Rule {
+	return slices.DeleteFunc(rules, func(r Rule) bool {
+		return !InProfile(c.Profile, r.ID) && !slices.ContainsFunc(c.Extra, func(p string) bool { return skipMatches(p, r.ID) })
+	})
 }
 
 // skipped reports whether the configuration skips the rule.

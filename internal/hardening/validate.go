@@ -60,8 +60,8 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.Profile != ProfileBaseline {
-		add(invalid("profile must be %q, not %q", ProfileBaseline, c.Profile))
+	if !slices.Contains(Profiles, c.Profile) {
+		add(invalid("profile must be one of %s, not %q", strings.Join(Profiles, ", "), c.Profile))
 	}
 	add(c.SSH.validate())
 	seen := map[string]bool{}
@@ -326,29 +326,32 @@ func parseSource(s string) (netip.Prefix, error) {
 	return netip.Prefix{}, invalid("%q is not a CIDR such as 192.0.2.0/24 or an IP address", s)
 }
 
-// validateSkip checks that every skip pattern is well-formed and names at least one rule.
+// validateSkip checks that every skip pattern is well-formed and names at least one rule, and
+// that every extra_rules pattern names a hardening rule.
 func (c Config) validateSkip() error {
 	rules, err := c.rules()
 	if err != nil {
 		return err
 	}
+	var hardening []Rule
+	if c.Hardening {
+		early, late := baselineRules(c)
+		hardening = append(early, late...)
+	}
 	var errs []error
-	for _, pattern := range c.Skip {
-		if _, err := path.Match(pattern, ""); err != nil {
-			errs = append(errs, invalid("skip: %q is not a valid pattern: %v", pattern, err))
-			continue
-		}
-		matched := false
-		for _, r := range rules {
-			if skipMatches(pattern, r.ID) {
-				matched = true
-				break
+	check := func(field string, patterns []string, rules []Rule, hint string) {
+		for _, pattern := range patterns {
+			if _, err := path.Match(pattern, ""); err != nil {
+				errs = append(errs, invalid("%s: %q is not a valid pattern: %v", field, pattern, err))
+				continue
+			}
+			if !slices.ContainsFunc(rules, func(r Rule) bool { return skipMatches(pattern, r.ID) }) {
+				errs = append(errs, invalid("%s: %q names no rule %s; see the rule table in the docs", field, pattern, hint))
 			}
 		}
-		if !matched {
-			errs = append(errs, invalid("skip: %q names no rule of this configuration; see the rule table in the docs", pattern))
-		}
 	}
+	check("skip", c.Skip, rules, "of this configuration")
+	check("extra_rules", c.Extra, hardening, "of the hardening catalogue (and hardening must be on)")
 	return errors.Join(errs...)
 }
 

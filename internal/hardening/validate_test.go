@@ -40,7 +40,7 @@ func TestValidate(t *testing.T) {
 		{"zero value gets defaults", Config{}, nil},
 		{"documentation config", documentationConfig(), nil},
 		{"user with key and sudo", user(func(u *User) { u.Sudo = SudoNoPasswd; u.Groups = []string{"ssh-users"} }), nil},
-		{"bad profile", func() Config { c := DefaultConfig(); c.Profile = "paranoid"; return c }(), []string{`profile must be "baseline"`}},
+		{"bad profile", func() Config { c := DefaultConfig(); c.Profile = "paranoid"; return c }(), []string{`profile must be one of baseline, cis-level1`}},
 		{"bad key", user(func(u *User) { u.SSHAuthorizedKeys = []string{"ssh-ed25519 AAAAnotbase64 x"} }), []string{"ssh_authorized_keys 1", "not an OpenSSH public key"}},
 		{"two keys in one element", user(func(u *User) { u.SSHAuthorizedKeys = []string{key + "\n" + key} }), []string{"one key per list element"}},
 		{"bad user fields", user(func(u *User) {

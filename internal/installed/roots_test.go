@@ -1,10 +1,7 @@
 package installed
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -13,69 +10,20 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 )
 
-// snapshotTree records, for every entry under dir (symlinks not followed), its type and
-// permissions, size, modification time, symlink target and the sha256 of a regular file's
-// content. Directory mtimes make a file created and deleted again (a sqlite -shm, a lock
-// file) visible too.
+// snapshotTree records every entry under dir, directory mtimes included (a sqlite -shm or a
+// lock file created and deleted again shows).
 func snapshotTree(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	snap := map[string]string{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		entry := fmt.Sprintf("%v size=%d mtime=%d", fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			entry += " -> " + target
-		case fi.Mode().IsRegular():
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			_, err = io.Copy(h, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			entry += " sha256=" + hex.EncodeToString(h.Sum(nil))
-		}
-		snap[rel] = entry
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("snapshotting %s: %v", dir, err)
-	}
-	return snap
+	return fixture.SnapshotTree(t, dir, true)
 }
 
 // requireUnchanged fails the test for every difference between two snapshots.
 func requireUnchanged(t *testing.T, before, after map[string]string) {
 	t.Helper()
-	for p, b := range before {
-		if a, ok := after[p]; !ok {
-			t.Errorf("%s was removed", p)
-		} else if a != b {
-			t.Errorf("%s changed:\n before %s\n after  %s", p, b, a)
-		}
-	}
-	for p := range after {
-		if _, ok := before[p]; !ok {
-			t.Errorf("%s was created", p)
-		}
-	}
+	fixture.RequireUnchanged(t, before, after)
 }
 
 // copyFile copies src to dst (creating dst's directory) with the given permissions.

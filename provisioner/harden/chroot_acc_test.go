@@ -17,8 +17,7 @@ import (
 
 // The settings TestAccHardenChroot gives refit-harden; none of them is in the source image or
 // on this host, so finding them in the output proves the build put them there. The DNS servers
-// are this host's (hostNameservers): refit-harden writes /etc/resolv.conf before the rules that
-// install packages run, and the chroot resolves the package mirror through that file.
+// are this host's (hostNameservers), so that the built image resolves names like this host.
 const (
 	accHostname = "refit-acc"
 	accDomain   = "example.test"
@@ -31,8 +30,10 @@ const (
 // the firewall). The build succeeds with no failed rule in the report; the output image, read
 // back offline, holds the sshd drop-in, the user and its key, the nftables configuration enabled
 // at boot, the host name, the NTP servers, and the DNS servers in /etc/resolv.conf — the file
-// this image takes them from, which refit-chroot's copy_files must not put back; the source image
-// is unchanged. Needs PACKER_ACC=1, root, and the tools fixture.DebianImage names.
+// this image takes them from (refit-harden writes the image's own while copy_files has the host's
+// in its place); the source image is unchanged. The same build over that output then reports
+// no rule changed. Each build ends with refit-harden in audit mode (fail_on = "noncompliant"),
+// which finds every rule compliant. Needs PACKER_ACC=1, root, and the tools fixture.DebianImage names.
 func TestAccHardenChroot(t *testing.T) {
 	env := packertest.Setup(t)
 	fixture.NeedRoot(t)
@@ -57,52 +58,15 @@ func TestAccHardenChroot(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	report := filepath.Join(dir, "harden-report.json")
-	tpl := packertest.Template(t, fmt.Sprintf(`
-source "refit-chroot" "debian" {
-  source_image      = %q
-  output_directory  = %q
-  output_image_name = "hardened.raw"
-  output_format     = "raw"
-}
-
-build {
-  sources = ["source.refit-chroot.debian"]
-
-  provisioner "refit-harden" {
-    report = %q
-
-    user {
-      name                = "ops"
-      sudo                = "nopasswd"
-      ssh_authorized_keys = [%q]
-    }
-
-    network {
-      hostname    = %q
-      domain      = %q
-      dns_servers = %s
-      dns_search  = [%q]
-      ntp_servers = [%q]
-    }
-
-    firewall {
-      allow_tcp = [%d]
-    }
-  }
-}
-`, src, filepath.Join(dir, "output"), report, key.Public, accHostname, accDomain, packertest.HCLList(dns), accDomain, accNTP, accPort))
-	start := time.Now()
-	out, err := env.Run(t, tpl, "build", ".")
-	if err != nil {
-		t.Fatalf("packer build: %v", err)
-	}
-	t.Logf("packer build took %v", time.Since(start).Round(time.Second))
-	if !strings.Contains(out, "copy_files: the build changed /etc/resolv.conf") {
-		t.Error("the build output does not say that copy_files kept the build's /etc/resolv.conf")
+	first := accChrootBuild(t, env, src, filepath.Join(dir, "first"), key.Public, dns)
+	// The image has its own /etc/resolv.conf: refit-harden rewrites that one (set aside while the
+	// build resolves names through the host's copy), so copy_files finds its copy untouched and
+	// puts the image's file back. Without one, the build's copy is the image's file and stays.
+	if kept := strings.Contains(first.out, "copy_files: the build changed /etc/resolv.conf"); kept == orig["/etc/resolv.conf"].Exists {
+		t.Errorf("copy_files kept the build's /etc/resolv.conf: %v, want %v (the image has its own: %v)", kept, !orig["/etc/resolv.conf"].Exists, orig["/etc/resolv.conf"].Exists)
 	}
 
-	rep := readHardenReport(t, report)
+	rep := first.report
 	if !rep.Complete || rep.OSID != "debian" || rep.Live {
 		t.Errorf("report: complete %v, os %q, live %v; want a complete offline run on debian", rep.Complete, rep.OSID, rep.Live)
 	}
@@ -125,13 +89,103 @@ build {
 	if after := fixture.FileSHA256(t, src); after != before {
 		t.Errorf("the source image changed: sha256 %s → %s", before, after)
 	}
-	image := filepath.Join(dir, "output", "hardened.raw")
-	got := fixture.ReadImage(t, image, true, nil, "/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/etc/passwd",
+	files := []string{"/etc/resolv.conf", "/etc/hostname", "/etc/hosts", "/etc/passwd",
 		"/home/ops/.ssh/authorized_keys", "/etc/sudoers.d/90-refit-user-ops",
 		"/etc/ssh/sshd_config.d/00-refit-hardening.conf", "/etc/nftables.conf",
 		"/etc/systemd/system/sysinit.target.wants/nftables.service",
-		"/etc/systemd/timesyncd.conf.d/refit-ntp.conf", "/usr/sbin/policy-rc.d")
+		"/etc/systemd/timesyncd.conf.d/refit-ntp.conf", "/usr/sbin/policy-rc.d"}
+	got := fixture.ReadImage(t, first.image, true, nil, files...)
 	checkHardenedImage(t, got, key.Public, wantResolv)
+	if t.Failed() {
+		return
+	}
+
+	// Idempotence through refit-chroot: the same build over the first one's output changes
+	// nothing, although copy_files again puts this host's /etc/resolv.conf in for the build.
+	second := accChrootBuild(t, env, first.image, filepath.Join(dir, "second"), key.Public, dns)
+	for _, r := range second.report.Results {
+		if r.Status == hardening.StatusChanged || r.Status == hardening.StatusFailed {
+			t.Errorf("second build: rule %s %s: %s", r.ID, r.Status, r.Detail)
+		}
+	}
+	if c := second.report.Counts; c.Changed != 0 || c.Failed != 0 || c.OK == 0 {
+		t.Errorf("second build: counts %+v, want 0 changed, 0 failed", c)
+	}
+	if strings.Contains(second.out, "copy_files: the build changed") {
+		t.Error("second build: copy_files says the build changed a copied file")
+	}
+	checkHardenedImage(t, fixture.ReadImage(t, second.image, true, nil, files...), key.Public, wantResolv)
+}
+
+// accBuild is what one accChrootBuild left: Packer's output, the report and the output image.
+type accBuild struct {
+	out, image string
+	report     hardening.Report
+}
+
+// accChrootBuild runs TestAccHardenChroot's template on src (a user with an SSH key and sudo,
+// host name, DNS, NTP and the firewall) with its output and report under dir.
+func accChrootBuild(t *testing.T, env *packertest.Env, src, dir, publicKey string, dns []string) accBuild {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(dir, "harden-report.json")
+	settings := fmt.Sprintf(`
+    user {
+      name                = "ops"
+      sudo                = "nopasswd"
+      ssh_authorized_keys = [%q]
+    }
+
+    network {
+      hostname    = %q
+      domain      = %q
+      dns_servers = %s
+      dns_search  = [%q]
+      ntp_servers = [%q]
+    }
+
+    firewall {
+      allow_tcp = [%d]
+    }
+`, publicKey, accHostname, accDomain, packertest.HCLList(dns), accDomain, accNTP, accPort)
+	// The audit after the apply run fails the build unless every rule is then compliant.
+	tpl := packertest.Template(t, fmt.Sprintf(`
+source "refit-chroot" "debian" {
+  source_image      = %q
+  output_directory  = %q
+  output_image_name = "hardened.raw"
+  output_format     = "raw"
+}
+
+build {
+  sources = ["source.refit-chroot.debian"]
+
+  provisioner "refit-harden" {
+    report = %q
+%s
+  }
+
+  provisioner "refit-harden" {
+    mode    = "audit"
+    fail_on = "noncompliant"
+    report  = %q
+%s
+  }
+}
+`, src, filepath.Join(dir, "output"), report, settings, filepath.Join(dir, "audit-report.json"), settings))
+	start := time.Now()
+	out, err := env.Run(t, tpl, "build", ".")
+	if err != nil {
+		t.Fatalf("packer build of %s: %v", src, err)
+	}
+	t.Logf("packer build of %s took %v", filepath.Base(src), time.Since(start).Round(time.Second))
+	audit := readHardenReport(t, filepath.Join(dir, "audit-report.json"))
+	if !audit.Audit || audit.Counts.Compliant == 0 || audit.Counts.WouldChange != 0 || !strings.Contains(out, "pass rate 100.0 %") {
+		t.Errorf("the audit after refit-harden: audit %v, counts %+v; want every rule compliant", audit.Audit, audit.Counts)
+	}
+	return accBuild{out: out, image: filepath.Join(dir, "output", "hardened.raw"), report: readHardenReport(t, report)}
 }
 
 // checkHardenedImage checks the files TestAccHardenChroot's template writes, as readImage read

@@ -34,8 +34,15 @@ const DefaultExecuteCommand = `sh '{{.Path}}' --sudo --remove`
 
 // Fail-on policies.
 const (
-	FailOnError  = "error"
-	FailOnVerify = "verify"
+	FailOnError        = "error"
+	FailOnVerify       = "verify"
+	FailOnNoncompliant = "noncompliant"
+)
+
+// Modes.
+const (
+	ModeApply = "apply"
+	ModeAudit = "audit"
 )
 
 // SSHConfig is the `ssh` block: how sshd is configured.
@@ -137,15 +144,27 @@ type FirewallConfig struct {
 type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
 
-	// The rule profile. Only `baseline` exists (the default): everything dev-sec's os_hardening
-	// and ssh_hardening cover, plus the CIS and ANSSI items that can be set offline.
+	// The rule profile: `baseline` (the default: every hardening rule, what dev-sec's
+	// os_hardening and ssh_hardening cover plus the CIS and ANSSI items that can be set offline),
+	// `cis-level1` or `cis-level2` (the rules that answer CIS Debian Linux 12 v1.1.0 Level 1, or
+	// Levels 1 and 2, Server), `anssi-intermediary` or `anssi-high` (the rules that answer ANSSI
+	// BP-028 v2 up to that level). The rule table shows which rule is in which profile and the
+	// benchmark items it answers. The `ssh`, `user`, `network` and `firewall` settings apply in
+	// every profile.
 	Profile string `mapstructure:"profile"`
+	// `apply` (the default) changes what is not in effect; `audit` only checks every rule and
+	// reports it as `compliant`, `would change` or `not applicable`, with the profile's pass rate,
+	// and changes nothing in the image or on the machine.
+	Mode string `mapstructure:"mode"`
 	// Apply the profile's hardening rules. Defaults to true; false applies only the `ssh`,
 	// `user`, `network` and `firewall` settings.
 	Hardening *bool `mapstructure:"hardening"`
 	// Rule ids not to apply, or patterns: `sysctl.net.ipv6.*`, `modules.udf`. They are reported
 	// as skipped. A pattern that matches no rule is an error.
 	Skip []string `mapstructure:"skip"`
+	// Hardening rule ids (or patterns, as in `skip`) from outside the profile to apply too, for
+	// example `modules.vfat` with `cis-level1`. A pattern that matches no hardening rule is an error.
+	ExtraRules []string `mapstructure:"extra_rules"`
 	// Let rules install the packages they need (auditd, the PAM pwquality module, an NTP client,
 	// the firewall tool) from the image's own repositories. Defaults to true; rules whose package
 	// cannot be installed are skipped.
@@ -167,7 +186,9 @@ type Config struct {
 	// totals. Written even when the build fails.
 	Report string `mapstructure:"report"`
 	// `error` (the default) fails the build when a rule cannot be applied, and only warns about
-	// rules that applied but did not verify; `verify` fails it on both.
+	// rules that applied but did not verify; `verify` fails it on both. In audit mode,
+	// `noncompliant` fails the build when any rule would change (or could not be checked); the
+	// other values only report.
 	FailOn string `mapstructure:"fail_on"`
 	// The command that runs the uploaded program; `{{.Path}}` is its remote path. Defaults to
 	// `sh '{{.Path}}' --sudo --remove`: the program runs itself again through `sudo -n` when the
@@ -214,9 +235,19 @@ func (c *Config) prepare() error {
 	switch c.FailOn {
 	case "":
 		c.FailOn = FailOnError
-	case FailOnError, FailOnVerify:
+	case FailOnError, FailOnVerify, FailOnNoncompliant:
 	default:
-		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("fail_on must be %q or %q, not %q", FailOnError, FailOnVerify, c.FailOn))
+		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("fail_on must be %q, %q or %q, not %q", FailOnError, FailOnVerify, FailOnNoncompliant, c.FailOn))
+	}
+	switch c.Mode {
+	case "":
+		c.Mode = ModeApply
+	case ModeApply, ModeAudit:
+	default:
+		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("mode must be %q or %q, not %q", ModeApply, ModeAudit, c.Mode))
+	}
+	if c.FailOn == FailOnNoncompliant && c.Mode != ModeAudit {
+		errs = packersdk.MultiErrorAppend(errs, errors.New(`fail_on = "noncompliant" needs mode = "audit" (in apply mode refit-harden makes the rules compliant)`))
 	}
 	if _, err := interpolate.Render(c.ExecuteCommand, &interpolate.Context{Data: &executeData{Path: c.RemotePath}}); err != nil {
 		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("execute_command: %w", err))
@@ -239,7 +270,7 @@ func (c *Config) prepare() error {
 			errs = packersdk.MultiErrorAppend(errs, err)
 		}
 	}
-	if hc.Firewall.Enabled && hc.Firewall.DenySSH && !builderWithoutSSH(c.PackerBuilderType) {
+	if hc.Firewall.Enabled && hc.Firewall.DenySSH && !hc.Audit && !builderWithoutSSH(c.PackerBuilderType) {
 		errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("firewall.allow_ssh = false would lock this build out: source type %q connects over SSH. Close SSH only in builds whose communicator is not SSH (refit-chroot, docker, lxc, lxd, *-chroot)", c.PackerBuilderType))
 	}
 	if errs != nil && len(errs.Errors) > 0 {
@@ -272,6 +303,8 @@ func (c *Config) hardeningConfig() hardening.Config {
 	hc.InstallPackages = boolOr(c.InstallPackages, true)
 	hc.Verify = boolOr(c.Verify, true)
 	hc.Skip = c.Skip
+	hc.Extra = c.ExtraRules
+	hc.Audit = c.Mode == ModeAudit
 	s := c.SSH
 	hc.SSH.PasswordAuthentication = s.PasswordAuthentication
 	hc.SSH.AllowUsers, hc.SSH.AllowGroups = s.AllowUsers, s.AllowGroups
@@ -377,7 +410,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 func (c *Config) checkCommunicator(ui packersdk.Ui, generatedData map[string]interface{}) error {
 	connType, _ := generatedData["ConnType"].(string)
 	user, _ := generatedData["User"].(string)
-	if connType != "ssh" {
+	if connType != "ssh" || c.Mode == ModeAudit { // an audit changes nothing: it cannot lock anybody out
 		return nil
 	}
 	if c.Firewall != nil && !boolOr(c.Firewall.AllowSSH, true) {
@@ -402,6 +435,9 @@ func (c *Config) judge(ui packersdk.Ui, r hardening.Report) error {
 	if r.Live {
 		mode = "on a running system"
 	}
+	if r.Audit {
+		return c.judgeAudit(ui, r, mode)
+	}
 	ui.Say(fmt.Sprintf("refit-harden: %s %s (%s), %s: %d changed, %d ok, %d skipped, %d failed",
 		r.OSID, r.OSVersion, r.Family, mode, n.Changed, n.OK, n.Skipped, n.Failed))
 	var applyFailed, verifyFailed []string
@@ -425,6 +461,28 @@ func (c *Config) judge(ui packersdk.Ui, r hardening.Report) error {
 		}
 		ui.Error("refit-harden: warning: " + msg + " (fail_on = \"verify\" would fail the build)")
 	}
+	return nil
+}
+
+// judgeAudit reports an audit's totals and pass rate, and applies fail_on = "noncompliant".
+func (c *Config) judgeAudit(ui packersdk.Ui, r hardening.Report, mode string) error {
+	n := r.Counts
+	ui.Say(fmt.Sprintf("refit-harden: audit of %s %s (%s), %s, profile %s: %d compliant, %d would change, %d not applicable, %d skipped, %d could not be checked; pass rate %.1f %% (compliant / (compliant + would change))",
+		r.OSID, r.OSVersion, r.Family, mode, r.Profile, n.Compliant, n.WouldChange, n.NotApplicable, n.Skipped, n.Failed, n.PassRate()))
+	var bad []string
+	for _, res := range r.Results {
+		if res.Status == hardening.StatusWouldChange || res.Status == hardening.StatusFailed {
+			bad = append(bad, res.ID)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%d rule(s) not compliant or not checkable: %s", len(bad), strings.Join(bad, ", "))
+	if c.FailOn == FailOnNoncompliant {
+		return errors.New("refit-harden: audit: " + msg)
+	}
+	ui.Say("refit-harden: audit: " + msg + " (fail_on = \"noncompliant\" would fail the build)")
 	return nil
 }
 

@@ -19,8 +19,10 @@ type FlatConfig struct {
 	PackerUserVars      map[string]string   `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
 	PackerSensitiveVars []string            `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
 	Profile             *string             `mapstructure:"profile" cty:"profile" hcl:"profile"`
+	Mode                *string             `mapstructure:"mode" cty:"mode" hcl:"mode"`
 	Hardening           *bool               `mapstructure:"hardening" cty:"hardening" hcl:"hardening"`
 	Skip                []string            `mapstructure:"skip" cty:"skip" hcl:"skip"`
+	ExtraRules          []string            `mapstructure:"extra_rules" cty:"extra_rules" hcl:"extra_rules"`
 	InstallPackages     *bool               `mapstructure:"install_packages" cty:"install_packages" hcl:"install_packages"`
 	SSH                 *FlatSSHConfig      `mapstructure:"ssh" cty:"ssh" hcl:"ssh"`
 	Users               []FlatUserConfig    `mapstructure:"user" cty:"user" hcl:"user"`
@@ -55,8 +57,10 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"packer_user_variables":      &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
 		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
 		"profile":                    &hcldec.AttrSpec{Name: "profile", Type: cty.String, Required: false},
+		"mode":                       &hcldec.AttrSpec{Name: "mode", Type: cty.String, Required: false},
 		"hardening":                  &hcldec.AttrSpec{Name: "hardening", Type: cty.Bool, Required: false},
 		"skip":                       &hcldec.AttrSpec{Name: "skip", Type: cty.List(cty.String), Required: false},
+		"extra_rules":                &hcldec.AttrSpec{Name: "extra_rules", Type: cty.List(cty.String), Required: false},
 		"install_packages":           &hcldec.AttrSpec{Name: "install_packages", Type: cty.Bool, Required: false},
 		"ssh":                        &hcldec.BlockSpec{TypeName: "ssh", Nested: hcldec.ObjectSpec((*FlatSSHConfig)(nil).HCL2Spec())},
 		"user":                       &hcldec.BlockListSpec{TypeName: "user", Nested: hcldec.ObjectSpec((*FlatUserConfig)(nil).HCL2Spec())},

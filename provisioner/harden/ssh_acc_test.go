@@ -50,6 +50,14 @@ variable "ssh_username" { type = string }
 variable "ssh_key_file" { type = string }
 variable "public_key" { type = string }
 variable "report" { type = string }
+variable "mode" {
+  type    = string
+  default = "apply"
+}
+variable "fail_on" {
+  type    = string
+  default = "verify"
+}
 
 source "null" "vm" {
   communicator         = "ssh"
@@ -65,8 +73,9 @@ build {
 
   provisioner "refit-harden" {
     profile = "baseline"
+    mode    = var.mode
     verify  = true
-    fail_on = "verify"
+    fail_on = var.fail_on
     report  = var.report
 
     user {
@@ -222,6 +231,12 @@ systemctl enable --now refit-test-sshd-2222.service`, shellQuote(rootPassword), 
 		t.Errorf("the second build changed %d rules, want 0:\n%s", second.Counts.Changed, strings.Join(changed, "\n"))
 	}
 
+	// An audit over SSH of the hardened machine: every rule compliant (fail_on = "noncompliant"
+	// would fail the build otherwise).
+	phase = time.Now()
+	audit := runAuditBuild(t, env, dir, vm, key, "ops", filepath.Join(dir, "report-audit.json"))
+	t.Logf("TIMING audit: %v (%d compliant, %d not applicable)", time.Since(phase).Round(time.Second), audit.Counts.Compliant, audit.Counts.NotApplicable)
+
 	phase = time.Now()
 	vm.Reboot()
 	t.Logf("TIMING reboot: %v", time.Since(phase).Round(time.Second))
@@ -256,6 +271,33 @@ func runHardenBuild(t *testing.T, env *packertest.Env, dir string, vm *vmtest.VM
 	}
 	if !rep.Complete || !rep.Live || rep.OSID != "debian" || rep.Counts.Failed != 0 {
 		t.Fatalf("report of the build as %s: complete %v, live %v, os %q, counts %+v", user, rep.Complete, rep.Live, rep.OSID, rep.Counts)
+	}
+	return rep
+}
+
+// runAuditBuild runs the template in audit mode with fail_on = "noncompliant" against vm as
+// user and returns the report, after checking that every rule was compliant or not applicable.
+func runAuditBuild(t *testing.T, env *packertest.Env, dir string, vm *vmtest.VM, key vmtest.Key, user, report string) hardening.Report {
+	t.Helper()
+	out, err := env.Run(t, dir, "build",
+		"-var", fmt.Sprintf("ssh_port=%d", vm.HostPort(22)),
+		"-var", "ssh_username="+user,
+		"-var", "ssh_key_file="+key.Private,
+		"-var", "public_key="+key.Public,
+		"-var", "report="+report,
+		"-var", "mode=audit",
+		"-var", "fail_on=noncompliant",
+		".")
+	if err != nil {
+		t.Fatalf("packer build in audit mode as %s: %v", user, err)
+	}
+	if !strings.Contains(out, "audit of debian 12 (debian), on a running system, profile baseline:") || !strings.Contains(out, "pass rate 100.0 %") {
+		t.Errorf("packer build in audit mode as %s: the output lacks the audit summary with a pass rate of 100 %%", user)
+	}
+	rep := readHardenReport(t, report)
+	if !rep.Complete || !rep.Live || !rep.Audit || rep.Profile != "baseline" || rep.Counts.Compliant == 0 ||
+		rep.Counts.WouldChange != 0 || rep.Counts.Failed != 0 || rep.Counts.Changed != 0 {
+		t.Errorf("audit report as %s: complete %v, live %v, audit %v, profile %q, counts %+v", user, rep.Complete, rep.Live, rep.Audit, rep.Profile, rep.Counts)
 	}
 	return rep
 }
