@@ -28,13 +28,60 @@ import (
 // ErrNoRecords is wrapped by the error of a manifests list that names no file.
 var ErrNoRecords = errors.New("fleet: no image records")
 
-// Record is one image's record: its name and what is installed in it.
+// Record is one image's record: its name, distribution and what is installed in it.
 type Record struct {
 	// Name is the file's name without its suffixes (see ImageName).
 	Name string
 	// Path is the file the record was read from.
-	Path     string
-	Manifest *installed.Manifest
+	Path string
+	// OS and PackageManager are the record's.
+	OS             installed.OS
+	PackageManager string
+	// InstalledCount is the number of packages the record lists.
+	InstalledCount int
+	// packages index the fleet's table of distinct installed packages: a fleet repeats
+	// the same packages at the same versions in image after image, so a thousand records
+	// of a thousand packages each take megabytes, not hundreds of them.
+	packages []uint32
+	table    *packageTable
+}
+
+// Inventory is what is installed in the image, as outdated.Inventory gives it.
+func (r *Record) Inventory() []updates.Installed {
+	inv := make([]updates.Installed, len(r.packages))
+	r.table.mu.Lock()
+	defer r.table.mu.Unlock()
+	for i, id := range r.packages {
+		inv[i] = r.table.list[id]
+	}
+	return inv
+}
+
+// packageTable holds each distinct installed package of the fleet once.
+type packageTable struct {
+	mu   sync.Mutex
+	ids  map[updates.Installed]uint32
+	list []updates.Installed
+}
+
+// add records inv and returns its packages' ids.
+func (t *packageTable) add(inv []updates.Installed) []uint32 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ids == nil {
+		t.ids = map[updates.Installed]uint32{}
+	}
+	out := make([]uint32, len(inv))
+	for i, p := range inv {
+		id, ok := t.ids[p]
+		if !ok {
+			id = uint32(len(t.list))
+			t.ids[p] = id
+			t.list = append(t.list, p)
+		}
+		out[i] = id
+	}
+	return out
 }
 
 // recordSuffixes are stripped, repeatedly, from the end of a record's file name to name
@@ -91,12 +138,18 @@ func Expand(patterns []string) ([]string, error) {
 // files naming the same image are an error naming both.
 func ReadRecords(ctx context.Context, paths []string, workers int) ([]*Record, error) {
 	recs := make([]*Record, len(paths))
+	table := &packageTable{}
 	err := parallel(ctx, len(paths), workers, func(i int) error {
 		m, err := readRecord(paths[i])
 		if err != nil {
 			return err
 		}
-		recs[i] = &Record{Name: ImageName(paths[i]), Path: paths[i], Manifest: m}
+		inv, err := outdated.Inventory(m)
+		if err != nil {
+			return fmt.Errorf("%s: %w", paths[i], err)
+		}
+		recs[i] = &Record{Name: ImageName(paths[i]), Path: paths[i], OS: m.OS, PackageManager: m.PackageManager,
+			InstalledCount: len(m.Packages), packages: table.add(inv), table: table}
 		return nil
 	})
 	if err != nil {
@@ -156,18 +209,18 @@ func (r Repository) Type() string {
 // packageManagers maps a repository type to the package manager of the images it serves.
 var packageManagers = map[string]string{repository.TypeRPM: "rpm", repository.TypeDeb: "dpkg"}
 
-// AppliesTo tells whether r serves the image m describes: its type fits the image's
+// AppliesTo tells whether r serves the image rec records: its type fits the image's
 // package manager (rpm-md: rpm, deb: dpkg), and os_id and os_version_id, where set, match.
-func (r Repository) AppliesTo(m *installed.Manifest) bool {
-	if packageManagers[r.Type()] != m.PackageManager {
+func (r Repository) AppliesTo(rec *Record) bool {
+	if packageManagers[r.Type()] != rec.PackageManager {
 		return false
 	}
-	if len(r.OSIDs) > 0 && !slices.Contains(r.OSIDs, m.OS.ID) && !slices.Contains(r.OSIDs, m.OS.Family) {
+	if len(r.OSIDs) > 0 && !slices.Contains(r.OSIDs, rec.OS.ID) && !slices.Contains(r.OSIDs, rec.OS.Family) {
 		return false
 	}
 	if len(r.OSVersionIDs) > 0 {
 		for _, g := range r.OSVersionIDs {
-			if ok, _ := path.Match(g, m.OS.VersionID); ok {
+			if ok, _ := path.Match(g, rec.OS.VersionID); ok {
 				return true
 			}
 		}
@@ -222,21 +275,20 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	applies := make([][]int, len(job.Records)) // image -> indices of its repositories
 	for ri, rec := range job.Records {
 		for i, r := range job.Repositories {
-			if r.AppliesTo(rec.Manifest) {
+			if r.AppliesTo(rec) {
 				applies[ri] = append(applies[ri], i)
-				for n := range outdated.InstalledNames(rec.Manifest) {
-					names[i][n] = true
+				for _, id := range rec.packages {
+					names[i][rec.table.list[id].Name] = true
 				}
 			}
 		}
 		if len(applies[ri]) == 0 {
-			m := rec.Manifest
 			want := repository.TypeRPM
-			if m.PackageManager == "dpkg" {
+			if rec.PackageManager == "dpkg" {
 				want = repository.TypeDeb
 			}
 			return nil, fmt.Errorf("image %q (%s, %s %s, %s) has no repository: add a repository block of type = %q whose os_id and os_version_id, if set, match it",
-				rec.Name, rec.Path, m.OS.ID, m.OS.VersionID, m.PackageManager, want)
+				rec.Name, rec.Path, rec.OS.ID, rec.OS.VersionID, rec.PackageManager, want)
 		}
 	}
 	wanted := make([]repository.Wanted, len(specs))
@@ -281,7 +333,7 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	res := &Result{Images: make([]Image, len(job.Records))}
 	err := parallel(ctx, len(job.Records), job.Workers, func(ri int) error {
 		rec := job.Records[ri]
-		r, err := outdated.Diff(rec.Manifest, "", offers[fmt.Sprint(applies[ri])], job.Filter)
+		r, err := outdated.DiffInventory(rec.PackageManager, rec.Inventory(), "", offers[fmt.Sprint(applies[ri])], job.Filter)
 		if err != nil {
 			return fmt.Errorf("image %q (%s): %w", rec.Name, rec.Path, err)
 		}

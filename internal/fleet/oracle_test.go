@@ -260,11 +260,15 @@ func TestFleetMatchesOracles(t *testing.T) {
 			// refit-repodiff's job for this image alone, with the repositories it got.
 			var specs []repository.Spec
 			for _, r := range repos {
-				if r.AppliesTo(im.Record.Manifest) {
+				if r.AppliesTo(im.Record) {
 					specs = append(specs, r.Spec)
 				}
 			}
-			alone, err := outdated.Run(context.Background(), outdated.Job{Manifest: im.Record.Manifest, Repositories: specs,
+			m, err := readRecord(im.Record.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			alone, err := outdated.Run(context.Background(), outdated.Job{Manifest: m, Repositories: specs,
 				Loader: &repository.Loader{Fetch: fetch.New(cache)}, Filter: updates.Filter{}})
 			if err != nil {
 				t.Fatal(err)

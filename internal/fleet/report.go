@@ -91,11 +91,11 @@ func NewReport(res *Result) *Report {
 	bars := map[string]int{}
 	byCVE := map[string][]string{}
 	for _, im := range res.Images {
-		m, r := im.Record.Manifest, im.Result
+		rec, r := im.Record, im.Result
 		ir := ImageReport{
-			Name: im.Record.Name, Path: im.Record.Path,
-			OSID: m.OS.ID, OSVersionID: m.OS.VersionID, OSFamily: m.OS.Family, PackageManager: m.PackageManager,
-			InstalledCount: len(m.Packages), Repositories: repoconfig.NonNil(im.Repositories),
+			Name: rec.Name, Path: rec.Path,
+			OSID: rec.OS.ID, OSVersionID: rec.OS.VersionID, OSFamily: rec.OS.Family, PackageManager: rec.PackageManager,
+			InstalledCount: rec.InstalledCount, Repositories: repoconfig.NonNil(im.Repositories),
 			Count: len(r.Updates), SecurityCount: r.SecurityCount, Severity: PendingSeverity(r),
 			CVEs: repoconfig.NonNil(r.CVEs), Advisories: []AdvisoryReport{}, Updates: []repoconfig.UpdateOutput{},
 		}

@@ -104,26 +104,49 @@ func Load(ctx context.Context, loader *repository.Loader, specs []repository.Spe
 	return loaded, nil
 }
 
+// Inventory is m's packages as the diff reads them (rpm's imported signing keys left out).
+func Inventory(m *installed.Manifest) ([]updates.Installed, error) {
+	scheme, _, err := schemeFor(m.PackageManager)
+	if err != nil {
+		return nil, err
+	}
+	inv := make([]updates.Installed, 0, len(m.Packages))
+	for _, p := range m.Packages {
+		if isSigningKey(p.Name) {
+			continue
+		}
+		inv = append(inv, updates.Installed{
+			Name: p.Name, Arch: p.Arch,
+			EVR:         evr.EVR{Epoch: p.Epoch, Version: p.Version, Release: p.Release},
+			InstallOnly: scheme == evr.RPM && updates.IsInstallOnly(p.Name, p.Provides),
+		})
+	}
+	return inv, nil
+}
+
 // Diff computes the updates of the packages m lists against what offer holds, exactly as
 // Run does when offer was loaded for m's names alone: offer may hold more (the names of
 // other images, as refit-fleet loads it), which Diff narrows to m's names first. root,
 // when set, is where m was read from (its enabled module streams count).
 func Diff(m *installed.Manifest, root string, offer *Offer, f updates.Filter) (*updates.Result, error) {
-	scheme, _, err := schemeFor(m.PackageManager)
+	inv, err := Inventory(m)
 	if err != nil {
 		return nil, err
 	}
-	in := updates.Input{Scheme: scheme, Filter: f}
-	names := InstalledNames(m)
-	for _, p := range m.Packages {
-		if isSigningKey(p.Name) {
-			continue
-		}
-		in.Installed = append(in.Installed, updates.Installed{
-			Name: p.Name, Arch: p.Arch,
-			EVR:         evr.EVR{Epoch: p.Epoch, Version: p.Version, Release: p.Release},
-			InstallOnly: scheme == evr.RPM && updates.IsInstallOnly(p.Name, p.Provides),
-		})
+	return DiffInventory(m.PackageManager, inv, root, offer, f)
+}
+
+// DiffInventory is Diff for an inventory (Inventory) of an image whose package manager
+// is pm.
+func DiffInventory(pm string, inv []updates.Installed, root string, offer *Offer, f updates.Filter) (*updates.Result, error) {
+	scheme, _, err := schemeFor(pm)
+	if err != nil {
+		return nil, err
+	}
+	in := updates.Input{Scheme: scheme, Filter: f, Installed: inv}
+	names := make(map[string]bool, len(inv))
+	for _, p := range inv {
+		names[p.Name] = true
 	}
 	in.Candidates, in.Advisories = offer.narrow(names)
 	mod := updates.Modularity{Defaults: map[string]string{}}
