@@ -12,12 +12,12 @@ import (
 	"bufio"
 	"bytes"
 	"compress/bzip2"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
@@ -129,7 +129,7 @@ func byName(name string) Format {
 // whose name promises a format its bytes do not start with is decoded as that
 // format and so fails with the decoder's error.
 func Reader(r io.Reader, name string, limit int64) (io.ReadCloser, error) {
-	return open(r, name, byName(name), limit)
+	return open(r, name, byName(name), limit, true)
 }
 
 // rpmCompressors are the values of an RPM header's PAYLOADCOMPRESSOR tag that rpm reads
@@ -159,12 +159,13 @@ func RPMPayload(r io.Reader, compressor string, limit int64) (io.ReadCloser, err
 	if compressor != "" {
 		name += " (" + compressor + ")"
 	}
-	return open(r, name, format, limit)
+	return open(r, name, format, limit, false)
 }
 
 // open decodes r as the format its magic bytes announce or, when they announce none, as
-// fallback (Plain when unknown).
-func open(r io.Reader, name string, fallback Format, limit int64) (io.ReadCloser, error) {
+// fallback (Plain when unknown); with external, an xz stream is decoded by the xz program
+// when it is installed (xzProcess).
+func open(r io.Reader, name string, fallback Format, limit int64, external bool) (io.ReadCloser, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(magicLen)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -177,7 +178,7 @@ func open(r io.Reader, name string, fallback Format, limit int64) (io.ReadCloser
 	if format == unknown {
 		format = Plain
 	}
-	dec, err := newDecoder(format, br)
+	dec, err := newDecoder(format, br, external)
 	switch {
 	case errors.Is(err, ErrUnsupported):
 		return nil, fmt.Errorf("opening %s: %w", name, err)
@@ -188,13 +189,16 @@ func open(r io.Reader, name string, fallback Format, limit int64) (io.ReadCloser
 }
 
 // newDecoder returns a decoder of format reading br.
-func newDecoder(format Format, br *bufio.Reader) (io.ReadCloser, error) {
+func newDecoder(format Format, br *bufio.Reader, external bool) (io.ReadCloser, error) {
 	switch format {
 	case Gzip:
 		return gzip.NewReader(br)
 	case XZ:
 		if err := checkXZDictionary(br); err != nil {
 			return nil, err
+		}
+		if path := xzProgram(); external && path != "" {
+			return xzProcess(path, br)
 		}
 		zr, err := xz.NewReader(br)
 		if err != nil {

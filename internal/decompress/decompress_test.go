@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // compressors are the real command-line tools that produce each format.
@@ -420,5 +421,89 @@ func TestLZMAHugeDictionary(t *testing.T) {
 	packed := compress(t, []string{"xz", "--format=lzma", "-c", "--lzma1=dict=1536MiB"}, []byte("hello"))
 	if _, err := readAll(t, packed, "f.lzma", 0); err == nil || !strings.Contains(err.Error(), "dictionary") {
 		t.Fatalf("lzma stream with a 1.5 GiB dictionary: got %v, want the dictionary refused", err)
+	}
+}
+
+// errAfter yields data, then err.
+type errAfter struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errAfter) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		return n, e.err
+	}
+	return n, err
+}
+
+func (e *errAfter) Close() error { return nil }
+
+// TestReadAhead: the read-ahead reader gives exactly the bytes of its source, then the
+// source's error, and Close stops it midway without hanging.
+func TestReadAhead(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 200000) // several blocks
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{{"eof", io.EOF}, {"failure", errors.New("boom")}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ReadAhead(&errAfter{r: bytes.NewReader(data), err: tc.err})
+			got, err := io.ReadAll(iotest.OneByteReader(io.LimitReader(r, 1000)))
+			if err != nil || !bytes.Equal(got, data[:1000]) {
+				t.Fatalf("first bytes: %v", err)
+			}
+			rest, err := io.ReadAll(r)
+			if tc.err == io.EOF && err != nil || tc.err != io.EOF && err != tc.err {
+				t.Fatalf("error %v, want %v", err, tc.err)
+			}
+			if !bytes.Equal(append(got, rest...), data) {
+				t.Fatalf("read %d bytes, want the source's %d", len(got)+len(rest), len(data))
+			}
+			r.Close()
+		})
+	}
+	r := ReadAhead(io.NopCloser(bytes.NewReader(data)))
+	buf := make([]byte, 10)
+	if _, err := r.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestXZProgramMatchesGo: metadata xz streams decoded by the xz program (Reader) give the
+// same bytes as the in-process decoder (RPMPayload), and a truncated stream fails both.
+func TestXZProgramMatchesGo(t *testing.T) {
+	if xzProgram() == "" {
+		t.Skip("needs the xz command on PATH (Debian package xz-utils)")
+	}
+	data := bytes.Repeat([]byte("<package><name>refit</name></package>\n"), 50000)
+	packed := compress(t, []string{"xz", "-6", "-c"}, data)
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+		ok     bool
+	}{{"whole", packed, true}, {"truncated", packed[:len(packed)/2], false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			read := func(open func(io.Reader) (io.ReadCloser, error)) ([]byte, error) {
+				r, err := open(bytes.NewReader(tc.stream))
+				if err != nil {
+					return nil, err
+				}
+				defer r.Close()
+				return io.ReadAll(r)
+			}
+			viaProgram, perr := read(func(r io.Reader) (io.ReadCloser, error) { return Reader(r, "primary.xml.xz", 0) })
+			inProcess, gerr := read(func(r io.Reader) (io.ReadCloser, error) { return RPMPayload(r, "xz", 0) })
+			if tc.ok && (perr != nil || gerr != nil || !bytes.Equal(viaProgram, data) || !bytes.Equal(inProcess, data)) {
+				t.Fatalf("program: %d bytes, %v; in process: %d bytes, %v; want %d bytes", len(viaProgram), perr, len(inProcess), gerr, len(data))
+			}
+			if !tc.ok && (perr == nil || gerr == nil || !strings.Contains(perr.Error(), "(xz)")) {
+				t.Fatalf("truncated stream: program %v, in process %v; want both to fail, naming xz", perr, gerr)
+			}
+		})
 	}
 }

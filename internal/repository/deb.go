@@ -57,10 +57,11 @@ func (l *Loader) loadDeb(ctx context.Context, spec Spec, wanted Wanted) (*Loaded
 		}
 		err = func() error {
 			defer f.Close()
-			r, err := decompress.Reader(f, p, maxUnpacked)
+			dec, err := decompress.Reader(f, p, maxUnpacked)
 			if err != nil {
 				return err
 			}
+			r := decompress.ReadAhead(dec) // decompress on one core while parsing on the other
 			defer r.Close()
 			return apt.ParsePackages(r, func(pkg *apt.Package) error {
 				if wanted != nil && !wanted(pkg.Package) {

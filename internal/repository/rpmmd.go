@@ -141,10 +141,11 @@ func (l *Loader) readData(ctx context.Context, spec Spec, d rpmmd.Data, parse fu
 	if d.OpenSize > 0 {
 		limit = d.OpenSize
 	}
-	r, err := decompress.Reader(f, d.Location, limit)
+	dec, err := decompress.Reader(f, d.Location, limit)
 	if err != nil {
 		return fmt.Errorf("%s: %w", u, err)
 	}
+	r := decompress.ReadAhead(dec) // decompress on one core while parse reads on the other
 	defer r.Close()
 	if err := parse(r); err != nil {
 		return fmt.Errorf("%s: %w", u, err)

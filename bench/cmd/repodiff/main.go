@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/refit-images/packer-plugin-refit/datasource/repodiff"
@@ -36,7 +37,20 @@ func main() {
 	flag.StringVar(&c.Manifest, "manifest", "", "package manifest to inspect")
 	flag.StringVar(&c.CacheDir, "cache-dir", "", "metadata cache (default: a fresh temporary folder)")
 	flag.Var(&repos, "repo", "rpm-md repository as name=url (repeatable)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	c.Repositories = repos
 	if c.CacheDir == "" {
 		dir, err := os.MkdirTemp("", "repodiff-cache-")
@@ -50,6 +64,7 @@ func main() {
 	out, err := repodiff.Run(context.Background(), &c, func(string) {})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "repodiff:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 	if *verbose {
