@@ -174,38 +174,41 @@ func (d *Datasource) Execute() (cty.Value, error) {
 // Run does the data source's work outside Packer (also used by tests and benchmarks).
 func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, error) {
 	var (
-		m    *installed.Manifest
-		err  error
+		read func() (*installed.Manifest, error)
 		root = c.Rootfs
 	)
 	switch {
 	case c.Image != "":
 		var release func()
+		var err error
 		root, release, err = openImage(ctx, c, log)
 		if err != nil {
 			return nil, err
 		}
 		defer release()
-		m, err = installed.FromRoot(root)
+		read = func() (*installed.Manifest, error) { return installed.FromRoot(root) }
 	case c.Manifest != "":
-		m, err = installed.ReadManifest(c.Manifest)
+		read = func() (*installed.Manifest, error) { return installed.ReadManifest(c.Manifest) }
 	case c.Rootfs != "":
 		if st, serr := os.Stat(c.Rootfs); serr != nil {
 			return nil, fmt.Errorf("rootfs: %w", serr)
 		} else if !st.IsDir() {
 			return nil, fmt.Errorf("rootfs: %s is not a directory", c.Rootfs)
 		}
-		m, err = installed.FromRoot(c.Rootfs)
+		read = func() (*installed.Manifest, error) { return installed.FromRoot(c.Rootfs) }
 	default:
-		err = errors.New("no manifest or rootfs given")
+		return nil, errors.New("no manifest or rootfs given")
 	}
-	if err != nil {
-		return nil, err
-	}
+	var m *installed.Manifest
 	client := fetch.New(c.CacheDir)
 	client.Progress = log
 	job := outdated.Job{
-		Manifest:     m,
+		// the rpmdb or dpkg status is read while the repositories load
+		ReadManifest: func() (*installed.Manifest, error) {
+			var err error
+			m, err = read()
+			return m, err
+		},
 		Root:         root,
 		Filter:       c.Filters.UpdatesFilter(),
 		Loader:       &repository.Loader{Fetch: client, Log: log},

@@ -22,6 +22,10 @@ import (
 type Job struct {
 	// Manifest is what is installed.
 	Manifest *installed.Manifest
+	// ReadManifest, when Manifest is nil, reads what is installed while the repositories
+	// load (reading an rpmdb and decompressing metadata then share the CPUs); the loaders
+	// wait for it before they keep their first package.
+	ReadManifest func() (*installed.Manifest, error)
 	// Root, when set, is the root filesystem the manifest was read from; its
 	// /etc/dnf/modules.d tells which module streams are enabled.
 	Root         string
@@ -34,32 +38,67 @@ type Job struct {
 
 // Run computes the updates.
 func Run(ctx context.Context, job Job) (*updates.Result, error) {
-	m := job.Manifest
-	_, wantType, err := schemeFor(m.PackageManager)
-	if err != nil {
+	var (
+		m     = job.Manifest
+		merr  error
+		names map[string]bool
+		ready = make(chan struct{})
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if m != nil {
+		names = InstalledNames(m)
+		close(ready)
+	} else {
+		go func() {
+			defer close(ready)
+			if m, merr = job.ReadManifest(); merr == nil {
+				names = InstalledNames(m)
+			} else {
+				cancel() // no use loading for an inventory that cannot be read
+			}
+		}()
+	}
+	wanted := func(name string) bool {
+		<-ready
+		return names[name]
+	}
+	all := make([]repository.Wanted, len(job.Repositories))
+	for i := range all {
+		all[i] = wanted
+	}
+	loaded, lerr := Load(ctx, job.Loader, job.Repositories, all, job.Concurrency)
+	<-ready
+	if merr != nil {
+		return nil, merr
+	}
+	// A repository of the wrong type is named as such, not by the error loading it gave.
+	if err := checkTypes(m, job.Repositories); err != nil {
 		return nil, err
 	}
-	for _, r := range job.Repositories {
+	if lerr != nil {
+		return nil, lerr
+	}
+	return Diff(m, job.Root, NewOffer(loaded), job.Filter)
+}
+
+// checkTypes checks that every repository is of the type m's package manager reads.
+func checkTypes(m *installed.Manifest, repos []repository.Spec) error {
+	_, wantType, err := schemeFor(m.PackageManager)
+	if err != nil {
+		return err
+	}
+	for _, r := range repos {
 		t := r.Type
 		if t == "" {
 			t = repository.TypeRPM
 		}
 		if t != wantType {
-			return nil, fmt.Errorf("repository %q is of type %q but the packages are managed by %s: use type = %q repositories for this image",
+			return fmt.Errorf("repository %q is of type %q but the packages are managed by %s: use type = %q repositories for this image",
 				r.Name, t, m.PackageManager, wantType)
 		}
 	}
-	names := InstalledNames(m)
-	wanted := func(name string) bool { return names[name] }
-	all := make([]repository.Wanted, len(job.Repositories))
-	for i := range all {
-		all[i] = wanted
-	}
-	loaded, err := Load(ctx, job.Loader, job.Repositories, all, job.Concurrency)
-	if err != nil {
-		return nil, err
-	}
-	return Diff(m, job.Root, NewOffer(loaded), job.Filter)
+	return nil
 }
 
 // InstalledNames is the set of the names of m's packages that repositories are asked
