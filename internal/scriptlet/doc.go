@@ -48,11 +48,15 @@
 // [ "$1" = upgrade ], [ -z "$2" ], case "$1" in …; not when the script may change its positional
 // parameters (shift, set --, eval, sourcing a file other than debconf's confmodule). Tests of a
 // variable are decided the same way when a single literal value reaches them (package_name=ucf …
-// [ -z "$package_name" ]), and so are tests of RET after "db_get question" given the image's
-// debconf answers (Script.Debconf, from DebconfDB.Questions, checked against the real debconf): what
-// db_get answers with DEBIAN_FRONTEND=noninteractive, where db_input and db_go ask nothing and
-// change no answer the analysis relies on; any other db_ call in between, or a script that may
-// change answers (db_set, db_reset, debconf-set-selections …), leaves them undecided (debconf.go). A function that passes its arguments on ("$@") is judged at each call as the command it
+// [ -z "$package_name" ]; an if whose every branch ends by assigning it counts as an assignment),
+// and so are tests of RET after "db_get question" given the image's debconf answers
+// (Script.Debconf, from DebconfDB.Questions, checked against the real debconf): what db_get answers
+// with DEBIAN_FRONTEND=noninteractive, where db_input and db_go ask nothing and change no answer
+// the analysis relies on; any other db_ call in between, or a script that may change answers
+// (db_set, db_reset, debconf-set-selections …), leaves them undecided (debconf.go). A command with
+// one argument named by a variable is judged for each literal value that reaches it
+// (invoke-rc.d cron $_dh_action after _dh_action=restart or start).
+// A function that passes its arguments on ("$@") is judged at each call as the command it
 // passes them to. A program named by a variable is judged for every value that can reach the command:
 // the last assignment that every path to it goes through (in its own function) and the conditional
 // ones after it (idl="invoke-rc.d $service" … [ -x … ] && idl=… … $idl restart), or else every literal

@@ -739,6 +739,8 @@ func (w *walker) call(n *syntax.CallExpr) bool {
 			rulings = append(rulings, r)
 		}
 		r = combine(rulings)
+	} else if rs, ok := w.argumentVariants(n, c); ok {
+		r = combine(rs)
 	} else {
 		r = w.judgeCommand(c)
 	}
@@ -782,6 +784,68 @@ func (w *walker) call(n *syntax.CallExpr) bool {
 		return r.with == ""
 	}
 	return true
+}
+
+// argumentVariants judges a command with one argument that is a variable ($action, "$action") for
+// every value that can reach it (w.reaching: debhelper's _dh_action=restart or start before
+// "invoke-rc.d cron $_dh_action"), when every value is a literal that stays one word; ok is false
+// otherwise, and the command is judged with the argument unknown.
+func (w *walker) argumentVariants(n *syntax.CallExpr, c command) ([]ruling, bool) {
+	at := -1
+	for i := 1; i < len(c.static); i++ {
+		if !c.static[i] {
+			if at >= 0 {
+				return nil, false
+			}
+			at = i
+		}
+	}
+	if at < 0 || !c.static[0] {
+		return nil, false
+	}
+	name, split, ok := commandVariable(n.Args[at])
+	if !ok || !isVariableName(name) {
+		return nil, false
+	}
+	values, ok := w.reaching(n, name)
+	if !ok || len(values) == 0 || len(values) > 8 {
+		return nil, false
+	}
+	var rs []ruling
+	for _, value := range values {
+		v, static := staticWord(value)
+		if !static || v == "" || split && (w.ifsChanged() || strings.ContainsAny(v, " \t\n*?[\\")) {
+			return nil, false
+		}
+		alt := c
+		alt.words = slices.Clone(c.words)
+		alt.static = slices.Clone(c.static)
+		alt.prefix = slices.Clone(c.prefix)
+		alt.words[at], alt.static[at], alt.prefix[at] = v, true, v
+		r := w.judgeCommand(alt)
+		if r.effect == refuse {
+			r.reason = fmt.Sprintf("when $%s is %q: %s", name, v, r.reason)
+		}
+		rs = append(rs, r)
+	}
+	// One note for all values: the command's own when it is judged with the argument unknown
+	// (deb-systemd-invoke $_dh_action: "not started or restarted"), else each value's.
+	var notes []string
+	for _, r := range rs {
+		if r.note != "" && !slices.Contains(notes, r.note) {
+			notes = append(notes, r.note)
+		}
+	}
+	if len(notes) > 1 {
+		note := strings.Join(notes, "; ")
+		if r := w.judgeCommand(c); r.effect == replace && r.note != "" {
+			note = r.note
+		}
+		for i := range rs {
+			rs[i].note = note
+		}
+	}
+	return rs, true
 }
 
 // pullRedirects moves the redirections of a statement whose command shrank to one word (of width

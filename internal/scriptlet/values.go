@@ -150,6 +150,9 @@ func (w *walker) reaching(use syntax.Node, name string) (values []*syntax.Word, 
 					if v := w.debconfAssignment(list[j], name); v != nil {
 						return append(values, v), true
 					}
+					if vs := w.branchAssignments(list[j], name); vs != nil {
+						return append(values, vs...), true
+					}
 					vs, known := w.assignmentsIn(list[j], name)
 					if !known {
 						return nil, false
@@ -168,6 +171,35 @@ func (w *walker) reaching(use syntax.Node, name string) (values []*syntax.Word, 
 		}
 		node = parent
 	}
+}
+
+// branchAssignments returns the values an if statement assigns to name when every branch (then, each
+// elif, and an else) ends its own list with a plain assignment to it and nothing else in the statement
+// may set it otherwise: the if then assigns it on every path, as debhelper's
+// "if [ -n "$2" ]; then _dh_action=restart; else _dh_action=start; fi" does. Nil otherwise.
+func (w *walker) branchAssignments(s *syntax.Stmt, name string) []*syntax.Word {
+	clause, ok := s.Cmd.(*syntax.IfClause)
+	if !ok || s.Negated || s.Background || s.Coprocess {
+		return nil
+	}
+	if _, known := w.assignmentsIn(clause, name); !known {
+		return nil
+	}
+	var values []*syntax.Word
+	for c := clause; c != nil; c = c.Else {
+		if len(c.Then) == 0 {
+			return nil
+		}
+		v := plainAssignment(c.Then[len(c.Then)-1], name)
+		if v == nil {
+			return nil
+		}
+		if c.Else == nil && len(c.Cond) > 0 {
+			return nil // no else: a path assigns nothing
+		}
+		values = append(values, v)
+	}
+	return values
 }
 
 // stmtLists returns the statement lists of a node that holds some.
