@@ -65,6 +65,7 @@ type VM struct {
 	exited  chan error
 	timeout time.Duration
 	opts    Options
+	disk    string // the qcow2 the guest writes
 }
 
 // Boot boots image (qcow2 or raw) with qemu TCG through a copy (a qcow2 overlay, or a copy when
@@ -88,7 +89,7 @@ func Boot(tb testing.TB, image string, key Key, opts Options) *VM {
 		authorized = key.Public
 	}
 	disk := prepareDisk(tb, image, dir, authorized)
-	vm := &VM{tb: tb, ports: map[int]int{}, serial: filepath.Join(dir, "serial.log"), exited: make(chan error, 1), timeout: 10 * time.Minute, opts: opts}
+	vm := &VM{tb: tb, ports: map[int]int{}, serial: filepath.Join(dir, "serial.log"), exited: make(chan error, 1), timeout: 10 * time.Minute, opts: opts, disk: disk}
 	netdev := "user,id=n0"
 	for _, guest := range append([]int{22}, opts.Forward...) {
 		vm.ports[guest] = freePort(tb)
@@ -266,6 +267,36 @@ func (vm *VM) Reboot() {
 			vm.tb.Fatal("the VM did not reboot")
 		}
 		time.Sleep(2 * time.Second)
+	}
+}
+
+// Disk returns the qcow2 the guest writes: after Poweroff it holds the guest's end state (a
+// standalone image when Options.AuthorizeKey made a copy, else an overlay over the booted image).
+func (vm *VM) Disk() string { return vm.disk }
+
+// Poweroff asks the guest to power off (systemctl poweroff) and waits (up to 10 minutes)
+// until qemu exits, so that the guest's filesystems were unmounted cleanly. The request is
+// sent again every 2 minutes while qemu runs: on a loaded host the SSH connection that
+// carries it can time out before it reaches the guest.
+func (vm *VM) Poweroff() {
+	vm.tb.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, _ = vm.RunAs(ctx, vm.opts.Login, vm.opts.LoginKey, "systemctl poweroff || sudo -n systemctl poweroff") // the connection may drop first
+		cancel()
+		select {
+		case err := <-vm.exited:
+			vm.exited <- err
+			if err != nil {
+				vm.tb.Fatalf("qemu ended with %v after poweroff", err)
+			}
+			return
+		case <-time.After(2 * time.Minute):
+		}
+		if time.Now().After(deadline) {
+			vm.tb.Fatal("the VM did not power off within 10 minutes")
+		}
 	}
 }
 
