@@ -1,10 +1,6 @@
 package patch
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
@@ -40,52 +36,15 @@ type probeRepo struct {
 	old string // refit-probe 1.0-1, not in the repository
 }
 
-// newProbeRepo builds the repository with dpkg-deb, apt-ftparchive and a throwaway gpg key.
+// newProbeRepo builds the packages with dpkg-deb and the repository with fixture.BuildDebRepo.
 func newProbeRepo(t *testing.T) probeRepo {
 	t.Helper()
-	r := probeRepo{dir: filepath.Join(t.TempDir(), "repo")}
-	pool := filepath.Join(r.dir, "pool/main/r", probeName)
-	bin := filepath.Join(r.dir, "dists/probe/main/binary-amd64")
-	for _, d := range []string{pool, bin} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	files := func(v string) map[string]string {
 		return map[string]string{"usr/share/" + probeName + "/version": v + "\n"}
 	}
-	r.old = buildDeb(t, t.TempDir(), probeName, "1.0-1", nil, files("1.0-1"))
-	buildDeb(t, pool, probeName, "1.0-2", map[string]string{"postinst": probePostinst}, files("1.0-2"))
-
-	packages := runTool(t, r.dir, "apt-ftparchive", "packages", "pool")
-	if err := os.WriteFile(filepath.Join(bin, "Packages"), []byte(packages), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	release := runTool(t, r.dir, "apt-ftparchive",
-		"-o", "APT::FTPArchive::Release::Origin=refit", "-o", "APT::FTPArchive::Release::Label=refit probe",
-		"-o", "APT::FTPArchive::Release::Suite=probe", "-o", "APT::FTPArchive::Release::Codename=probe",
-		"-o", "APT::FTPArchive::Release::Architectures=amd64", "-o", "APT::FTPArchive::Release::Components=main",
-		"release", "dists/probe")
-	dist := filepath.Join(r.dir, "dists/probe")
-	if err := os.WriteFile(filepath.Join(dist, "Release"), []byte(release), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	home := fixture.GPGHome(t)
-	gpg := func(args ...string) string {
-		t.Helper()
-		return runTool(t, dist, "gpg", append([]string{"--homedir", home, "--batch", "--yes", "--quiet", "--no-tty",
-			"--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
-	}
-	const uid = "refit probe archive <probe@refit.invalid>"
-	gpg("--quick-gen-key", uid, "ed25519", "sign", "never")
-	r.key = filepath.Join(r.dir, "probe-archive-key.asc")
-	if err := os.WriteFile(r.key, []byte(gpg("--armor", "--export", uid)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	gpg("--local-user", uid, "--digest-algo", "SHA256", "--clearsign", "--output", "InRelease", "Release")
-	gpg("--local-user", uid, "--digest-algo", "SHA256", "--armor", "--detach-sign", "--output", "Release.gpg", "Release")
-	return r
+	old := buildDeb(t, t.TempDir(), probeName, "1.0-1", nil, files("1.0-1"))
+	r := fixture.BuildDebRepo(t, "probe", "amd64", buildDeb(t, t.TempDir(), probeName, "1.0-2", map[string]string{"postinst": probePostinst}, files("1.0-2")))
+	return probeRepo{dir: r.Dir, key: r.Key, old: old}
 }
 
 // spec is the repository as refit-patch is given it: signatures must verify.
@@ -97,18 +56,4 @@ func (r probeRepo) spec() repository.Spec {
 // sourcesList is the repository as apt is given it (the oracle copies dir into its root).
 func (r probeRepo) sourcesList() string {
 	return "deb [signed-by=" + r.key + "] file://" + r.dir + " probe main\n"
-}
-
-// runTool runs name in dir and returns its standard output; a failure is fatal.
-func runTool(t *testing.T, dir, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out)
 }
