@@ -35,6 +35,9 @@ type debUpdate struct {
 	pkg *debPackage
 	// rewritten maps a script (new "preinst"/"postinst", old "prerm"/"postrm") to its rewritten text.
 	rewritten map[string]string
+	// oldScripts are the installed texts of the old scripts in rewritten ("prerm" …), as
+	// placeDebRewrites found them in the dpkg database.
+	oldScripts map[string]string
 }
 
 func (d *debUpdate) sortKey() string { return d.u.Name }
@@ -625,8 +628,7 @@ func applyDebs(ctx context.Context, opts *Options, applied []*debUpdate, restore
 	if err != nil {
 		return err
 	}
-	cleanups = append(cleanups, func() error { undoDev(); return nil })
-	cleanups = append(cleanups, func() error { return restoreDebPreinsts(root, applied) })
+	cleanups = append(cleanups, func() error { undoDev(); return nil }, func() error { return restoreDebRewrites(root, applied) })
 	if err := installDebs(ctx, opts, applied, names); err != nil {
 		return err
 	}
@@ -677,7 +679,7 @@ func stageDebs(root, dir string, applied []*debUpdate) ([]string, error) {
 
 // stageDeb copies d's verified .deb to dst and returns its sha256 and size. When refit rewrote the
 // new preinst, which dpkg runs from the package itself before unpacking it, the copy carries the
-// rewritten preinst (restoreDebPreinsts puts the original into dpkg's database afterwards).
+// rewritten preinst (restoreDebRewrites puts the original into dpkg's database afterwards).
 func stageDeb(d *debUpdate, dst string) (string, int64, error) {
 	text, ok := d.rewritten["new.preinst"]
 	if !ok {
@@ -699,25 +701,6 @@ func stageDeb(d *debUpdate, dst string) (string, int64, error) {
 	return hex.EncodeToString(sum[:]), int64(buf.Len()), nil
 }
 
-// restoreDebPreinsts writes the original new preinst over the rewritten one that dpkg installed
-// into its database from the staged package, so that the image keeps the package's own script.
-func restoreDebPreinsts(root string, applied []*debUpdate) error {
-	for _, d := range applied {
-		text, ok := d.rewritten["new.preinst"]
-		if !ok {
-			continue
-		}
-		body, p := infoScript(root, d.u.Name, d.u.Arch, "preinst")
-		if p == "" || body != text {
-			continue // not installed (dpkg failed or the package was held back)
-		}
-		if err := os.WriteFile(p, []byte(d.deb.Scripts["preinst"]), 0o755); err != nil {
-			return fmt.Errorf("restoring the preinst of %s: %w", d.u.Name, err)
-		}
-	}
-	return nil
-}
-
 // placeDebRewrites puts d's rewritten scripts where they run: the new package's beside
 // their original text for the dpkg wrapper to swap in, the old package's prerm/postrm
 // into the dpkg database.
@@ -736,13 +719,42 @@ func placeDebRewrites(root, dir string, d *debUpdate) error {
 			}
 			continue
 		}
-		if _, p := infoScript(root, d.u.Name, d.u.Arch, kind); p != "" {
+		if orig, p := infoScript(root, d.u.Name, d.u.Arch, kind); p != "" {
+			if d.oldScripts == nil {
+				d.oldScripts = map[string]string{}
+			}
+			d.oldScripts[kind] = orig
 			if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
 				return fmt.Errorf("rewriting the installed %s of %s: %w", kind, d.u.Name, err)
 			}
 		}
 	}
 	return nil
+}
+
+// restoreDebRewrites puts back what the packages ship wherever a rewritten script is still
+// in the dpkg database after the run: the new preinst dpkg installed from the staged package,
+// the new postinst dpkg configured with (swapped in by wrapperScript), an old prerm or postrm
+// that a failed run left. A rewrite serves this run
+// only: a later dpkg-reconfigure, upgrade or removal on the booted system runs the
+// package's own script, as after a booted upgrade.
+func restoreDebRewrites(root string, applied []*debUpdate) error {
+	var errs []error
+	for _, d := range applied {
+		for key, text := range d.rewritten {
+			side, kind, _ := strings.Cut(key, ".")
+			orig, ok := d.deb.Scripts[kind], true
+			if side != "new" {
+				orig, ok = d.oldScripts[kind]
+			}
+			if cur, p := infoScript(root, d.u.Name, d.u.Arch, kind); ok && p != "" && cur == text {
+				if err := os.WriteFile(p, []byte(orig), 0o755); err != nil {
+					errs = append(errs, fmt.Errorf("restoring the %s of %s after its rewritten run: %w", kind, d.u.Name, err))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // installDebs runs apt-get (or dpkg) on the staged packages. Kernel image packages run
