@@ -1,7 +1,7 @@
 // Package firstboot places packages that cannot be installed offline into an image,
 // together with a one-shot systemd unit (refit-firstboot.service) that installs them
 // with the image's own package manager at the next boot, logs to the journal, and
-// disables itself.
+// removes itself (unit, enabling link, installer).
 //
 // It owns the queue layout inside the image (QueueDir), the unit, and the installer
 // script; it does not decide which packages are deferred (package patch does).
@@ -34,6 +34,10 @@ const (
 	unitPath   = "/etc/systemd/system/" + UnitName
 	wantsLink  = "/etc/systemd/system/multi-user.target.wants/" + UnitName
 )
+
+// placed are the files Place writes besides the queue; once the queue is installed the
+// installer removes them (the booted image then holds what a booted upgrade leaves, no more).
+var placed = []string{wantsLink, unitPath, ScriptPath}
 
 // ErrPackageManager is returned for a package manager other than "dpkg" or "rpm".
 var ErrPackageManager = errors.New("firstboot: unsupported package manager")
@@ -91,7 +95,8 @@ var unitBefore = []string{"multi-user.target", "apt-daily.service", "apt-daily-u
 // Script returns the installer script for packageManager ("dpkg" or "rpm"). It installs
 // every package of the queue in one transaction (upgrades, and new packages such as the
 // new ABI package a Debian kernel update needs), removes the queue (so the unit's
-// condition fails from then on) and disables the unit. On failure it leaves everything
+// condition fails from then on) and removes the unit, its enabling link and itself, so
+// that the image holds what a booted upgrade leaves and nothing else. On failure it leaves everything
 // in place, says so and exits non-zero, so the journal shows the error and the next boot
 // retries; a dpkg run that an earlier boot interrupted (shutdown during the install) is
 // finished first, as apt refuses to run until it is.
@@ -130,8 +135,9 @@ echo "refit-firstboot: installing $(wc -l < "$Q/packages") deferred package(s): 
 ` + install + `
 rm -rf "$Q"
 rmdir ` + path.Dir(QueueDir) + ` 2>/dev/null || true
-rm -f ` + wantsLink + `
-echo "refit-firstboot: done; ` + UnitName + ` disabled"
+rm -f ` + strings.Join(placed, " ") + `
+rmdir ` + path.Dir(ScriptPath) + ` 2>/dev/null || true
+echo "refit-firstboot: done; ` + UnitName + ` and its installer removed"
 `, nil
 }
 
@@ -220,10 +226,10 @@ func Place(hostRoot, packageManager string, pkgs []Package) error {
 	return nil
 }
 
-// removeQueue removes the queue and the unit's enabling link when the image has them,
-// refusing to go through a symlink of the image.
+// removeQueue removes the queue, the unit, its enabling link and the installer when the
+// image has them, refusing to go through a symlink of the image.
 func removeQueue(hostRoot string) error {
-	for _, p := range []string{QueueDir, wantsLink} {
+	for _, p := range append([]string{QueueDir}, placed...) {
 		if err := imageroot.RemoveAll(hostRoot, p); err != nil {
 			return fmt.Errorf("removing the earlier first-boot %s: %w", p, err)
 		}

@@ -18,7 +18,7 @@ func TestScript(t *testing.T) {
 		want []string
 		err  error
 	}{
-		{pm: "dpkg", want: []string{"apt-get $apt_opts install -y --no-remove --no-install-recommends $(cat \"$Q/packages\")", "dpkg --force-confdef --force-confold -i", `rm -rf "$Q"`, "rm -f " + wantsLink}},
+		{pm: "dpkg", want: []string{"apt-get $apt_opts install -y --no-remove --no-install-recommends $(cat \"$Q/packages\")", "dpkg --force-confdef --force-confold -i", `rm -rf "$Q"`, "rm -f " + wantsLink + " " + unitPath + " " + ScriptPath}},
 		{pm: "rpm", want: []string{`rpm -U --replacepkgs --oldpackage "$Q"/*.rpm`, `rm -rf "$Q"`}},
 		{pm: "pacman", err: ErrPackageManager},
 	}
@@ -180,7 +180,7 @@ func TestPlaceReplacesQueue(t *testing.T) {
 }
 
 // TestPlaceNothingClearsQueue: when a later patch of the image defers nothing, the queue of
-// an earlier one is removed and the unit disabled; with no queue, nothing is created.
+// an earlier one is removed with the unit, its link and the installer; with no queue, nothing is created.
 func TestPlaceNothingClearsQueue(t *testing.T) {
 	root := t.TempDir()
 	deb := filepath.Join(t.TempDir(), "a.deb")
@@ -188,7 +188,7 @@ func TestPlaceNothingClearsQueue(t *testing.T) {
 	if err := Place(root, "dpkg", []Package{{Path: deb, Name: "a", Version: "2"}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{QueueDir, wantsLink} {
+	for _, p := range append([]string{QueueDir}, placed...) {
 		if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
 			t.Fatalf("control: %s was not placed: %v", p, err)
 		}
@@ -196,7 +196,7 @@ func TestPlaceNothingClearsQueue(t *testing.T) {
 	if err := Place(root, "dpkg", nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{QueueDir, wantsLink} {
+	for _, p := range append([]string{QueueDir}, placed...) {
 		if _, err := os.Lstat(filepath.Join(root, p)); !os.IsNotExist(err) {
 			t.Errorf("%s is still there after a patch that deferred nothing (%v)", p, err)
 		}

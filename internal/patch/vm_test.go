@@ -22,7 +22,7 @@ import (
 // refit-probe update has a postinst that is unsafe offline, so that some packages are
 // applied offline and at least one is deferred. It boots the result once under qemu: the
 // first-boot unit runs in the live system, succeeds, logs to the journal, removes its queue
-// and disables itself, dpkg is consistent, and the installed versions are those "apt-get
+// and removes itself (unit, link, installer), dpkg is consistent, and the installed versions are those "apt-get
 // upgrade --with-new-pkgs" produces for the same root with the same sources (the kernel
 // update included: the VM runs the new kernel). After one reboot
 // the unit has not run again and the system reaches the running state.
@@ -87,7 +87,7 @@ func TestPatchedDebianImageBoots(t *testing.T) {
 	journal := vm.Run("journalctl -u " + firstboot.UnitName + " -o cat --no-pager")
 	for _, line := range []string{
 		fmt.Sprintf("refit-firstboot: installing %d deferred package(s): %s", len(queued), strings.Join(queued, " ")),
-		"refit-firstboot: done; " + firstboot.UnitName + " disabled",
+		"refit-firstboot: done; " + firstboot.UnitName + " and its installer removed",
 	} {
 		if !strings.Contains(journal, line) {
 			t.Errorf("the journal of %s lacks %q", firstboot.UnitName, line)
@@ -96,11 +96,10 @@ func TestPatchedDebianImageBoots(t *testing.T) {
 	if strings.Contains(journal, "\nErr:") || strings.Contains(journal, "refit-firstboot: failed") {
 		t.Errorf("the journal of %s reports errors", firstboot.UnitName)
 	}
-	// is-enabled exits 1 for "disabled"
-	if state := strings.TrimSpace(vm.Run("systemctl is-enabled " + firstboot.UnitName + " || true")); state != "disabled" {
-		t.Errorf("%s is %q after it ran, want disabled", firstboot.UnitName, state)
-	}
-	left := vm.Run("for p in " + firstboot.QueueDir + " /var/lib/refit /usr/sbin/policy-rc.d; do [ ! -e $p ] || echo $p; done")
+	// the unit, its enabling link and the installer are gone with the queue
+	left := vm.Run("for p in " + firstboot.QueueDir + " /var/lib/refit /usr/sbin/policy-rc.d " + firstboot.ScriptPath +
+		" /etc/systemd/system/" + firstboot.UnitName + " /etc/systemd/system/multi-user.target.wants/" + firstboot.UnitName +
+		"; do [ ! -e $p ] || echo $p; done")
 	if strings.TrimSpace(left) != "" {
 		t.Errorf("left in the booted image: %s", left)
 	}
