@@ -232,22 +232,18 @@ func addedSize(t *testing.T, img string, rep ipatch.Report) int64 {
 	return added
 }
 
-// TestPackerAcceptance runs refit-patch through the real Packer binary on a qcow2 (PACKER_ACC=1).
-func TestPackerAcceptance(t *testing.T) {
-	env := packertest.Setup(t)
-	dir := t.TempDir()
-	img := debianQcow2(t, dir)
-	if out, _ := env.Run(t, dir, "plugins", "installed"); !strings.Contains(out, "refit") {
-		t.Skipf("the refit plugin is not installed: %s", out)
-	}
-	repos := debianRepositories(t)
+// patchTemplate writes a template whose build runs post-processor "refit-patch" on img
+// (source "file" makes a marker in dir) against repos (debianRepositories' shape), with
+// the shared package cache, and returns its path.
+func patchTemplate(t *testing.T, dir, img, report string, repos []map[string]interface{}) string {
+	t.Helper()
 	var blocks strings.Builder
 	for _, r := range repos {
 		comps, _ := json.Marshal(r["components"])
 		fmt.Fprintf(&blocks, "    repository {\n      name = %q\n      type = \"deb\"\n      url = %q\n      suite = %q\n      components = %s\n      gpg_key = %q\n    }\n",
 			r["name"], r["url"], r["suite"], comps, r["gpg_key"])
 	}
-	hcl := fmt.Sprintf(`
+	return packertest.Template(t, fmt.Sprintf(`
 source "file" "marker" {
   content = "x"
   target  = %q
@@ -260,8 +256,18 @@ build {
     cache_dir = %q
 %s  }
 }
-`, filepath.Join(dir, "marker.txt"), img, filepath.Join(dir, "report.json"), filepath.Join(fixture.CacheDir(), "patch-cache"), blocks.String())
-	tpl := packertest.Template(t, hcl)
+`, filepath.Join(dir, "marker.txt"), img, report, filepath.Join(fixture.CacheDir(), "patch-cache"), blocks.String()))
+}
+
+// TestPackerAcceptance runs refit-patch through the real Packer binary on a qcow2 (PACKER_ACC=1).
+func TestPackerAcceptance(t *testing.T) {
+	env := packertest.Setup(t)
+	dir := t.TempDir()
+	img := debianQcow2(t, dir)
+	if out, _ := env.Run(t, dir, "plugins", "installed"); !strings.Contains(out, "refit") {
+		t.Skipf("the refit plugin is not installed: %s", out)
+	}
+	tpl := patchTemplate(t, dir, img, filepath.Join(dir, "report.json"), debianRepositories(t))
 	out, err := env.Run(t, filepath.Dir(tpl), "validate", tpl)
 	if err != nil && strings.Contains(out, "refit-patch") && strings.Contains(out, "nknown post-processor") {
 		t.Skip("this plugin build does not register refit-patch yet (main.go: pps.RegisterPostProcessor(\"patch\", new(patch.PostProcessor)))")
