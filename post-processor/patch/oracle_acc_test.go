@@ -241,7 +241,7 @@ const (
 	oracleSecDir = "/usr/lib/x86_64-linux-gnu/security/"
 	// like libpam-modules.preinst: a read-only perl one-liner over the PAM stacks, and pidof
 	// under a guard for upgrades from versions older than the image's (as the real one's
-	// "lt-nl 1.4.0-5"): a pidof that runs is deferred, refit rewrites no preinst
+	// "lt-nl 1.4.0-5")
 	oraclePreinst = `#!/bin/sh
 set -e
 if [ "$1" = upgrade ] && dpkg --compare-versions "$2" lt-nl 1.0-2; then
