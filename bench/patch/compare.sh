@@ -7,6 +7,13 @@
 #   (b) virt-customize --network --update (libguestfs appliance, qemu TCG)
 #   (c) boot the image (qemu TCG), wait for SSH, apt-get update && apt-get -y upgrade, power off
 #
+# The workload is refit-patch's default, "apt upgrade": apt-get upgrade --with-new-pkgs
+# --no-install-recommends, so a kernel update (a new linux-image ABI package) is included;
+# (b) and (c) get the same through APT::Get::Upgrade-Allow-New. The .debs and mkinitramfs's
+# work tree go to tmpfs mounts in (b) and (c) (the image has about 720 MiB free; refit-patch
+# keeps them outside the image too). At the end it prints the three output images' sizes,
+# (b)'s also after virt-sparsify, as users run it.
+#
 #   sudo bench/patch/compare.sh          (README.md next to this file says how to read it)
 #
 # Needs root, Go, qemu-img, qemu-system-x86_64, libguestfs-tools (virt-customize), apt-utils
@@ -19,7 +26,7 @@ set -euo pipefail
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || die "needs root (loop devices, mounts, chroot): run it with sudo"
-for tool in go qemu-img qemu-system-x86_64 virt-customize apt-get apt-ftparchive gpg gpgv gpgconf ssh ssh-keygen dpkg-query awk; do
+for tool in go qemu-img qemu-system-x86_64 virt-customize virt-sparsify apt-get apt-ftparchive gpg gpgv gpgconf ssh ssh-keygen dpkg-query awk; do
 	command -v "$tool" >/dev/null || die "needs $tool on PATH (apt-get install golang qemu-utils qemu-system-x86 libguestfs-tools apt-utils gpg openssh-client)"
 done
 cd "$(dirname "$0")/../.."
@@ -92,10 +99,10 @@ Acquire::Check-Valid-Until "false";
 EOF
 host_apt() { APT_CONFIG="$work/apt/apt.conf" apt-get -q "$@"; }
 host_apt update >"$work/mirror-apt.log" 2>&1 || fail_with_log "$work/mirror-apt.log" "apt-get update against this machine's -updates/-security sources failed"
-host_apt -s upgrade >"$work/upgrade-plan.txt" 2>&1 || fail_with_log "$work/upgrade-plan.txt" "apt-get -s upgrade on the image's package set failed"
+host_apt -s upgrade --with-new-pkgs --no-install-recommends >"$work/upgrade-plan.txt" 2>&1 || fail_with_log "$work/upgrade-plan.txt" "apt-get -s upgrade on the image's package set failed"
 planned=$(grep -c '^Inst ' "$work/upgrade-plan.txt" || true)
 [[ $planned -gt 0 ]] || die "apt-get upgrade has nothing to do for this image: no ratio can be measured"
-host_apt -y -d upgrade >>"$work/mirror-apt.log" 2>&1 || fail_with_log "$work/mirror-apt.log" "downloading the upgrade failed"
+host_apt -y -d upgrade --with-new-pkgs --no-install-recommends >>"$work/mirror-apt.log" 2>&1 || fail_with_log "$work/mirror-apt.log" "downloading the upgrade failed"
 mv "$work/apt/archives/"*.deb "$work/mirror/pool/"
 kept=$(awk '/kept back:/ { on = 1; next } on && /^  / { sub(/^ +/, ""); printf " %s", $0; next } { on = 0 }' "$work/upgrade-plan.txt")
 echo "   upgrade: $planned packages, $(du -sh "$work/mirror/pool" | cut -f1) of .debs${kept:+; kept back by apt-get upgrade (not in the mirror):$kept}"
@@ -130,6 +137,13 @@ echo "   mirror: http://127.0.0.1:$port (10.0.2.2:$port from a qemu guest, 169.2
 # The line a guest's apt uses; the key is installed at the same path in (b) and (c).
 guest_line() { echo "deb [signed-by=/etc/apt/keyrings/$suite.gpg] http://$1:$port $suite main"; }
 remove_other_sources='rm -f /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources'
+# apt-get upgrade as refit-patch's default (apt upgrade): new packages an upgrade needs (the
+# kernel's ABI package), no recommends. Written before and removed after the upgrade in (b), (c).
+upgrade_conf=/etc/apt/apt.conf.d/99refit-bench
+upgrade_conf_text='APT::Get::Upgrade-Allow-New "true"; APT::Install-Recommends "false";'
+# The .debs and mkinitramfs's work tree (TMPDIR defaults to /var/tmp) on tmpfs: the image's
+# 720 MiB free do not hold them beside a new kernel.
+tmpfs_mounts='mount -t tmpfs -o size=1200M tmpfs /var/cache/apt/archives && mkdir -p /var/cache/apt/archives/partial && mount -t tmpfs -o size=1200M tmpfs /var/tmp'
 
 echo "== (a) refit-patch: offline, the image's own dpkg in a chroot"
 mark=$(requests)
@@ -146,17 +160,18 @@ cp --sparse=always "$work/base.qcow2" "$work/virt.qcow2"
 mark=$(requests)
 start=$(now)
 LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg \
-	virt-customize --format qcow2 -a "$work/virt.qcow2" --smp 2 --network \
-	--run-command "$remove_other_sources" \
+	virt-customize --format qcow2 -a "$work/virt.qcow2" --smp 2 --memsize 2048 --network \
+	--run-command "$remove_other_sources" --run-command "$tmpfs_mounts" \
 	--mkdir /etc/apt/keyrings --upload "$work/mirror-key.gpg:/etc/apt/keyrings/$suite.gpg" \
 	--write "/etc/apt/sources.list:$(guest_line 169.254.2.2)" \
-	--update >"$work/virt.log" 2>&1 ||
+	--write "$upgrade_conf:$upgrade_conf_text" \
+	--update --delete "$upgrade_conf" >"$work/virt.log" 2>&1 ||
 	fail_with_log "$work/virt.log" "virt-customize failed (run again with LIBGUESTFS_DEBUG=1 LIBGUESTFS_TRACE=1 for the appliance's log)"
 t_virt=$(since "$start")
 debs_virt=$(fetched "$mark")
 echo "   $t_virt s"
 
-echo "== (c) boot (qemu TCG, 2 vCPUs, 1 GiB), apt-get update && apt-get -y upgrade over SSH, power off"
+echo "== (c) boot (qemu TCG, 2 vCPUs, 2 GiB), apt-get update && apt-get -y upgrade over SSH, power off"
 ssh-keygen -q -t ed25519 -N '' -C refit-bench -f "$work/id_ed25519"
 "$work/bench" authorize -key "$work/id_ed25519.pub" "$work/base.qcow2" "$work/vm.qcow2"
 ssh_port=$("$work/bench" free-port)
@@ -166,7 +181,7 @@ vm_ssh() {
 }
 mark=$(requests)
 start=$(now)
-qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -drive "file=$work/vm.qcow2,if=virtio,format=qcow2" \
+qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -drive "file=$work/vm.qcow2,if=virtio,format=qcow2" \
 	-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$ssh_port-:22" -device virtio-net-pci,netdev=n0 \
 	-serial "file:$work/serial.log" -monitor none -display none >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
@@ -177,11 +192,13 @@ until vm_ssh true 2>/dev/null; do
 done
 t_boot=$(since "$start")
 upgrade_start=$(now)
-vm_ssh "set -e; mkdir -p /etc/apt/keyrings; cat >/etc/apt/keyrings/$suite.gpg; $remove_other_sources
+vm_ssh "set -e; mkdir -p /etc/apt/keyrings; cat >/etc/apt/keyrings/$suite.gpg; $remove_other_sources; $tmpfs_mounts
 	echo '$(guest_line 10.0.2.2)' >/etc/apt/sources.list
+	echo '$upgrade_conf_text' >$upgrade_conf
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get -q update
-	apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold upgrade" \
+	apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold upgrade
+	rm $upgrade_conf" \
 	<"$work/mirror-key.gpg" >"$work/vm-apt.log" 2>&1 || fail_with_log "$work/vm-apt.log" "apt-get in the booted VM failed"
 t_upgrade=$(since "$upgrade_start")
 shutdown_start=$(now)
@@ -222,3 +239,22 @@ printf '   %-52s %9s %6s %14s\n' "(b) virt-customize --network --update" "$t_vir
 printf '   %-52s %9s %6s %14s\n' "(c) boot + apt-get update/upgrade + power-off" "$t_vm" "$debs_vm" "$(ratio "$t_vm" "$t_refit")"
 aim() { awk -v r="$(awk -v a="$1" -v b="$t_refit" 'BEGIN { print a / b }')" -v want="$2" 'BEGIN { print (r >= want ? "met" : "NOT met") }'; }
 echo "   aims of issue 5: >= 5x vs virt-customize: $(aim "$t_virt" 5); >= 10x vs boot + apt-get: $(aim "$t_vm" 10)"
+
+echo "== output images: bytes allocated on this host (du), virtual size (qemu-img info); not timed"
+sparsify_start=$(now)
+LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg \
+	virt-sparsify --format qcow2 --convert qcow2 "$work/virt.qcow2" "$work/virt-sparsified.qcow2" >"$work/sparsify.log" 2>&1 ||
+	fail_with_log "$work/sparsify.log" "virt-sparsify failed"
+t_sparsify=$(since "$sparsify_start")
+mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
+size_row() {
+	local virtual
+	virtual=$(qemu-img info --output=json "$2" | awk -F'[:,]' '/"virtual-size"/ { gsub(/ /, "", $2); print $2; exit }')
+	printf '   %-52s %12s %12s\n' "$1" "$(mib "$(du -B1 "$2" | cut -f1)")" "$(mib "$virtual")"
+}
+printf '   %-52s %12s %12s\n' image "on disk" virtual
+size_row "input (the same for all three)" "$work/base.qcow2"
+size_row "(a) refit-patch" "$work/refit.qcow2"
+size_row "(b) virt-customize --update" "$work/virt.qcow2"
+size_row "(b) then virt-sparsify ($t_sparsify s)" "$work/virt-sparsified.qcow2"
+size_row "(c) boot + apt-get upgrade" "$work/vm.qcow2"
