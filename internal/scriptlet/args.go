@@ -46,7 +46,10 @@ func (w *walker) positionalsKept(file *syntax.File) bool {
 				return kept
 			}
 			switch name {
-			case "shift", "eval":
+			case "eval":
+				// eval $(apt-config shell NAME Key) only assigns NAME
+				kept = kept && len(n.Args) == 2 && aptConfigShell.MatchString(w.raw(n.Args[1]))
+			case "shift":
 				kept = false
 			case "set":
 				kept = kept && setKeepsPositionals(n.Args[1:])

@@ -128,3 +128,19 @@ func TestCompareVersionsDpkg(t *testing.T) {
 		}
 	}
 }
+
+// TestAptConfigEvalKeepsArguments: eval $(apt-config shell …) only assigns variables, so the
+// arguments of debian-archive-keyring's postinst are still known after it, and its apt-key branch
+// runs only for an upgrade from before 2012.1.
+func TestAptConfigEvalKeepsArguments(t *testing.T) {
+	body, err := os.ReadFile("testdata/debian/debian-archive-keyring.postinst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for old, want := range map[string]Verdict{"2023.3+deb12u1": Safe, "2011.1": Unsafe} {
+		a := Analyze(Script{Kind: KindDebianPostInst, Body: string(body), Args: []string{"configure", old}})
+		if a.Verdict != want {
+			t.Errorf("configure %s: %s %v, want %s", old, a.Verdict, a.Findings, want)
+		}
+	}
+}

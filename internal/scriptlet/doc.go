@@ -74,7 +74,8 @@
 // it imports only modules listed with the names it may use from them (json, re, os.path.exists …),
 // calls open() only with a literal read mode, and names no builtin that runs text as code (eval,
 // exec, compile, getattr …), no __dunder__ name, no frame attribute and no f-string (python.go); a
-// program read from a file or a here-document is not analysed. The text of sh -c, su -c, eval and trap is analysed as a script when it is literal.
+// program read from a file or a here-document is not analysed. The text of sh -c, su -c, eval and trap is analysed as a script when it is literal;
+// eval $(apt-config shell NAME Key …) only assigns NAME (apt-config quotes the values).
 // A script that redefines true, false, : or test as a function, or defines an alias, is unsafe, since
 // the analysis relies on them. Bytes that are not UTF-8 (Latin-1 comments) are carried through.
 // Commands that rebuild an initramfs or boot entries (dracut, kernel-install, update-initramfs,

@@ -71,9 +71,17 @@ func execBuiltin(c command) ruling {
 	return ruling{effect: refuse, reason: "exec replaces the script with another program"}
 }
 
+// aptConfigShell matches the word of "eval $(apt-config shell NAME Key …)", the idiom that reads apt's
+// configuration into shell variables: apt-config prints NAME='value' assignments, quoted, so the
+// eval assigns the named variables and does nothing else.
+var aptConfigShell = regexp.MustCompile(`^"?\$\(apt-config +shell( +[A-Za-z_][A-Za-z0-9_]* +[A-Za-z0-9_:./-]+)+ *\)"?$`)
+
 // evalBuiltin analyses eval of literal text as the script it is; text built at run time cannot be
 // analysed.
 func evalBuiltin(c command) ruling {
+	if len(c.words) == 2 && len(c.source) == 2 && aptConfigShell.MatchString(c.source[1]) {
+		return ruling{} // only assigns the named variables (apt-config quotes the values)
+	}
 	for i := 1; i < len(c.words); i++ {
 		if !c.static[i] {
 			return ruling{effect: refuse, reason: "eval runs text built at run time, which cannot be analysed"}
