@@ -10,6 +10,7 @@ PACKAGES=(
   xz-utils zstd bzip2 gzip libxml2-utils time bc ca-certificates
   busybox gawk mawk dash jq systemd debian-archive-keyring gcc db-util python3 strace debconf
   chromium fonts-liberation
+  podman runc
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -255,3 +255,34 @@ func processesMounting(majorMinor string) []string {
 	}
 	return out
 }
+
+// Namespace is a private mount namespace for mounts that are not a disk image's (a
+// container image's overlay): the same holder process, entered the same way.
+type Namespace struct{ ns *mountNamespace }
+
+// NewNamespace starts a private mount namespace (needs root); Close ends it.
+func NewNamespace(ctx context.Context, log func(string)) (*Namespace, error) {
+	ns, err := newMountNamespace(ctx, func(format string, args ...any) {
+		if log != nil {
+			log(fmt.Sprintf(format, args...))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Namespace{ns: ns}, nil
+}
+
+// CommandPrefix returns the argv prefix (nsenter …) running a command inside the namespace.
+func (n *Namespace) CommandPrefix() []string { return n.ns.commandPrefix() }
+
+// HostPath returns the path through which this process reaches p inside the namespace.
+func (n *Namespace) HostPath(p string) string { return n.ns.hostPath(p) }
+
+// Run runs a command inside the namespace and returns its output; the error carries it.
+func (n *Namespace) Run(ctx context.Context, name string, args ...string) (string, error) {
+	return n.ns.run(ctx, name, args...)
+}
+
+// Close ends the holder process; mounts left in the namespace go with it.
+func (n *Namespace) Close() { n.ns.close() }

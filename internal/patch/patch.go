@@ -68,6 +68,15 @@ const (
 	KernelSkip = "skip"
 )
 
+// What becomes, in a container image (no first boot), of a package whose scripts are
+// unsafe offline (Options.ContainerScripts).
+const (
+	// ContainerScriptsHold holds such a package back and names it in the report.
+	ContainerScriptsHold = "hold"
+	// ContainerScriptsRun applies it at patch time, running its scripts as they are.
+	ContainerScriptsRun = "run"
+)
+
 // The steps of a run, in order, as passed to Options.Hook.
 const (
 	StepInventory = "inventory"
@@ -118,6 +127,10 @@ type Options struct {
 	Scriptlets string
 	// Kernel is KernelOffline (default), KernelFirstboot or KernelSkip.
 	Kernel string
+	// ContainerScripts is set for a container image's root, which has no first boot:
+	// ContainerScriptsHold or ContainerScriptsRun decides what becomes of the packages a
+	// disk image would defer. "" (a disk image) defers them to the first boot.
+	ContainerScripts string
 	// CacheDir keeps downloaded metadata and packages between runs.
 	CacheDir string
 	// WorkDir holds the downloaded packages during the run (default: a temporary directory).

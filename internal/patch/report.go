@@ -37,6 +37,8 @@ type Report struct {
 	Verified string `json:"verified,omitempty"`
 	// Image are the sizes of the input and output images (set by PatchImage).
 	Image *ImageSizes `json:"image,omitempty"`
+	// Container describes a patched container image (set by PatchContainer).
+	Container *ContainerSummary `json:"container,omitempty"`
 }
 
 // ImageSizes are the sizes of the patched image before and after.

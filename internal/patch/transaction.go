@@ -102,13 +102,18 @@ func runTransaction[P txPackage](ctx context.Context, opts *Options, b backend[P
 	if err := refuseDeferral(opts, deferred); err != nil {
 		return nil, err
 	}
+	if opts.ContainerScripts != "" {
+		applied, deferred = withoutFirstBoot(opts, applied, deferred, rep)
+	}
 	if len(applied) > 0 {
 		if err := applyAndVerify(ctx, opts, b, applied, rep); err != nil {
 			return nil, err
 		}
 	}
-	if err := placeDeferred(opts, b.queue(), deferred); err != nil {
-		return nil, err
+	if opts.ContainerScripts == "" {
+		if err := placeDeferred(opts, b.queue(), deferred); err != nil {
+			return nil, err
+		}
 	}
 	reportTransaction(rep, applied, deferred)
 	return rep, nil
@@ -138,6 +143,25 @@ func applyAndVerify[P txPackage](ctx context.Context, opts *Options, b backend[P
 		return err
 	}
 	return b.verify(ctx, applied, rep)
+}
+
+// withoutFirstBoot decides, for a container image (no first boot), what becomes of the
+// packages a disk image would defer: held back and reported, or applied now with the
+// scripts that are unsafe offline run as they are (ContainerScriptsRun).
+func withoutFirstBoot[P txPackage](opts *Options, applied, deferred []P, rep *Report) ([]P, []P) {
+	for _, d := range deferred {
+		e := d.entry()
+		if opts.ContainerScripts == ContainerScriptsRun {
+			opts.log("%s: running its scripts at patch time (container_scripts = \"run\"): %s", e.u.Name, e.deferWhy)
+			e.notes = append(e.notes, fmt.Sprintf("%s: scripts unsafe offline were run at patch time (container_scripts = \"run\"): %s", e.u.Name, e.deferWhy))
+			e.deferWhy = ""
+			applied = append(applied, d)
+			continue
+		}
+		rep.HeldBack = append(rep.HeldBack, d.report("a container has no first boot: "+e.deferWhy+` (container_scripts = "run" runs them at patch time)`))
+	}
+	sort.Slice(rep.HeldBack, func(i, j int) bool { return rep.HeldBack[i].Name < rep.HeldBack[j].Name })
+	return applied, nil
 }
 
 // placeDeferred queues the deferred packages for the first boot, or removes an earlier

@@ -47,7 +47,11 @@ func (a *Artifact) Id() string { return a.Image } //nolint:revive // the SDK's n
 
 // String implements packersdk.Artifact.
 func (a *Artifact) String() string {
-	s := fmt.Sprintf("patched %s disk image: %s", a.Format, a.Image)
+	kind := "disk image"
+	if a.Format != "qcow2" && a.Format != "raw" {
+		kind = "container image"
+	}
+	s := fmt.Sprintf("patched %s %s: %s", a.Format, kind, a.Image)
 	if a.Size.Virtual > 0 {
 		s += fmt.Sprintf(" (%s; the input: %s)", a.Size, a.InputSize)
 	}

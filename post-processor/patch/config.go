@@ -23,9 +23,23 @@ import (
 type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
 
-	// Path to the qcow2 or raw image to patch. Defaults to the incoming artifact's
-	// first file ending in `.qcow2`, `.raw` or `.img`.
+	// Path to the image to patch: a qcow2 or raw disk image, or a container image (an OCI
+	// image layout directory, an `oci-archive` or a `docker-archive` tarball, told apart by
+	// their content). Defaults to the incoming artifact's first file ending in `.qcow2`,
+	// `.raw` or `.img`, else its first file that is a container image (what Packer's
+	// docker-save post-processor or `podman save` write).
 	Image string `mapstructure:"image"`
+	// Container images only: what becomes of a package whose scripts are unsafe offline,
+	// since a container has no first boot to run them. `hold` (default) holds it back and
+	// names it in the report with the reason; `run` installs it at patch time and runs those
+	// scripts as they are, in the image's root (without network, services kept from
+	// starting).
+	ContainerScripts string `mapstructure:"container_scripts"`
+	// Container images only: the platform of a multi-arch index to patch, as
+	// `os/arch[/variant]` (`linux/amd64`, `linux/arm64/v8`). Defaults to every platform of
+	// the index (each with its own package manager: a foreign architecture needs its
+	// qemu-user handler); the other entries are carried over unchanged.
+	Platform string `mapstructure:"platform"`
 	// With several filesystems holding `/etc/os-release`: which one is the root — a
 	// partition number (`"3"`), `UUID=…`, `LABEL=…` or an LVM volume (`"vg/root"`).
 	MountPartition string `mapstructure:"mount_partition"`
@@ -116,6 +130,12 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	case ipatch.KernelOffline, ipatch.KernelFirstboot, ipatch.KernelSkip:
 	default:
 		add("kernel must be \"offline\", \"firstboot\" or \"skip\", not %q", c.Kernel)
+	}
+	if c.ContainerScripts == "" {
+		c.ContainerScripts = ipatch.ContainerScriptsHold
+	}
+	if c.ContainerScripts != ipatch.ContainerScriptsHold && c.ContainerScripts != ipatch.ContainerScriptsRun {
+		add("container_scripts must be \"hold\" or \"run\", not %q", c.ContainerScripts)
 	}
 	if c.InPlace && c.Output != "" {
 		add("output and in_place cannot both be set: in_place replaces the input image")

@@ -20,6 +20,8 @@ type FlatConfig struct {
 	PackerUserVars      map[string]string             `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
 	PackerSensitiveVars []string                      `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
 	Image               *string                       `mapstructure:"image" cty:"image" hcl:"image"`
+	ContainerScripts    *string                       `mapstructure:"container_scripts" cty:"container_scripts" hcl:"container_scripts"`
+	Platform            *string                       `mapstructure:"platform" cty:"platform" hcl:"platform"`
 	MountPartition      *string                       `mapstructure:"mount_partition" cty:"mount_partition" hcl:"mount_partition"`
 	Repositories        []repoconfig.FlatRepository   `mapstructure:"repository" cty:"repository" hcl:"repository"`
 	Updates             []repoconfig.FlatUpdateOutput `mapstructure:"updates" cty:"updates" hcl:"updates"`
@@ -61,6 +63,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"packer_user_variables":      &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
 		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
 		"image":                      &hcldec.AttrSpec{Name: "image", Type: cty.String, Required: false},
+		"container_scripts":          &hcldec.AttrSpec{Name: "container_scripts", Type: cty.String, Required: false},
+		"platform":                   &hcldec.AttrSpec{Name: "platform", Type: cty.String, Required: false},
 		"mount_partition":            &hcldec.AttrSpec{Name: "mount_partition", Type: cty.String, Required: false},
 		"repository":                 &hcldec.BlockListSpec{TypeName: "repository", Nested: hcldec.ObjectSpec((*repoconfig.FlatRepository)(nil).HCL2Spec())},
 		"updates":                    &hcldec.BlockListSpec{TypeName: "updates", Nested: hcldec.ObjectSpec((*repoconfig.FlatUpdateOutput)(nil).HCL2Spec())},

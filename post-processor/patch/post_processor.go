@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/refit-images/packer-plugin-refit/internal/container"
 	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
 	"github.com/refit-images/packer-plugin-refit/internal/repoconfig"
 )
@@ -53,7 +54,14 @@ func inputImage(c *Config, a packersdk.Artifact) (string, error) {
 			}
 		}
 	}
-	return "", errors.New("refit-patch: the incoming artifact has no .qcow2, .raw or .img file; set image")
+	if a != nil {
+		for _, f := range a.Files() {
+			if _, err := container.Detect(f); err == nil {
+				return f, nil
+			}
+		}
+	}
+	return "", errors.New("refit-patch: the incoming artifact has no .qcow2, .raw or .img file and no container image (OCI layout, oci-archive, docker-archive; for Packer's docker builder, add the docker-save post-processor before refit-patch); set image")
 }
 
 // outputImage returns where the patched image goes.
@@ -101,6 +109,9 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, a pack
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	if format, err := container.Detect(input); err == nil {
+		return p.patchContainer(ctx, ui, input, output, format)
+	}
 	ui.Say(fmt.Sprintf("refit-patch: patching %s offline into %s", input, output))
 	res, err := ipatch.PatchImage(ctx, options(c, input, output, func(s string) { ui.Say(s) }))
 	if err != nil {

@@ -1,0 +1,182 @@
+package patch
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/refit-images/packer-plugin-refit/internal/container"
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
+	"github.com/refit-images/packer-plugin-refit/internal/updates"
+)
+
+// containerPatchCache shares downloaded packages between the container tests.
+var containerPatchCache = sync.OnceValue(func() string { return filepath.Join(fixture.CacheDir(), "patch-cache") })
+
+// patchDebianContainer patches input into a new file or directory named like it and
+// returns the result.
+// include narrows the updates (none: all).
+func patchDebianContainer(t *testing.T, input string, include ...string) (string, *ContainerResult) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "patched-"+filepath.Base(input))
+	start := time.Now()
+	res, err := PatchContainer(context.Background(), ContainerOptions{Input: input, Output: out, Patch: Options{
+		Repositories: debianSpecs(t, debianUpdateSuites[1:]...), CacheDir: containerPatchCache(), Filter: updates.Filter{Include: include},
+		Log: func(s string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), s) },
+	}})
+	if err != nil {
+		t.Fatalf("PatchContainer(%s): %v", input, err)
+	}
+	return out, res
+}
+
+// TestContainerDebian patches the Debian container image in each format and checks the
+// result with podman: it loads and runs, dpkg --audit is clean, the versions are those
+// apt-get -s upgrade names in a container of the original image, the entrypoint works,
+// the original layers are unchanged, the new layer holds little more than its files, and
+// the same input gives the same layer. The OCI layout gets every update; the archives
+// (the same image) only two small libraries, to keep the test within its time.
+func TestContainerDebian(t *testing.T) {
+	fixture.NeedRoot(t)
+	fixture.Need(t, "podman", "runc", "nsenter", "mount")
+	imgs := fixture.DebianContainerImages(t)
+	pm := fixture.NewPodman(t)
+	sources := fixture.DebianSourcesList(t, debianUpdateSuites...)
+	orig := pm.Load(t, imgs.OCILayout)
+	want := pm.APTUpgradeIn(t, orig, sources)
+	if len(want) == 0 {
+		t.Fatal("the oracle finds nothing to upgrade: the fixture image is not older than the update suites")
+	}
+	t.Logf("apt-get -s upgrade in the original image: %d package(s)", len(want))
+	newLayers := map[string]string{}
+	for _, c := range []struct {
+		name, input string
+		include     []string
+	}{
+		{"oci-layout", imgs.OCILayout, nil},
+		{"oci-archive", imgs.OCIArchive, narrowUpdates},
+		{"docker-archive", imgs.DockerArchive, narrowUpdates},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, res := patchDebianContainer(t, c.input, c.include...)
+			if len(res.Platforms) != 1 {
+				t.Fatalf("%d platforms patched, want 1", len(res.Platforms))
+			}
+			rep := res.Platforms[0].Report
+			if string(res.Format) != c.name {
+				t.Errorf("format %s, want %s", res.Format, c.name)
+			}
+			checkLayers(t, c.input, out, rep)
+			newLayers[c.name] = rep.Container.Layer.DiffID
+			id := pm.Load(t, out)
+			if got := pm.Run(t, "run", "--rm", "--entrypoint", "dpkg", id, "--audit"); strings.TrimSpace(got) != "" {
+				t.Errorf("dpkg --audit in the patched image:\n%s", got)
+			}
+			have := map[string]string{}
+			for _, line := range strings.Split(pm.Run(t, "run", "--rm", "--entrypoint", "dpkg-query", id, "-W", "-f", "${Package} ${Version}\n"), "\n") {
+				if f := strings.Fields(line); len(f) == 2 {
+					have[f[0]] = f[1]
+				}
+			}
+			held := map[string]string{}
+			for _, p := range rep.HeldBack {
+				held[p.Name] = p.Reason
+			}
+			checked := 0
+			for name, v := range want {
+				switch {
+				case c.include != nil && !slices.Contains(c.include, name):
+				case held[name] != "":
+					t.Errorf("held back: %s %s: %s", name, v, held[name])
+				case have[name] != v:
+					t.Errorf("%s is %q in the patched image; apt-get -s upgrade in the original installs %s", name, have[name], v)
+				default:
+					checked++
+				}
+			}
+			if checked == 0 {
+				t.Error("no package of the oracle's answer was checked")
+			}
+			for _, p := range rep.Updated {
+				if want[p.Name] == "" && !strings.Contains(p.Reason, "new dependency") {
+					t.Errorf("%s was updated to %s, which apt-get upgrade leaves alone", p.Name, p.To)
+				}
+			}
+			hello := pm.Run(t, "run", "--rm", id)
+			if !strings.HasPrefix(hello, "hello from libc6 "+have["libc6"]) {
+				t.Errorf("the entrypoint printed %q, want the patched libc6 %s", hello, have["libc6"])
+			}
+			if got := pm.Run(t, "image", "inspect", "--format", "{{.Config.Labels}} {{.Config.Env}}", id); !strings.Contains(got, "org.example.test:refit") || !strings.Contains(got, "REFIT_TEST=1") {
+				t.Errorf("labels and env of the patched image: %s", got)
+			}
+		})
+	}
+	if a, b := newLayers["oci-archive"], newLayers["docker-archive"]; a == "" || a != b {
+		t.Errorf("the same image and updates gave the new layers %q (oci-archive) and %q (docker-archive): want one digest", a, b)
+	}
+}
+
+// narrowUpdates are two small libraries the base suite's image can update.
+var narrowUpdates = []string{"zlib1g", "libpcre2-8-0"}
+
+// checkLayers checks that out holds input's layers unchanged plus one, and that the new
+// layer is no bigger than its files plus tar overhead.
+func checkLayers(t *testing.T, input, out string, rep *Report) {
+	t.Helper()
+	work := t.TempDir()
+	in, err := container.Open(input, work)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	res, err := container.Open(out, work)
+	if err != nil {
+		t.Fatalf("reading the patched image: %v", err)
+	}
+	defer res.Close()
+	ids := func(im *container.Image) []v1.Hash {
+		cf, err := im.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cf.RootFS.DiffIDs
+	}
+	before, after := ids(in.Images[0]), ids(res.Images[0])
+	if len(after) != len(before)+1 {
+		t.Fatalf("the patched image has %d layers, the input %d: want one more", len(after), len(before))
+	}
+	for i := range before {
+		if before[i] != after[i] {
+			t.Errorf("layer %d changed: diff_id %s, was %s", i, after[i], before[i])
+		}
+	}
+	if in.Format != container.FormatDockerArchive {
+		lb, _ := in.Images[0].Layers()
+		la, _ := res.Images[0].Layers()
+		for i := range lb {
+			db, _ := lb[i].Digest()
+			da, _ := la[i].Digest()
+			if db != da {
+				t.Errorf("layer %d: digest %s, was %s", i, da, db)
+			}
+		}
+	}
+	l := rep.Container.Layer
+	if l == nil {
+		t.Fatal("the report has no new layer")
+	}
+	// a tar entry costs a 512-byte header, up to two more for PAX records, and up to 511
+	// bytes of padding; the archive ends with 1024 zero bytes and is padded to 10240
+	limit := l.ContentBytes + int64(l.Entries)*(3*512+511) + 10240
+	t.Logf("new layer: %d bytes gzip, %d bytes tar, %d bytes of files, %d entries (%d whiteouts); tar limit %d",
+		l.Bytes, l.TarBytes, l.ContentBytes, l.Entries, l.Whiteouts, limit)
+	if l.TarBytes > limit {
+		t.Errorf("the new layer's tar is %d bytes, more than its %d bytes of files plus tar overhead (%d)", l.TarBytes, l.ContentBytes, limit)
+	}
+}
