@@ -2,6 +2,7 @@ package patch
 
 import (
 	"context"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,9 +11,16 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/refit-images/packer-plugin-refit/internal/container"
+	"github.com/refit-images/packer-plugin-refit/internal/evr"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
+	"github.com/refit-images/packer-plugin-refit/internal/repository"
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
 )
 
@@ -178,5 +186,114 @@ func checkLayers(t *testing.T, input, out string, rep *Report) {
 		l.Bytes, l.TarBytes, l.ContentBytes, l.Entries, l.Whiteouts, limit)
 	if l.TarBytes > limit {
 		t.Errorf("the new layer's tar is %d bytes, more than its %d bytes of files plus tar overhead (%d)", l.TarBytes, l.ContentBytes, limit)
+	}
+}
+
+// ociLayoutOfRoot writes root as a one-layer OCI image layout whose entrypoint is
+// entrypoint, and returns its path.
+func ociLayoutOfRoot(t *testing.T, root string, entrypoint ...string) string {
+	t.Helper()
+	tarPath := filepath.Join(t.TempDir(), "root.tar")
+	if out, err := exec.Command("tar", "-C", root, "--numeric-owner", "--xattrs", "-cf", tarPath, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	layer, err := tarball.LayerFromFile(tarPath, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	if img, err = mutate.Config(img, v1.Config{Entrypoint: entrypoint, Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}}); err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "oci")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestContainerRPM patches an RPM-family container image (the RPM lab's packages in a root
+// whose own rpm runs) and checks it with podman and dnf: the package whose script is unsafe
+// offline is held back and named (a container has no first boot), every other package is
+// at the version "dnf upgrade" installs in a copy of the root, rpm -V of the updated
+// packages is clean, and the entrypoint runs.
+func TestContainerRPM(t *testing.T) {
+	needDebianLab(t)
+	fixture.Need(t, "rpm", "rpmbuild", "createrepo_c", "dnf", "podman", "runc", "nsenter")
+	lab := fixture.BuildRPMLab(t)
+	root := rpmChrootRoot(t, lab)
+	dnfRoot := fixture.CopyRoot(t, root)
+	input := ociLayoutOfRoot(t, root, "/bin/sh", "-c", "rpm -q demo-lib")
+	var specs []repository.Spec
+	for _, r := range lab.Repos {
+		specs = append(specs, repository.Spec{Name: r.Name, URL: r.URL, Type: repository.TypeRPM, Priority: r.Priority})
+	}
+	out := filepath.Join(t.TempDir(), "patched")
+	res, err := PatchContainer(context.Background(), ContainerOptions{Input: input, Output: out, Patch: Options{
+		Repositories: specs, CacheDir: t.TempDir(), Log: func(s string) { t.Log(s) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Platforms[0].Report
+	checkLayers(t, input, out, rep)
+	if len(rep.Deferred) > 0 {
+		t.Errorf("a container patch deferred packages to a first boot: %v", rep.Deferred)
+	}
+	held := map[string]string{}
+	for _, p := range rep.HeldBack {
+		held[p.Name] = p.Reason
+	}
+	if !strings.Contains(held["demo-unsafe"], "no first boot") {
+		t.Errorf("demo-unsafe (curl | sh in its %%post) was not held back for want of a first boot: %q", held["demo-unsafe"])
+	}
+	pm := fixture.NewPodman(t)
+	id := pm.Load(t, out)
+	var installed []string
+	for _, l := range strings.Split(pm.Run(t, "run", "--rm", "--entrypoint", "rpm", id, "-qa", "--qf", `%{NAME}.%{ARCH} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\n`), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && !strings.HasPrefix(f[0], "gpg-pubkey.") {
+			installed = append(installed, f[0]+" "+evr.ParseRPM(f[1]).String())
+		}
+	}
+	// the held-back packages are where dnf would have them once installed
+	got := withDeferred(installed, &Report{Deferred: rep.HeldBack})
+	cmd, err := fixture.DNFCommand(dnfRoot, filepath.Join(t.TempDir(), "home"), t.TempDir(), lab.Repos, "-y", "--setopt=tsflags=noscripts", "upgrade")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("dnf upgrade: %v\n%s", err, out)
+	}
+	want := rpmInstalled(t, dnfRoot)
+	gotList := sortedKeys(got)
+	if strings.Join(gotList, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the patched image (held-back packages at dnf's versions) and dnf upgrade differ:\nrefit:\n  %s\ndnf:\n  %s", strings.Join(gotList, "\n  "), strings.Join(want, "\n  "))
+	}
+	var names []string
+	for _, p := range rep.Updated {
+		names = append(names, p.Name)
+	}
+	verify, err := pm.Output(append([]string{"run", "--rm", "--entrypoint", "rpm", id, "-V"}, names...)...)
+	for _, l := range strings.Split(strings.TrimSpace(verify), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && !(len(f) == 3 && f[1] == "c") {
+			t.Errorf("rpm -V in the patched image: %s", l)
+		}
+	}
+	t.Logf("rpm -V %s: %v %s", strings.Join(names, " "), err, verify)
+	if hello := pm.Run(t, "run", "--rm", id); !strings.Contains(hello, "demo-lib-") {
+		t.Errorf("the entrypoint printed %q", hello)
 	}
 }
