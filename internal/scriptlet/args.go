@@ -2,6 +2,7 @@ package scriptlet
 
 import (
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -67,6 +68,44 @@ func (w *walker) positionalsKept(file *syntax.File) bool {
 		return kept
 	})
 	return kept
+}
+
+// neverSets reports whether nothing in the script may set variable name: no assignment, read or
+// the like (collect's values and changing), no eval, and no sourced file but the known libraries.
+func (w *walker) neverSets(file *syntax.File, name string) bool {
+	if w.changing[name] || w.otherwise[name] || len(w.values[name]) > 0 {
+		return false
+	}
+	never := true
+	syntax.Walk(file, func(node syntax.Node) bool {
+		call, ok := node.(*syntax.CallExpr)
+		if !ok || len(call.Args) == 0 || !never {
+			return never
+		}
+		cmd, static := staticWord(call.Args[0])
+		switch {
+		case !static && isAllArgs(call.Args[0]):
+			// a function forwarding its arguments: the commands it runs are the calls' (below)
+		case !static:
+			never = false // a command chosen at run time could be eval or .
+		case w.functions[cmd] && len(call.Args) > 1:
+			arg, _ := staticWord(call.Args[1])
+			never = !slices.Contains([]string{"eval", ".", "source", "read", "export", "declare", "typeset",
+				"local", "readonly", "unset", "getopts", "printf", "mapfile", "readarray"}, arg)
+		case cmd == "eval":
+			never = len(call.Args) == 2 && aptConfigShell.MatchString(w.raw(call.Args[1])) &&
+				!strings.Contains(w.raw(call.Args[1]), " "+name+" ")
+		case cmd == "." || cmd == "source":
+			file, ok := "", len(call.Args) == 2
+			if ok {
+				file, ok = staticWord(call.Args[1])
+			}
+			file = path.Clean(file)
+			never = ok && (file == "/usr/share/debconf/confmodule" || sourcedLibraries[file] != nil)
+		}
+		return never
+	})
+	return never
 }
 
 // setKeepsPositionals reports whether "set args…" only changes options: every word is an option
@@ -163,6 +202,12 @@ func (w *walker) wordValue(word *syntax.Word) (string, bool) {
 func (w *walker) paramValue(part syntax.WordPart, use syntax.Node) (string, bool) {
 	if name := positionalParam(part); name != "" {
 		return w.positional(name, use)
+	}
+	if pe, ok := part.(*syntax.ParamExp); ok && pe.Param != nil && pe.Param.Value == "DPKG_ROOT" && w.dpkgRootEmpty &&
+		pe.Index == nil && pe.Slice == nil && pe.Repl == nil && !pe.Length && !pe.Excl && !pe.Width && pe.Names == 0 &&
+		(pe.Exp == nil || (pe.Exp.Op == syntax.DefaultUnset || pe.Exp.Op == syntax.DefaultUnsetOrNull) &&
+			(pe.Exp.Word == nil || len(pe.Exp.Word.Parts) == 0)) {
+		return "", true // $DPKG_ROOT, ${DPKG_ROOT:-}
 	}
 	pe, ok := part.(*syntax.ParamExp)
 	if !ok || pe.Param == nil || pe.Exp != nil || pe.Index != nil || pe.Slice != nil || pe.Repl != nil ||

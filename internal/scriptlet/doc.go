@@ -55,7 +55,9 @@
 // the analysis relies on; any other db_ call in between, or a script that may change answers
 // (db_set, db_reset, debconf-set-selections …), leaves them undecided (debconf.go). A command with
 // one argument named by a variable is judged for each literal value that reaches it
-// (invoke-rc.d cron $_dh_action after _dh_action=restart or start).
+// (invoke-rc.d cron $_dh_action after _dh_action=restart or start). In a Debian script that never
+// sets it, $DPKG_ROOT is empty, as dpkg exports it for the root / (a forwarding function's
+// chroot "$DPKG_ROOT" "$@" branch then never runs).
 // A function that passes its arguments on ("$@") is judged at each call as the command it
 // passes them to. A program named by a variable is judged for every value that can reach the command:
 // the last assignment that every path to it goes through (in its own function) and the conditional

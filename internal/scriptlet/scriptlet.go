@@ -173,7 +173,7 @@ type Analysis struct {
 // parsed or whose interpreter is not understood is Unsafe, with a Finding that says why.
 func Analyze(s Script) Analysis {
 	prog, args := interpreter(s)
-	a := analysis{args: s.Args}
+	a := analysis{args: s.Args, debian: s.Kind.Debian()}
 	if !ChangesDebconf(s.Body) {
 		a.debconf = s.Debconf
 	}

@@ -190,6 +190,11 @@ _systemctl() {
 }
 _systemctl try-restart x.service || true
 _systemctl enable y.service`}, verdict: Rewritable, replaced: []string{"false", ":"}},
+		{name: "forwarding function that runs", script: Script{Kind: KindDebianPostInst, Body: `#!/bin/sh
+_systemctl() {
+    [ ! -x /usr/bin/systemctl ] || systemctl "$@"
+}
+_systemctl try-restart x.service || true`}, verdict: Rewritable, replaced: []string{":"}},
 		{name: "forwarding to an unknown program", script: Script{Kind: KindPost,
 			Body: "run() { /opt/tool \"$@\"; }\nrun --fix"}, verdict: Unsafe, reason: "forwards to /opt/tool"},
 		{name: "program from literal assignments", script: Script{Kind: KindDebianPostInst, Body: `#!/bin/sh
@@ -356,6 +361,13 @@ p=$(perl -nle 'BEGIN {$removed = shift;} /^Module: (.*)$/&&($profile = $1); /^[^
 			Body: "#!/bin/sh\neval $(apt-config shell T Dir::Etc::Trusted/f; echo rm -rf /)\n"}, verdict: Unsafe, reason: "eval"},
 		{name: "eval of apt-config dump", script: Script{Kind: KindDebianPostInst,
 			Body: "#!/bin/sh\neval $(apt-config dump)\n"}, verdict: Unsafe, reason: "eval"},
+		{name: "in_sysroot with dpkg's empty DPKG_ROOT", script: Script{Kind: KindDebianPostInst,
+			Body: "#!/bin/sh\nset -e\nin_sysroot () {\n\tif [ -z \"${DPKG_ROOT:-}\" ]; then\n\t\t\"$@\"\n\telse\n\t\tchroot \"${DPKG_ROOT}\" \"$@\"\n\tfi\n}\nin_sysroot adduser --system --group messagebus\n"}, verdict: Safe},
+		{name: "in_sysroot with DPKG_ROOT set by the script", script: Script{Kind: KindDebianPostInst,
+			Body: "#!/bin/sh\nDPKG_ROOT=/x\nin_sysroot () {\n\tif [ -z \"${DPKG_ROOT:-}\" ]; then\n\t\t\"$@\"\n\telse\n\t\tchroot \"${DPKG_ROOT}\" \"$@\"\n\tfi\n}\nin_sysroot adduser --system --group messagebus\n"}, verdict: Unsafe,
+			reason: "another context"},
+		{name: "in_sysroot in an rpm scriptlet", script: Script{Kind: KindPost,
+			Body: "in_sysroot () {\n\tif [ -z \"${DPKG_ROOT:-}\" ]; then\n\t\t\"$@\"\n\telse\n\t\tchroot \"${DPKG_ROOT}\" \"$@\"\n\tfi\n}\nin_sysroot adduser --system --group messagebus\n"}, verdict: Unsafe, reason: "another context"},
 		{name: "after exit nothing runs", script: Script{Kind: KindDebianPreInst,
 			Body: "#!/bin/sh\nset -e\nexit 0\n~\n"}, verdict: Safe},
 		{name: "an exit in a branch ends only that branch's list", script: Script{Kind: KindDebianPreInst,

@@ -24,6 +24,8 @@ type analysis struct {
 	args []string
 	// debconf are the answers of db_get (Script.Debconf), nil when not known.
 	debconf map[string]string
+	// debian reports a Debian maintainer script, which dpkg runs with DPKG_ROOT empty (the root is /).
+	debian bool
 	// dead marks the findings of replacements in code that never runs: they do not make the script
 	// Rewritable.
 	dead map[int]bool
@@ -148,6 +150,7 @@ func (a *analysis) shellWith(body string, lang syntax.LangVariant, outer *walker
 	syntax.Walk(file, w.collect)
 	w.unused = w.unusedFunctions(file)
 	w.argsKept = len(a.args) > 0 && w.positionalsKept(file)
+	w.dpkgRootEmpty = a.debian && w.neverSets(file, "DPKG_ROOT")
 	syntax.Walk(file, w.visit)
 	if a.rewrites > 0 && !a.unsafe {
 		var buf bytes.Buffer
@@ -217,6 +220,9 @@ type walker struct {
 	ifs int
 	// argsKept reports that the script's top level sees the arguments it was given (analysis.args).
 	argsKept bool
+	// dpkgRootEmpty reports a Debian script that never sets DPKG_ROOT, which dpkg exports empty for
+	// the root / (offline in the chroot as at first boot).
+	dpkgRootEmpty bool
 }
 
 // forwardedCall is a command inside a function that passes the function's arguments on, with the
@@ -640,12 +646,37 @@ func (w *walker) judgeCommand(c command) ruling {
 			}
 			r.drop = drop
 		}
+		if r.effect == refuse && fwd.owner.inDeadBranch(fwd.call) {
+			continue // never runs: in_sysroot's chroot "$DPKG_ROOT" "$@" when DPKG_ROOT is empty
+		}
 		if r.effect == refuse {
 			r.reason = "forwards to " + fwd.owner.text(fwd.call) + ": " + r.reason
 		}
 		rulings = append(rulings, r)
 	}
 	return combine(rulings)
+}
+
+// inDeadBranch reports whether node sits in a branch of an if that never runs: the then of a
+// condition known to fail, or the else (or elif) of one known to succeed.
+func (w *walker) inDeadBranch(node syntax.Node) bool {
+	for child, p := node, w.parents[node]; p != nil; child, p = p, w.parents[p] {
+		clause, ok := p.(*syntax.IfClause)
+		if !ok {
+			continue
+		}
+		status, known := w.exitStatus(clause.Cond)
+		if !known {
+			continue
+		}
+		if s, isStmt := child.(*syntax.Stmt); isStmt && !status && slices.Contains(clause.Then, s) {
+			return true
+		}
+		if child == syntax.Node(clause.Else) && status {
+			return true
+		}
+	}
+	return false
 }
 
 // spliced inserts the arguments of call (without its name) into c at index at.
