@@ -20,27 +20,29 @@ type Artifact struct {
 	Manifest string
 	// Checksum is the path of the sha256sum-style checksum file.
 	Checksum string
+	// SBOMs are the paths of the SBOMs written (sbom_formats), in that order.
+	SBOMs []string
 	// Size is the output image's size; InputSize the source image's.
 	Size, InputSize diskimage.Size
 	// StateData holds os_id, os_version_id, os_family, package_manager and
 	// generated_data, the paths above as image, image_format, manifest and
 	// checksum, and the sizes in bytes as bytes_on_disk, virtual_size,
-	// input_bytes_on_disk and input_virtual_size.
+	// input_bytes_on_disk and input_virtual_size, the SBOM paths as sbom_cyclonedx and
+	// sbom_spdx, and the HCP Packer registry metadata under registryimage.ArtifactStateURI.
 	StateData map[string]interface{}
 }
 
 // BuilderId implements packersdk.Artifact.
 func (a *Artifact) BuilderId() string { return BuilderID } //nolint:revive // the SDK's name
 
-// Files implements packersdk.Artifact: the image first, then the manifest and the
-// checksum file.
+// Files implements packersdk.Artifact: the image first, then the manifest, the
+// checksum file and the SBOMs.
 func (a *Artifact) Files() []string {
 	files := []string{a.Image}
-	if a.Manifest != "" {
-		files = append(files, a.Manifest)
-	}
-	if a.Checksum != "" {
-		files = append(files, a.Checksum)
+	for _, f := range append([]string{a.Manifest, a.Checksum}, a.SBOMs...) {
+		if f != "" {
+			files = append(files, f)
+		}
 	}
 	return files
 }

@@ -16,10 +16,13 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	"github.com/hashicorp/packer-plugin-sdk/multistep/commonsteps"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 	"github.com/hashicorp/packer-plugin-sdk/packerbuilderdata"
 
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
+	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/osrelease"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
 )
 
 // BuilderID is the unique id of this builder's artifacts.
@@ -83,9 +86,10 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		&commonsteps.StepProvision{},
 		&StepPreUnmountCommands{Commands: c.PreUnmountCommands},
 		&StepTearDown{},
-		&StepWriteManifest{Enabled: *c.PackageManifest, MountPartition: c.MountPartition},
+		&StepWriteManifest{Enabled: *c.PackageManifest, SBOMs: len(c.SBOMFormats) > 0, MountPartition: c.MountPartition},
 		&StepConvertImage{Compress: c.OutputCompress},
 		&StepWriteChecksum{},
+		&StepWriteSBOMs{Formats: c.SBOMFormats},
 	}
 	b.runner = commonsteps.NewRunner(steps, c.PackerConfig, ui)
 	b.runner.Run(ctx, state)
@@ -112,6 +116,7 @@ func newArtifact(state multistep.StateBag) *Artifact {
 		Manifest: stringOf(state, stateManifest),
 		Checksum: stringOf(state, stateChecksum),
 	}
+	a.SBOMs, _ = state.Get(stateSBOMs).([]string)
 	// Sizes only inform: a file that cannot be measured leaves them 0.
 	a.Size, _ = diskimage.ImageSize(a.Image)
 	if c, ok := state.Get(stateConfig).(*Config); ok {
@@ -133,5 +138,20 @@ func newArtifact(state multistep.StateBag) *Artifact {
 		"input_bytes_on_disk": a.InputSize.OnDisk,
 		"input_virtual_size":  a.InputSize.Virtual,
 	}
+	for k, p := range sbom.Named(a.SBOMs) {
+		a.StateData[k] = p
+	}
+	var m *installed.Manifest
+	if inv, ok := state.Get(stateInventory).(*sbom.Inventory); ok {
+		m = inv.Manifest
+	}
+	source := ""
+	if c, ok := state.Get(stateConfig).(*Config); ok {
+		source = c.SourceImage
+	}
+	// Only fails for a nil artifact.
+	a.StateData[registryimage.ArtifactStateURI], _ = sbom.RegistryImage(a, source, m, a.SBOMs, map[string]string{
+		"image_format": a.Format, "sha256": stringOf(state, stateSHA256),
+	})
 	return a
 }

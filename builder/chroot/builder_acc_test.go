@@ -13,6 +13,7 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom/sbomtest"
 	"github.com/refit-images/packer-plugin-refit/internal/vmtest"
 )
 
@@ -54,6 +55,7 @@ source "refit-chroot" "layout" {
   output_format         = %q
   output_compress       = %v
   package_manifest      = false
+  sbom_formats          = []
   pre_mount_commands    = ["test -b {{.Device}}"]
   post_mount_commands   = ["echo post-mount > {{.MountPath}}/etc/refit-post-mount"]
   pre_unmount_commands  = ["test -s {{.MountPath}}/etc/refit-post-mount", "test -e {{.MountPath}}/proc/self"]
@@ -220,6 +222,26 @@ build {
 			t.Errorf("manifest lists %d packages, hello %v", len(m.Packages), found)
 		}
 	})
+	t.Run("sboms", func(t *testing.T) {
+		sum, err := os.ReadFile(image + ".sha256")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := installed.ReadManifest(image + manifestSuffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range sbomtest.CheckBeside(t, image, strings.Fields(string(sum))[0], "qcow2") {
+			if len(rec.Manifest.Packages) != len(m.Packages) || rec.Manifest.OS != m.OS {
+				t.Errorf("SBOM: %d packages of %+v; the manifest: %d of %+v", len(rec.Manifest.Packages), rec.Manifest.OS, len(m.Packages), m.OS)
+			}
+			for i, pkg := range rec.Manifest.Packages {
+				if i < len(m.Packages) && pkg.EVR() != m.Packages[i].EVR() {
+					t.Errorf("SBOM: %s %s, the manifest %s %s", pkg.Name, pkg.EVR(), m.Packages[i].Name, m.Packages[i].EVR())
+				}
+			}
+		}
+	})
 	t.Run("boot", func(t *testing.T) {
 		out := bootAndLogIn(t, image, key, "cat /etc/refit-acc; hello; systemctl is-system-running --wait; true")
 		for _, want := range []string{"debian 12 debian dpkg", "Hello, world!"} {
@@ -359,10 +381,12 @@ func TestAccConcurrent(t *testing.T) {
 source "refit-chroot" "lvm" {
   source_image     = %q
   package_manifest = false
+  sbom_formats     = []
 }
 source "refit-chroot" "qcow2" {
   source_image     = %q
   package_manifest = false
+  sbom_formats     = []
 }
 build {
   sources = ["source.refit-chroot.lvm", "source.refit-chroot.qcow2"]

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
 )
 
 // Config is the configuration of the refit-chroot builder.
@@ -113,6 +114,13 @@ type Config struct {
 	// list of the installed packages, read from the finished image (its rpmdb or
 	// dpkg status). Defaults to `true`.
 	PackageManifest *bool `mapstructure:"package_manifest" required:"false"`
+	// The SBOMs written beside the output image, read from the finished image's own
+	// package database: `"cyclonedx-json"` writes `<image>.cdx.json` (CycloneDX 1.6),
+	// `"spdx-json"` writes `<image>.spdx.json` (SPDX 2.3). Each installed package is a
+	// component with its purl, source package, licenses and supplier; the operating
+	// system is a component of its own; the image (name, sha256, format) is the
+	// document's subject. `[]` writes none. Defaults to `["cyclonedx-json", "spdx-json"]`.
+	SBOMFormats []string `mapstructure:"sbom_formats" required:"false"`
 
 	ctx interpolate.Context
 }
@@ -196,6 +204,9 @@ func (c *Config) prepare(raws ...interface{}) ([]string, error) {
 			add(fmt.Errorf("copy_files: %q must be an absolute path of a file", f))
 		}
 	}
+	if err := sbom.CheckFormats(c.SBOMFormats); err != nil {
+		add(err)
+	}
 	if _, err := c.wrapCommand("true"); err != nil {
 		add(fmt.Errorf("command_wrapper %q: %w", c.CommandWrapper, err))
 	} else if !strings.Contains(c.CommandWrapper, ".Command") {
@@ -235,6 +246,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CommandWrapper == "" {
 		c.CommandWrapper = "{{.Command}}"
+	}
+	if c.SBOMFormats == nil {
+		c.SBOMFormats = sbom.DefaultFormats
 	}
 	for _, b := range []**bool{&c.MountFstab, &c.PreventServiceStart, &c.PackageManifest} {
 		if *b == nil {

@@ -36,6 +36,7 @@ type FlatConfig struct {
 	CommandWrapper      *string           `mapstructure:"command_wrapper" required:"false" cty:"command_wrapper" hcl:"command_wrapper"`
 	PreventServiceStart *bool             `mapstructure:"prevent_service_start" required:"false" cty:"prevent_service_start" hcl:"prevent_service_start"`
 	PackageManifest     *bool             `mapstructure:"package_manifest" required:"false" cty:"package_manifest" hcl:"package_manifest"`
+	SBOMFormats         []string          `mapstructure:"sbom_formats" required:"false" cty:"sbom_formats" hcl:"sbom_formats"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -76,6 +77,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"command_wrapper":            &hcldec.AttrSpec{Name: "command_wrapper", Type: cty.String, Required: false},
 		"prevent_service_start":      &hcldec.AttrSpec{Name: "prevent_service_start", Type: cty.Bool, Required: false},
 		"package_manifest":           &hcldec.AttrSpec{Name: "package_manifest", Type: cty.Bool, Required: false},
+		"sbom_formats":               &hcldec.AttrSpec{Name: "sbom_formats", Type: cty.List(cty.String), Required: false},
 	}
 	return s
 }

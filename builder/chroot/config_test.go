@@ -43,6 +43,7 @@ func TestPrepareDefaults(t *testing.T) {
 		{"mount_fstab", *c.MountFstab, true},
 		{"prevent_service_start", *c.PreventServiceStart, true},
 		{"package_manifest", *c.PackageManifest, true},
+		{"sbom_formats", c.SBOMFormats, []string{"cyclonedx-json", "spdx-json"}},
 		{"copy_files", c.CopyFiles, []string{"/etc/resolv.conf"}},
 		{"chroot_mounts", c.ChrootMounts, defaultChrootMounts},
 		{"command_wrapper", c.CommandWrapper, "{{.Command}}"},
@@ -131,6 +132,20 @@ func TestPrepare(t *testing.T) {
 			name:     "bad checksum",
 			raw:      map[string]interface{}{"source_image": "in.raw", "source_image_checksum": "md5:abc"},
 			wantErrs: []string{"source_image_checksum", "sha256:<64 hex digits>"},
+		},
+		{
+			name:     "bad sbom format",
+			raw:      map[string]interface{}{"source_image": "in.raw", "sbom_formats": []string{"cyclonedx-xml"}},
+			wantErrs: []string{`"cyclonedx-xml"`, `"spdx-json"`},
+		},
+		{
+			name: "sboms off",
+			raw:  map[string]interface{}{"source_image": "in.raw", "sbom_formats": []string{}},
+			check: func(t *testing.T, c *Config) {
+				if len(c.SBOMFormats) != 0 {
+					t.Errorf("sbom_formats = [] gave %q", c.SBOMFormats)
+				}
+			},
 		},
 		{
 			name:     "bad output format",

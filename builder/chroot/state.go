@@ -27,6 +27,9 @@ const (
 	stateOSRelease    = "os_release"    // osrelease.Info of the image
 	stateManifest     = "manifest_path" // path of the written package manifest
 	stateChecksum     = "checksum_path" // path of the written checksum file
+	stateSHA256       = "sha256"        // hex sha256 of the output image
+	stateInventory    = "inventory"     // *sbom.Inventory of the finished image
+	stateSBOMs        = "sbom_paths"    // []string, the SBOMs written
 
 	// Early cleanups (chroot.Cleanup), run by StepTearDown in this order.
 	cleanupPreventServiceStart = "prevent_service_start_cleanup"

@@ -17,7 +17,7 @@ const checksumSuffix = ".sha256"
 // StepWriteChecksum writes `<image>.sha256` beside the output image, in the format
 // `sha256sum -c` reads.
 //
-// Uses: ui, output_image. Produces: checksum_path.
+// Uses: ui, output_image. Produces: checksum_path, sha256.
 type StepWriteChecksum struct{}
 
 // Run implements multistep.Step.
@@ -34,6 +34,7 @@ func (s *StepWriteChecksum) Run(ctx context.Context, state multistep.StateBag) m
 	}
 	uiOf(state).Say(fmt.Sprintf("sha256:%s %s", sum, out))
 	state.Put(stateChecksum, path)
+	state.Put(stateSHA256, sum)
 	return multistep.ActionContinue
 }
 

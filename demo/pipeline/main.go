@@ -30,6 +30,7 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/hardening"
 	"github.com/refit-images/packer-plugin-refit/internal/patch"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
 )
 
 // The demo's own values for example/pipeline's variables; the rest are the template's defaults.
@@ -317,6 +318,10 @@ func summary(hr hardening.Report, pr *patch.Report, base, outSum string, size in
 	fmt.Printf("input image     %s (only read, sha256 unchanged)\n", base)
 	fmt.Printf("output image    %s (%.0f MiB, qcow2)\n", patchedImg, float64(size)/(1<<20))
 	fmt.Printf("sha256          %s\n", outSum)
+	if rec, err := sbom.Read(patchedImg + ".cdx.json"); err == nil {
+		fmt.Printf("SBOMs           %s.cdx.json and .spdx.json (%d packages of %s %s, the patched set)\n",
+			patchedImg, len(rec.Manifest.Packages), rec.Manifest.OS.ID, rec.Manifest.OS.VersionID)
+	}
 	fmt.Printf("log in          as %s with the key %s, once the image is booted\n", adminUser, sshKey)
 
 	fmt.Printf("\nrefit-harden    %d rules: %d changed, %d already in effect, %d skipped, %d failed (%s/harden-report.json)\n",

@@ -4,8 +4,9 @@
 #   curl -LO https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2
 #   sudo packer build -var source_image=debian-12-genericcloud-amd64.qcow2 example/chroot
 #
-# The result is output-debian/debian-12-hardened.qcow2 with its .sha256 checksum and its
-# package manifest (.manifest.json, the refit-manifest/v1 format refit-repodiff reads).
+# The result is output-debian/debian-12-hardened.qcow2 with its .sha256 checksum, its
+# package manifest (.manifest.json, the refit-manifest/v1 format refit-repodiff reads) and its
+# SBOMs (.cdx.json, CycloneDX 1.6; .spdx.json, SPDX 2.3). example/hcp-sbom records it in HCP Packer.
 
 variable "source_image" {
   type        = string
@@ -31,6 +32,7 @@ source "refit-chroot" "debian" {
   output_image_name     = "debian-12-hardened.qcow2"
   output_format         = "qcow2"
   output_compress       = true
+  sbom_formats          = ["cyclonedx-json", "spdx-json"] # the default; [] writes none
 }
 
 build {

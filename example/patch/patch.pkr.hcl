@@ -71,5 +71,7 @@ build {
     scriptlets         = "analyze"
     kernel             = "offline"
     report             = "output-patch/report.json"
+    # SBOMs of the patched image (its new package set) beside it: the default; [] writes none.
+    sbom_formats = ["cyclonedx-json", "spdx-json"]
   }
 }

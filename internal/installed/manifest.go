@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -112,6 +113,25 @@ type Manifest struct {
 	PackageManager string `json:"package_manager"`
 	// Packages are the installed packages, sorted by name, arch, epoch, version and release.
 	Packages []Package `json:"packages"`
+}
+
+// MachineArch returns the architecture most installed packages have, leaving out
+// architecture-independent ones (noarch, all) and rpm's gpg-pubkey pseudo-packages; ""
+// when no package has one. Ties go to the name first in sort order.
+func (m *Manifest) MachineArch() string {
+	count := map[string]int{}
+	for _, p := range m.Packages {
+		if p.Arch != "noarch" && p.Arch != "all" && p.Arch != "" && p.Name != "gpg-pubkey" {
+			count[p.Arch]++
+		}
+	}
+	best, n := "", 0
+	for _, a := range slices.Sorted(maps.Keys(count)) {
+		if count[a] > n {
+			best, n = a, count[a]
+		}
+	}
+	return best
 }
 
 // familyPackageManager is the package manager each known family uses.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
 )
 
 // The image steps, as passed to Options.Hook around the steps of Run.
@@ -35,6 +36,11 @@ type ImageOptions struct {
 	// slower to write, and slower on first reads of each cluster. nil follows Input:
 	// compressed when Input holds compressed clusters. It needs a qcow2 Input.
 	Compress *bool
+	// SBOMFormats are the SBOMs (sbom.FormatCycloneDX, sbom.FormatSPDX) written beside
+	// Output from the patched image's package database; none when empty.
+	SBOMFormats []string
+	// ToolVersion is the plugin's version, named as the SBOMs' creator.
+	ToolVersion string
 	// Patch are the options of the package transaction; Patch.Target is set here.
 	Patch Options
 }
@@ -46,6 +52,10 @@ type ImageResult struct {
 	Manifest *installed.Manifest
 	// ManifestPath is where Manifest was written: Output + ".manifest.json".
 	ManifestPath string
+	// SBOMs are the paths of the SBOMs written, in the order of SBOMFormats.
+	SBOMs []string
+	// SHA256 is the hex sha256 of Output; set when SBOMs were written.
+	SHA256 string
 	// Format is the format of Input and Output.
 	Format diskimage.Format
 	// Sizes are the sizes of Input (before the patch) and Output (also in Report.Image).
@@ -126,10 +136,11 @@ func PatchImage(ctx context.Context, o ImageOptions) (res *ImageResult, err erro
 	if err := opts.step(StepManifest); err != nil {
 		return nil, err
 	}
-	m, err := installed.FromRoot(mounts.HostRoot())
+	inv, err := sbom.FromRoot(mounts.HostRoot())
 	if err != nil {
 		return nil, fmt.Errorf("reading the patched image's packages: %w", err)
 	}
+	m := inv.Manifest
 	if err := opts.step(StepUnmount); err != nil {
 		return nil, err
 	}
@@ -163,6 +174,19 @@ func PatchImage(ctx context.Context, o ImageOptions) (res *ImageResult, err erro
 	res = &ImageResult{Report: rep, Manifest: m, ManifestPath: o.Output + ".manifest.json", Format: format, Sizes: *rep.Image}
 	if err := m.Write(res.ManifestPath); err != nil {
 		return res, fmt.Errorf("writing the manifest (the patched image is complete): %w", err)
+	}
+	if len(o.SBOMFormats) > 0 {
+		if res.SHA256, err = diskimage.FileSHA256(ctx, o.Output); err != nil {
+			return res, fmt.Errorf("hashing %s for its SBOMs: %w", o.Output, err)
+		}
+		inv.Image = sbom.Image{Name: filepath.Base(o.Output), SHA256: res.SHA256, Format: string(format)}
+		inv.ToolName, inv.ToolVersion = "packer-plugin-refit", o.ToolVersion
+		if res.SBOMs, err = inv.Write(o.Output, o.SBOMFormats); err != nil {
+			return res, fmt.Errorf("writing the SBOMs (the patched image is complete): %w", err)
+		}
+		for _, p := range res.SBOMs {
+			opts.log("SBOM: %s (%d packages)", p, len(m.Packages))
+		}
 	}
 	return res, nil
 }

@@ -239,23 +239,6 @@ func looksLikeHash(v evr.EVR) bool {
 	return strings.Trim(s, "0123456789abcdef") == ""
 }
 
-// machineArch returns the architecture most installed packages have (noarch aside).
-func machineArch(m *installed.Manifest) string {
-	count := map[string]int{}
-	for _, p := range m.Packages {
-		if p.Arch != "noarch" && p.Arch != "" && p.Name != "gpg-pubkey" {
-			count[p.Arch]++
-		}
-	}
-	best, n := "x86_64", 0
-	for _, a := range sortedKeys(count) {
-		if count[a] > n {
-			best, n = a, count[a]
-		}
-	}
-	return best
-}
-
 // rpmNeed is one requirement rpm reports unmet: "req is needed by by".
 type rpmNeed struct {
 	req string
@@ -318,7 +301,10 @@ func rpmUnmet(ctx context.Context, runner *rpmRunner, ups []*rpmUpdate) ([]rpmNe
 func resolveRPMNewDeps(ctx context.Context, opts *Options, m *installed.Manifest, runner *rpmRunner, ups []*rpmUpdate, dir string) ([]*rpmUpdate, error) {
 	var index *repoIndex
 	loaded := false
-	machine := machineArch(m)
+	machine := m.MachineArch()
+	if machine == "" {
+		machine = "x86_64"
+	}
 	installedNames := map[string]bool{}
 	for _, p := range m.Packages {
 		installedNames[p.Name] = true

@@ -19,22 +19,26 @@ type Artifact struct {
 	Manifest string
 	// Report is the path of the JSON report; "" when none was written.
 	Report string
+	// SBOMs are the paths of the SBOMs written (sbom_formats).
+	SBOMs []string
 	// Size is the patched image's size; InputSize the input's, before the patch.
 	Size, InputSize diskimage.Size
 	// StateData holds image, image_format, manifest, os_id, os_version_id, os_family,
 	// package_manager, generated_data (updated, deferred, held_back counts), the sizes
 	// in bytes (bytes_on_disk, virtual_size, input_bytes_on_disk, input_virtual_size)
-	// and compressed.
+	// compressed, the SBOM paths as sbom_cyclonedx and sbom_spdx, and the HCP Packer
+	// registry metadata under registryimage.ArtifactStateURI.
 	StateData map[string]interface{}
 }
 
 // BuilderId implements packersdk.Artifact.
 func (a *Artifact) BuilderId() string { return BuilderID } //nolint:revive // the SDK's name
 
-// Files implements packersdk.Artifact: the image first, then the manifest and the report.
+// Files implements packersdk.Artifact: the image first, then the manifest, the report and
+// the SBOMs.
 func (a *Artifact) Files() []string {
 	files := []string{a.Image}
-	for _, f := range []string{a.Manifest, a.Report} {
+	for _, f := range append([]string{a.Manifest, a.Report}, a.SBOMs...) {
 		if f != "" {
 			files = append(files, f)
 		}

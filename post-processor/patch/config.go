@@ -17,6 +17,7 @@ import (
 
 	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
 	"github.com/refit-images/packer-plugin-refit/internal/repoconfig"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
 )
 
 // Config is the configuration of the refit-patch post-processor.
@@ -91,6 +92,14 @@ type Config struct {
 	// Path of the JSON report to write: what was updated, deferred (with the reason
 	// for each script) or held back, CVEs and advisories fixed.
 	Report string `mapstructure:"report"`
+	// The SBOMs written beside the patched image, read from its package database after
+	// the patch (its new package set): `"cyclonedx-json"` writes `<image>.cdx.json`
+	// (CycloneDX 1.6), `"spdx-json"` writes `<image>.spdx.json` (SPDX 2.3). Each
+	// installed package is a component with its purl, source package, licenses and
+	// supplier; the operating system is a component of its own; the patched image (name,
+	// sha256, format) is the document's subject. `[]` writes none. Defaults to
+	// `["cyclonedx-json", "spdx-json"]`.
+	SBOMFormats []string `mapstructure:"sbom_formats"`
 	// Folder for downloaded metadata and packages, kept by checksum between runs.
 	// Defaults to `$XDG_CACHE_HOME/packer-plugin-refit` (or `~/.cache/...`).
 	CacheDir string `mapstructure:"cache_dir"`
@@ -136,6 +145,12 @@ func (c *Config) Prepare(raws ...interface{}) error {
 	}
 	if c.ContainerScripts != ipatch.ContainerScriptsHold && c.ContainerScripts != ipatch.ContainerScriptsRun {
 		add("container_scripts must be \"hold\" or \"run\", not %q", c.ContainerScripts)
+	}
+	if c.SBOMFormats == nil {
+		c.SBOMFormats = sbom.DefaultFormats
+	}
+	if err := sbom.CheckFormats(c.SBOMFormats); err != nil {
+		errs = packersdk.MultiErrorAppend(errs, err)
 	}
 	if c.InPlace && c.Output != "" {
 		add("output and in_place cannot both be set: in_place replaces the input image")

@@ -38,6 +38,7 @@ type FlatConfig struct {
 	OutputCompress      *bool                         `mapstructure:"output_compress" cty:"output_compress" hcl:"output_compress"`
 	InPlace             *bool                         `mapstructure:"in_place" cty:"in_place" hcl:"in_place"`
 	Report              *string                       `mapstructure:"report" cty:"report" hcl:"report"`
+	SBOMFormats         []string                      `mapstructure:"sbom_formats" cty:"sbom_formats" hcl:"sbom_formats"`
 	CacheDir            *string                       `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
 	Timeout             *string                       `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
 }
@@ -81,6 +82,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"output_compress":            &hcldec.AttrSpec{Name: "output_compress", Type: cty.Bool, Required: false},
 		"in_place":                   &hcldec.AttrSpec{Name: "in_place", Type: cty.Bool, Required: false},
 		"report":                     &hcldec.AttrSpec{Name: "report", Type: cty.String, Required: false},
+		"sbom_formats":               &hcldec.AttrSpec{Name: "sbom_formats", Type: cty.List(cty.String), Required: false},
 		"cache_dir":                  &hcldec.AttrSpec{Name: "cache_dir", Type: cty.String, Required: false},
 		"timeout":                    &hcldec.AttrSpec{Name: "timeout", Type: cty.String, Required: false},
 	}

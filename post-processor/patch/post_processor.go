@@ -13,14 +13,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 
 	"github.com/refit-images/packer-plugin-refit/internal/container"
 	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
 	"github.com/refit-images/packer-plugin-refit/internal/repoconfig"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
+	"github.com/refit-images/packer-plugin-refit/version"
 )
 
 // BuilderID identifies artifacts made by refit-patch.
@@ -78,10 +82,11 @@ func outputImage(c *Config, input string) string {
 
 // options turns the configuration into the internal job.
 func options(c *Config, input, output string, log func(string)) ipatch.ImageOptions {
-	o := ipatch.ImageOptions{Input: input, Output: output, MountPartition: c.MountPartition, Compress: c.OutputCompress, Patch: ipatch.Options{
-		Filter:     c.Filters.UpdatesFilter(),
-		Scriptlets: c.Scriptlets, Kernel: c.Kernel, CacheDir: c.CacheDir, Log: log,
-	}}
+	o := ipatch.ImageOptions{Input: input, Output: output, MountPartition: c.MountPartition, Compress: c.OutputCompress,
+		SBOMFormats: c.SBOMFormats, ToolVersion: version.PluginVersion.String(), Patch: ipatch.Options{
+			Filter:     c.Filters.UpdatesFilter(),
+			Scriptlets: c.Scriptlets, Kernel: c.Kernel, CacheDir: c.CacheDir, Log: log,
+		}}
 	for _, u := range c.Updates {
 		o.Patch.Updates = append(o.Patch.Updates, u.Update())
 	}
@@ -131,7 +136,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, a pack
 		ui.Say("note: " + n)
 	}
 	ui.Say(fmt.Sprintf("refit-patch: %s: %s (the input: %s)", output, res.Sizes.Output, res.Sizes.Input))
-	art := &Artifact{Image: output, Format: string(res.Format), Manifest: res.ManifestPath, Report: c.Report,
+	art := &Artifact{Image: output, Format: string(res.Format), Manifest: res.ManifestPath, Report: c.Report, SBOMs: res.SBOMs,
 		Size: res.Sizes.Output, InputSize: res.Sizes.Input,
 		StateData: map[string]interface{}{
 			"image": output, "image_format": string(res.Format), "manifest": res.ManifestPath,
@@ -144,6 +149,24 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, a pack
 				"updated": len(res.Report.Updated), "deferred": len(res.Report.Deferred), "held_back": len(res.Report.HeldBack),
 			},
 		}}
+	for k, p := range sbom.Named(res.SBOMs) {
+		art.StateData[k] = p
+	}
+	// Only fails for a nil artifact.
+	art.StateData[registryimage.ArtifactStateURI], _ = sbom.RegistryImage(art, input, res.Manifest, res.SBOMs, map[string]string{
+		"image_format": string(res.Format), "sha256": res.SHA256, "patched_from": input,
+		"updated_count": strconv.Itoa(len(res.Report.Updated)), "deferred_count": strconv.Itoa(len(res.Report.Deferred)),
+		"advisories_fixed": strings.Join(advisoryIDs(res.Report), ","), "cves_fixed": strings.Join(res.Report.CVEs, ","),
+	})
 	// keep the input artifact unless it was patched in place (then it is the output)
 	return art, true, c.InPlace, nil
+}
+
+// advisoryIDs lists the ids of the advisories the patch's updates fix.
+func advisoryIDs(r *ipatch.Report) []string {
+	var ids []string
+	for _, a := range r.Advisories {
+		ids = append(ids, a.ID)
+	}
+	return ids
 }

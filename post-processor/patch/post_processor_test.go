@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
 	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom/sbomtest"
 )
 
 func TestMain(m *testing.M) {
@@ -145,6 +147,7 @@ func TestPostProcessDebianQcow2(t *testing.T) {
 	if _, err := os.Stat(want + ".manifest.json"); err != nil {
 		t.Error(err)
 	}
+	checkSBOMs(t, art, want, img, &rep)
 	if !strings.Contains(out.String(), "updated offline") {
 		t.Errorf("no summary in the UI:\n%s", out.String())
 	}
@@ -282,4 +285,35 @@ func TestPackerAcceptance(t *testing.T) {
 		t.Fatalf("no patched image: %v\n%s", err, out)
 	}
 	t.Log(out)
+}
+
+// checkSBOMs checks the patched image's SBOMs (schema-valid, the patched image as subject,
+// the updated versions as components) and the registry metadata the artifact hands Packer.
+func checkSBOMs(t *testing.T, art packersdk.Artifact, image, input string, rep *ipatch.Report) {
+	t.Helper()
+	outSum := sum(t, image)
+	for _, rec := range sbomtest.CheckBeside(t, image, outSum, "qcow2") {
+		got := map[string]string{}
+		for _, pkg := range rec.Manifest.Packages {
+			got[pkg.Name] = pkg.EVR()
+		}
+		for _, u := range rep.Updated {
+			if got[u.Name] != u.To {
+				t.Errorf("SBOM: %s is %q, the patch updated it to %s", u.Name, got[u.Name], u.To)
+			}
+		}
+	}
+	images := packertest.RegistryImages(t, art)
+	if len(images) != 1 {
+		t.Fatalf("%d registry images", len(images))
+	}
+	l := images[0].Labels
+	if images[0].SourceImageID != input || l["patched_from"] != input || l["sha256"] != outSum ||
+		l["updated_count"] != strconv.Itoa(len(rep.Updated)) || l["sbom_cyclonedx"] != image+".cdx.json" ||
+		l["os_id"] != "debian" || l["architecture"] != "amd64" || l["package_count"] == "" {
+		t.Errorf("registry metadata %+v", images[0])
+	}
+	if len(rep.CVEs) > 0 && l["cves_fixed"] != strings.Join(rep.CVEs, ",") {
+		t.Errorf("cves_fixed label %q, report %q", l["cves_fixed"], rep.CVEs)
+	}
 }

@@ -9,9 +9,13 @@ import (
 	"embed"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
+	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
 )
 
 //go:embed schema/*.json
@@ -98,4 +102,28 @@ func ValidateFile(path string) error {
 		return fmt.Errorf("%s does not conform to %s: %w", path, id, err)
 	}
 	return nil
+}
+
+// CheckBeside validates both SBOMs refit writes beside image (<image>.cdx.json and
+// <image>.spdx.json) against the official schemas, reads them with sbom.Read, checks that
+// their subject is the image (its file name, the given hex sha256 and format), and returns
+// what each says, CycloneDX first.
+func CheckBeside(tb testing.TB, image, sha256, format string) []*sbom.Record {
+	tb.Helper()
+	var records []*sbom.Record
+	for _, f := range sbom.DefaultFormats {
+		p := sbom.Path(image, f)
+		if err := ValidateFile(p); err != nil {
+			tb.Fatal(err)
+		}
+		rec, err := sbom.Read(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if want := (sbom.Image{Name: filepath.Base(image), SHA256: sha256, Format: format}); rec.Image != want {
+			tb.Errorf("%s: subject %+v, want %+v", p, rec.Image, want)
+		}
+		records = append(records, rec)
+	}
+	return records
 }
