@@ -56,3 +56,17 @@ func TestSplitDpkgSource(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCopyrightLicenses: a copyright file comes from the image; any bytes give a list or
+// nil, never a panic, and no empty name.
+func FuzzParseCopyrightLicenses(f *testing.F) {
+	f.Add("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\nFiles: *\nLicense: GPL-2+\n")
+	f.Add("Format: dep5\n\nFiles: a\nLicense:\n\nFiles: b\n\tLicense: x\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		for _, l := range parseCopyrightLicenses(bufio.NewReader(strings.NewReader(text))) {
+			if l == "" {
+				t.Errorf("empty license name from %q", text)
+			}
+		}
+	})
+}

@@ -86,23 +86,21 @@ func (inv *Inventory) EncodeCycloneDX(w io.Writer) error {
 	return enc.EncodeVersion(bom, cdx.SpecVersion1_6)
 }
 
-// cdxLicenses turns the licenses a package database records into CycloneDX license choices:
-// a single valid SPDX expression as an expression, SPDX license identifiers as ids, and
-// anything else (old-style rpm License tags such as "GPLv2+", Debian short names) by name.
+// cdxLicenses turns the licenses a package database records into CycloneDX license
+// choices: one SPDX expression when every license is one (CycloneDX allows either a single
+// expression or a list of licenses), else each license by name (old-style rpm License tags
+// such as "GPLv2+", Debian short names). Names are never written as ids: the schema accepts
+// only its own list of SPDX ids there, which lags behind SPDX's.
 func cdxLicenses(licenses []string) *cdx.Licenses {
 	if len(licenses) == 0 {
 		return nil
 	}
-	if len(licenses) == 1 && !isLicenseID(licenses[0]) && isSPDXExpression(licenses[0]) {
-		return &cdx.Licenses{{Expression: licenses[0]}}
+	if expr, ok := spdxConjunction(licenses); ok {
+		return &cdx.Licenses{{Expression: expr}}
 	}
-	var out cdx.Licenses
+	out := make(cdx.Licenses, 0, len(licenses))
 	for _, l := range licenses {
-		if isLicenseID(l) {
-			out = append(out, cdx.LicenseChoice{License: &cdx.License{ID: l}})
-		} else {
-			out = append(out, cdx.LicenseChoice{License: &cdx.License{Name: l}})
-		}
+		out = append(out, cdx.LicenseChoice{License: &cdx.License{Name: l}})
 	}
 	return &out
 }

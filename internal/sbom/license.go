@@ -6,20 +6,32 @@ import (
 	"github.com/github/go-spdx/v2/spdxexp"
 )
 
-// isLicenseID reports whether s is one current SPDX license identifier.
-func isLicenseID(s string) bool {
-	if strings.ContainsAny(s, " ()") {
-		return false
+// spdxExpression returns license as a valid SPDX license expression of current identifiers in
+// their canonical spelling ("bsd-3-clause" → "BSD-3-Clause"), or ok false for anything else
+// (old-style rpm tags such as "GPLv2+", Debian short names such as "GPL-2+").
+func spdxExpression(license string) (expr string, ok bool) {
+	norm, invalid := spdxexp.ValidateAndNormalizeLicensesWithOptions([]string{license}, spdxexp.ValidateLicensesOptions{FailDeprecatedLicenses: true})
+	if len(invalid) > 0 || len(norm) != 1 {
+		return "", false
 	}
-	ok, _ := spdxexp.ActiveLicense(s)
-	return ok
+	return norm[0], true
 }
 
-// isSPDXExpression reports whether s is a valid SPDX license expression of current
-// identifiers (e.g. "GPL-2.0-or-later AND MIT").
-func isSPDXExpression(s string) bool {
-	ok, _ := spdxexp.ValidateLicenses([]string{s})
-	return ok
+// spdxConjunction joins licenses that are all SPDX expressions with AND, compound ones in
+// parentheses; ok is false when any is not an SPDX expression.
+func spdxConjunction(licenses []string) (string, bool) {
+	parts := make([]string, 0, len(licenses))
+	for _, l := range licenses {
+		e, ok := spdxExpression(l)
+		if !ok {
+			return "", false
+		}
+		if len(licenses) > 1 && strings.Contains(e, " ") {
+			e = "(" + e + ")"
+		}
+		parts = append(parts, e)
+	}
+	return strings.Join(parts, " AND "), true
 }
 
 // licenseRef makes an SPDX LicenseRef- identifier for a license name that is not an SPDX

@@ -112,7 +112,8 @@ func TestDocumentContent(t *testing.T) {
 		`"content": "` + inv.Image.SHA256 + `"`,
 		`"purl": "pkg:rpm/almalinux/bash@5.1.8-4.el9?arch=aarch64\u0026distro=almalinux-9.0\u0026upstream=bash-5.1.8-4.el9.src.rpm"`,
 		`"name": "AlmaLinux"`, // Vendor
-		`"id": "MIT"`,         // ncurses-base
+		`"expression": "MIT"`, // ncurses-base
+		`"name": "GPLv3+"`,    // bash: not an SPDX expression
 	} {
 		if !strings.Contains(strings.ReplaceAll(cdx.String(), "&", `\u0026`), want) {
 			t.Errorf("CycloneDX document lacks %s", want)

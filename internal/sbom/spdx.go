@@ -113,16 +113,19 @@ func (r *licenseRefs) expression(licenses []string) string {
 	if len(licenses) == 0 {
 		return noAssertion
 	}
+	if expr, ok := spdxConjunction(licenses); ok {
+		return expr
+	}
 	parts := make([]string, 0, len(licenses))
 	for _, l := range licenses {
+		e, ok := spdxConjunction([]string{l})
 		switch {
-		case isSPDXExpression(l) && len(licenses) > 1 && strings.Contains(l, " "):
-			parts = append(parts, "("+l+")")
-		case isSPDXExpression(l):
-			parts = append(parts, l)
-		default:
-			parts = append(parts, r.ref(l))
+		case !ok:
+			e = r.ref(l)
+		case len(licenses) > 1 && strings.Contains(e, " "):
+			e = "(" + e + ")"
 		}
+		parts = append(parts, e)
 	}
 	return strings.Join(parts, " AND ")
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/sbom"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom/sbomtest"
 )
 
 // syftPackage is one rpm or deb package as a purl says it.
@@ -89,9 +90,19 @@ func compareWithSyftIn(t *testing.T, root string, prefix []string, syftRoot stri
 		t.Fatal(err)
 	}
 	inv.Image = sbom.Image{Name: "root", SHA256: strings.Repeat("0", 64), Format: "raw"}
-	var ours strings.Builder
+	var ours, spdx strings.Builder
 	if err := inv.EncodeCycloneDX(&ours); err != nil {
 		t.Fatal(err)
+	}
+	if err := inv.EncodeSPDX(&spdx); err != nil {
+		t.Fatal(err)
+	}
+	// the real package data (licenses of every kind) against the official schemas too
+	if err := sbomtest.Validate(sbomtest.CycloneDX16, []byte(ours.String())); err != nil {
+		t.Errorf("CycloneDX: %v", err)
+	}
+	if err := sbomtest.Validate(sbomtest.SPDX23, []byte(spdx.String())); err != nil {
+		t.Errorf("SPDX: %v", err)
 	}
 	argv := append(slices.Clone(prefix), syft, "scan", "dir:"+syftRoot, "-o", "cyclonedx-json", "-q")
 	cmd := exec.Command(argv[0], argv[1:]...)
