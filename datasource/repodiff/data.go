@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/refit-images/packer-plugin-refit/internal/container"
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/fetch"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
@@ -45,8 +46,15 @@ type Config struct {
 	// converted to a temporary raw copy): the root filesystem — the one holding
 	// `/etc/os-release`, on a partition or an LVM logical volume — and the filesystems
 	// of its fstab are mounted read-only without journal replay in a private mount
-	// namespace, and released afterwards. Needs root and loop devices.
+	// namespace, and released afterwards. Needs root and loop devices. It may also be a
+	// container image — an OCI image layout directory, an `oci-archive` or a
+	// `docker-archive` tarball, told apart by their content: its layers are unpacked
+	// into a temporary directory (refusing hostile layers, as refit-patch does) and
+	// mounted read-only with overlayfs in a private mount namespace. Needs root.
 	Image string `mapstructure:"image"`
+	// With a container `image` holding several platforms (a multi-arch index): the one
+	// to read, as `os/arch[/variant]` (`linux/arm64/v8`).
+	Platform string `mapstructure:"platform"`
 	// With `image`: which filesystem is the root, when automatic detection is not
 	// wanted — a partition number (`"3"`), `UUID=…`, `LABEL=…` or an LVM volume
 	// (`"vg/root"`).
@@ -133,6 +141,9 @@ func (c *Config) prepare() error {
 	}
 	if inputs != 1 {
 		add("exactly one of manifest, rootfs and image must be set (got %d)", inputs)
+	}
+	if c.Platform != "" && c.Image == "" {
+		add("platform applies to a container image only")
 	}
 	if c.MountPartition != "" && c.Image == "" {
 		add("mount_partition applies to image only")
@@ -224,6 +235,14 @@ func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, e
 // openImage attaches and mounts c.Image read-only and returns its root and the function
 // that releases it.
 func openImage(ctx context.Context, c *Config, log func(string)) (string, func(), error) {
+	if _, err := container.Detect(c.Image); err == nil {
+		log("opening the container image " + c.Image + " read-only")
+		r, err := container.OpenReadOnly(ctx, c.Image, c.Platform, log)
+		if err != nil {
+			return "", nil, fmt.Errorf("image %s: %w", c.Image, err)
+		}
+		return r.Path, r.Close, nil
+	}
 	if err := diskimage.CheckHost(); err != nil {
 		return "", nil, fmt.Errorf("image: %w", err)
 	}

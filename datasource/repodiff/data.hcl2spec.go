@@ -45,6 +45,7 @@ type FlatConfig struct {
 	Manifest       *string                     `mapstructure:"manifest" cty:"manifest" hcl:"manifest"`
 	Rootfs         *string                     `mapstructure:"rootfs" cty:"rootfs" hcl:"rootfs"`
 	Image          *string                     `mapstructure:"image" cty:"image" hcl:"image"`
+	Platform       *string                     `mapstructure:"platform" cty:"platform" hcl:"platform"`
 	MountPartition *string                     `mapstructure:"mount_partition" cty:"mount_partition" hcl:"mount_partition"`
 	Repositories   []repoconfig.FlatRepository `mapstructure:"repository" required:"true" cty:"repository" hcl:"repository"`
 	SecurityOnly   *bool                       `mapstructure:"security_only" cty:"security_only" hcl:"security_only"`
@@ -70,6 +71,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"manifest":        &hcldec.AttrSpec{Name: "manifest", Type: cty.String, Required: false},
 		"rootfs":          &hcldec.AttrSpec{Name: "rootfs", Type: cty.String, Required: false},
 		"image":           &hcldec.AttrSpec{Name: "image", Type: cty.String, Required: false},
+		"platform":        &hcldec.AttrSpec{Name: "platform", Type: cty.String, Required: false},
 		"mount_partition": &hcldec.AttrSpec{Name: "mount_partition", Type: cty.String, Required: false},
 		"repository":      &hcldec.BlockListSpec{TypeName: "repository", Nested: hcldec.ObjectSpec((*repoconfig.FlatRepository)(nil).HCL2Spec())},
 		"security_only":   &hcldec.AttrSpec{Name: "security_only", Type: cty.Bool, Required: false},

@@ -7,8 +7,8 @@
 // github.com/google/go-containerregistry; this package adds only what it lacks: the
 // checks, the overlay conversions and the oci-archive wrapper.
 //
-// It mounts nothing and runs no package manager (internal/patch does, in a
-// diskimage.Namespace).
+// It mounts the layers with overlayfs in a diskimage.Namespace (mount.go) and runs no
+// package manager (internal/patch does).
 package container
 
 import (

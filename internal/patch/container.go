@@ -159,31 +159,20 @@ func patchContainerImage(ctx context.Context, o ContainerOptions, ns *diskimage.
 		return nil, nil, err
 	}
 	opts.log("unpacking %s (%s)", im.Digest, im.Platform)
-	lowers, err := container.Unpack(ctx, im, filepath.Join(dir, "l"))
+	ov, err := container.MountOverlay(ctx, ns, im, dir, true)
 	if err != nil {
-		return nil, nil, fmt.Errorf("unpacking %s: %w", o.Input, err)
+		return nil, nil, fmt.Errorf("%s: %w", o.Input, err)
 	}
-	for _, d := range []string{"u", "w", "m", "packages"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			return nil, nil, err
-		}
-	}
-	lower := make([]string, len(lowers))
-	for i := range lowers {
-		lower[i] = "l/" + strconv.Itoa(len(lowers)-1-i) // the top layer first
-	}
-	// relative paths keep the mount options under the kernel's page-size limit
-	mountOpts := "lowerdir=" + strings.Join(lower, ":") + ",upperdir=u,workdir=w,redirect_dir=off,index=off,metacopy=off"
-	if _, err := ns.Run(ctx, "sh", "-c", `cd "$1" && exec mount -t overlay -o "$2" refit-container m`, "sh", dir, mountOpts); err != nil {
-		return nil, nil, fmt.Errorf("mounting the image's layers with overlayfs: %w", err)
-	}
-	mountpoint := filepath.Join(dir, "m")
 	mounted := true
 	defer func() {
 		if mounted {
-			_, _ = ns.Run(context.WithoutCancel(ctx), "umount", mountpoint)
+			_ = ov.Unmount(context.WithoutCancel(ctx))
 		}
 	}()
+	mountpoint := ov.MountPoint()
+	if err := os.Mkdir(filepath.Join(dir, "packages"), 0o755); err != nil {
+		return nil, nil, err
+	}
 	opts.Target = Target{HostRoot: ns.HostPath(mountpoint), ChrootDir: mountpoint, Prefix: ns.CommandPrefix()}
 	if opts.WorkDir == "" {
 		opts.WorkDir = filepath.Join(dir, "packages")
@@ -197,8 +186,8 @@ func patchContainerImage(ctx context.Context, o ContainerOptions, ns *diskimage.
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the patched image's packages: %w", err)
 	}
-	if _, err := ns.Run(ctx, "umount", mountpoint); err != nil {
-		return nil, nil, fmt.Errorf("unmounting the overlay: %w", err)
+	if err := ov.Unmount(ctx); err != nil {
+		return nil, nil, err
 	}
 	mounted = false
 	summary := &ContainerSummary{Format: string(src.Format), Platform: im.Platform, From: im.Digest.String(), To: im.Digest.String()}
@@ -211,7 +200,7 @@ func patchContainerImage(ctx context.Context, o ContainerOptions, ns *diskimage.
 	if err := opts.step(StepLayer); err != nil {
 		return nil, nil, err
 	}
-	upper := filepath.Join(dir, "u")
+	upper, lowers := ov.Upper, ov.Lowers
 	if err := container.Forget(upper, containerForget); err != nil {
 		return nil, nil, err
 	}
