@@ -15,6 +15,8 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/container"
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
+	"github.com/refit-images/packer-plugin-refit/internal/osrelease"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
 )
 
 // The container steps, as passed to Options.Hook around the steps of Run.
@@ -45,6 +47,11 @@ type ContainerOptions struct {
 	// Platform ("linux/amd64", "linux/arm64/v8") chooses the image of a multi-arch index;
 	// "" patches each.
 	Platform string
+	// SBOMFormats are the SBOMs written beside Output (sbom.FormatCycloneDX,
+	// sbom.FormatSPDX), of the first image patched, with its manifest digest as the
+	// subject's SHA-256; none when empty. ToolVersion names the plugin's version in them.
+	SBOMFormats []string
+	ToolVersion string
 	// Patch are the options of the package transaction; Patch.Target is set here and
 	// Patch.ContainerScripts defaults to ContainerScriptsHold.
 	Patch Options
@@ -54,6 +61,8 @@ type ContainerOptions struct {
 type ContainerResult struct {
 	Format    container.Format
 	Platforms []*PlatformResult
+	// SBOMs are the paths of the SBOMs written, in the order of SBOMFormats.
+	SBOMs []string
 }
 
 // PlatformResult is the patch of one image of a container source.
@@ -147,6 +156,17 @@ func PatchContainer(ctx context.Context, o ContainerOptions) (res *ContainerResu
 	opts.log("writing %s (%s)", o.Output, src.Format)
 	if err := src.Write(o.Output, patched); err != nil {
 		return nil, err
+	}
+	if len(o.SBOMFormats) > 0 && len(res.Platforms) > 0 && res.Platforms[0].Report.Container != nil {
+		first := res.Platforms[0]
+		m := first.Manifest
+		inv := &sbom.Inventory{Manifest: m, OS: osrelease.Info{ID: m.OS.ID, VersionID: m.OS.VersionID},
+			ToolName: "packer-plugin-refit", ToolVersion: o.ToolVersion,
+			Image: sbom.Image{Name: filepath.Base(o.Output), Format: string(src.Format),
+				SHA256: strings.TrimPrefix(first.Report.Container.To, "sha256:")}}
+		if res.SBOMs, err = inv.Write(o.Output, o.SBOMFormats); err != nil {
+			return res, fmt.Errorf("writing the SBOMs (the patched image is complete): %w", err)
+		}
 	}
 	return res, nil
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/refit-images/packer-plugin-refit/internal/evr"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/repository"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom/sbomtest"
 	"github.com/refit-images/packer-plugin-refit/internal/updates"
 )
 
@@ -34,7 +36,7 @@ func patchDebianContainer(t *testing.T, input string, include ...string) (string
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "patched-"+filepath.Base(input))
 	start := time.Now()
-	res, err := PatchContainer(context.Background(), ContainerOptions{Input: input, Output: out, Patch: Options{
+	res, err := PatchContainer(context.Background(), ContainerOptions{Input: input, Output: out, SBOMFormats: sbom.DefaultFormats, Patch: Options{
 		Repositories: debianSpecs(t, debianUpdateSuites[1:]...), CacheDir: containerPatchCache(), Filter: updates.Filter{Include: include},
 		Log: func(s string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), s) },
 	}})
@@ -81,6 +83,11 @@ func TestContainerDebian(t *testing.T) {
 				t.Errorf("format %s, want %s", res.Format, c.name)
 			}
 			checkLayers(t, c.input, out, rep)
+			for _, rec := range sbomtest.CheckBeside(t, out, strings.TrimPrefix(rep.Container.To, "sha256:"), c.name) {
+				if len(rec.Manifest.Packages) != len(res.Platforms[0].Manifest.Packages) {
+					t.Errorf("the SBOM lists %d packages, the patched image %d", len(rec.Manifest.Packages), len(res.Platforms[0].Manifest.Packages))
+				}
+			}
 			newLayers[c.name] = rep.Container.Layer.DiffID
 			id := pm.Load(t, out)
 			if got := pm.Run(t, "run", "--rm", "--entrypoint", "dpkg", id, "--audit"); strings.TrimSpace(got) != "" {
@@ -243,7 +250,7 @@ func TestContainerRPM(t *testing.T) {
 		specs = append(specs, repository.Spec{Name: r.Name, URL: r.URL, Type: repository.TypeRPM, Priority: r.Priority})
 	}
 	out := filepath.Join(t.TempDir(), "patched")
-	res, err := PatchContainer(context.Background(), ContainerOptions{Input: input, Output: out, Patch: Options{
+	res, err := PatchContainer(context.Background(), ContainerOptions{Input: input, Output: out, SBOMFormats: sbom.DefaultFormats, Patch: Options{
 		Repositories: specs, CacheDir: t.TempDir(), Log: func(s string) { t.Log(s) }}})
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,9 @@ func (inv *Inventory) EncodeCycloneDX(w io.Writer) error {
 		Hashes:     &[]cdx.Hash{{Algorithm: cdx.HashAlgoSHA256, Value: inv.Image.SHA256}},
 		Properties: &[]cdx.Property{{Name: propImageFormat, Value: inv.Image.Format}},
 	}
+	if !inv.Image.isDisk() {
+		image.Type = cdx.ComponentTypeContainer
+	}
 	bom.Metadata = &cdx.Metadata{
 		Timestamp: inv.created().Format("2006-01-02T15:04:05Z"),
 		Tools: &cdx.ToolsChoice{Components: &[]cdx.Component{{

@@ -55,10 +55,18 @@ func Path(image, format string) string { return image + suffixes[format] }
 type Image struct {
 	// Name is the file name of the image, e.g. "debian-12-golden.qcow2".
 	Name string
-	// SHA256 is the hex sha256 of the image file.
+	// SHA256 is the hex sha256 of the image file; for a container image, of its manifest
+	// (the digest without "sha256:").
 	SHA256 string
-	// Format is "qcow2" or "raw".
+	// Format is "qcow2" or "raw", or a container format: "oci-layout", "oci-archive",
+	// "docker-archive".
 	Format string
+}
+
+// isDisk reports whether the image is a disk image (qcow2, raw) rather than a container image
+// (oci-layout, oci-archive, docker-archive), whose SHA256 is its manifest digest.
+func (img Image) isDisk() bool {
+	return img.Format == "qcow2" || img.Format == "raw" || img.Format == ""
 }
 
 // Inventory is everything an SBOM says.

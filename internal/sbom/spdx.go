@@ -40,9 +40,13 @@ func (inv *Inventory) EncodeSPDX(w io.Writer) error {
 			Created:  inv.created().Format("2006-01-02T15:04:05Z"),
 		},
 	}
+	purpose := "FILE"
+	if !inv.Image.isDisk() {
+		purpose = "CONTAINER"
+	}
 	doc.Packages = append(doc.Packages, &spdx.Package{
 		PackageName: inv.Image.Name, PackageSPDXIdentifier: spdxImageID, PackageFileName: inv.Image.Name,
-		PackageDownloadLocation: noAssertion, PrimaryPackagePurpose: "FILE",
+		PackageDownloadLocation: noAssertion, PrimaryPackagePurpose: purpose,
 		PackageChecksums: []common.Checksum{{Algorithm: common.SHA256, Value: inv.Image.SHA256}},
 		PackageComment:   "disk image format: " + inv.Image.Format,
 	}, &spdx.Package{

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 
 	"github.com/refit-images/packer-plugin-refit/internal/container"
 	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
+	"github.com/refit-images/packer-plugin-refit/internal/sbom"
 )
 
 // patchContainer patches a container image (see internal/patch.PatchContainer) and
@@ -23,7 +26,8 @@ func (p *PostProcessor) patchContainer(ctx context.Context, ui packersdk.Ui, inp
 	ui.Say(fmt.Sprintf("refit-patch: patching the %s %s offline into %s", format, input, output))
 	o := options(c, input, output, func(s string) { ui.Say(s) })
 	o.Patch.ContainerScripts = c.ContainerScripts
-	res, err := ipatch.PatchContainer(ctx, ipatch.ContainerOptions{Input: input, Output: output, Platform: c.Platform, Patch: o.Patch})
+	res, err := ipatch.PatchContainer(ctx, ipatch.ContainerOptions{Input: input, Output: output, Platform: c.Platform,
+		SBOMFormats: c.SBOMFormats, ToolVersion: o.ToolVersion, Patch: o.Patch})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (raise timeout, currently %s)", err, c.timeout)
@@ -63,7 +67,7 @@ func (p *PostProcessor) patchContainer(ctx context.Context, ui packersdk.Ui, inp
 	if len(reports) > 0 {
 		report = reports[0] // the others are beside it
 	}
-	art := &Artifact{Image: output, Format: string(res.Format), Manifest: manifest, Report: report,
+	art := &Artifact{Image: output, Format: string(res.Format), Manifest: manifest, Report: report, SBOMs: res.SBOMs,
 		StateData: map[string]interface{}{
 			"image": output, "image_format": string(res.Format), "manifest": manifest,
 			"image_digest": first.Report.Container.To, "input_digest": first.Report.Container.From,
@@ -73,6 +77,14 @@ func (p *PostProcessor) patchContainer(ctx context.Context, ui packersdk.Ui, inp
 				"updated": updated, "deferred": 0, "held_back": held,
 			},
 		}}
+	for k, p := range sbom.Named(res.SBOMs) {
+		art.StateData[k] = p
+	}
+	// Only fails for a nil artifact.
+	art.StateData[registryimage.ArtifactStateURI], _ = sbom.RegistryImage(art, input, first.Manifest, res.SBOMs, map[string]string{
+		"image_format": string(res.Format), "image_digest": first.Report.Container.To, "patched_from": input,
+		"updated_count": strconv.Itoa(updated), "held_back_count": strconv.Itoa(held),
+	})
 	return art, true, c.InPlace, nil
 }
 
