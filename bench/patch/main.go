@@ -39,13 +39,15 @@ type subcommand struct {
 // read their usage lines from it).
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
-		"patch":          {"-image IN -output OUT -repo URL -suite SUITE -gpg-key KEY", runPatch},
-		"image":          {"", runImage},
-		"update-sources": {"", runUpdateSources},
-		"versions":       {"[-dpkg-status FILE] IMAGE", runVersions},
-		"authorize":      {"-key PUBKEY IN OUT", runAuthorize},
-		"serve":          {"-dir DIR -port-file FILE [-log FILE]", runServe},
-		"free-port":      {"", runFreePort},
+		"patch":           {"-image IN -output OUT -repo URL -suite SUITE -gpg-key KEY", runPatch},
+		"image":           {"", runImage},
+		"container-image": {"", runContainerImage},
+		"patch-container": {"-image IN -output OUT", runPatchContainer},
+		"update-sources":  {"", runUpdateSources},
+		"versions":        {"[-dpkg-status FILE] IMAGE", runVersions},
+		"authorize":       {"-key PUBKEY IN OUT", runAuthorize},
+		"serve":           {"-dir DIR -port-file FILE [-log FILE]", runServe},
+		"free-port":       {"", runFreePort},
 	}
 }
 
