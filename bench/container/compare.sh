@@ -26,25 +26,9 @@ cd "$(dirname "$0")/../.."
 W=$(mktemp -d /var/tmp/refit-bench-container.XXXXXX)
 cleanup() { podman system reset --force >/dev/null 2>&1 || true; rm -rf "$W"; }
 trap cleanup EXIT
-mkdir -p "$W/xdg" "$W/ctx"
-cat >"$W/containers.conf" <<CONF
-[containers]
-netns = "host"
-ipcns = "host"
-utsns = "host"
-cgroupns = "host"
-default_ulimits = []
-log_driver = "k8s-file"
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = "$W/events.log"
-CONF
-printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/storage"\nrunroot = "%s/run"\n' "$W" "$W" >"$W/storage.conf"
-export CONTAINERS_CONF=$W/containers.conf CONTAINERS_STORAGE_CONF=$W/storage.conf XDG_RUNTIME_DIR=$W/xdg TMPDIR=$W
-
+mkdir -p "$W/ctx"
 go build -o "$W/bench-patch" ./bench/patch
+eval "$("$W/bench-patch" podman-config "$W")"
 layout=$("$W/bench-patch" container-image)
 input=$(dirname "$layout")/image.oci.tar
 "$W/bench-patch" update-sources >"$W/ctx/sources.list"

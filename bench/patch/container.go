@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,27 @@ func runContainerImage(_ context.Context, args []string) error {
 		return err
 	}
 	fmt.Println(imgs.OCILayout)
+	return nil
+}
+
+// runPodmanConfig writes a private podman configuration and storage under the directory
+// given (fixture.PodmanConfig) and prints the export lines that select them.
+func runPodmanConfig(_ context.Context, args []string) error {
+	fs := newFlags("podman-config")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("podman-config takes one directory")
+	}
+	env, err := fixture.PodmanConfig(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		fmt.Printf("export %s=%q\n", k, v)
+	}
 	return nil
 }
 

@@ -43,6 +43,7 @@ func subcommands() map[string]subcommand {
 		"image":           {"", runImage},
 		"container-image": {"", runContainerImage},
 		"patch-container": {"-image IN -output OUT", runPatchContainer},
+		"podman-config":   {"DIR", runPodmanConfig},
 		"update-sources":  {"", runUpdateSources},
 		"versions":        {"[-dpkg-status FILE] IMAGE", runVersions},
 		"authorize":       {"-key PUBKEY IN OUT", runAuthorize},

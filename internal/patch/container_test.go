@@ -132,7 +132,8 @@ func TestContainerDebian(t *testing.T) {
 			}
 		})
 	}
-	if a, b := newLayers["oci-archive"], newLayers["docker-archive"]; a == "" || a != b {
+	// (both subtests ran and got as far as the layer: a -run filter may pick one)
+	if a, b := newLayers["oci-archive"], newLayers["docker-archive"]; a != "" && b != "" && a != b {
 		t.Errorf("the same image and updates gave the new layers %q (oci-archive) and %q (docker-archive): want one digest", a, b)
 	}
 }
