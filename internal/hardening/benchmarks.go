@@ -171,6 +171,21 @@ var ssgRules = map[string][]string{
 	"audit.conf.disk_error_action":       {"auditd_data_disk_error_action"},
 	"audit.service":                      {"service_auditd_enabled"},
 	"audit.immutable":                    {"audit_rules_immutable"},
+	"boot.cmdline.pti":                   {"grub2_pti_argument"},
+	"boot.cmdline.spectre-v2":            {"grub2_spectre_v2_argument"},
+	"boot.cmdline.spec-store-bypass":     {"grub2_spec_store_bypass_disable_argument"},
+	"boot.cmdline.slab-nomerge":          {"grub2_slab_nomerge_argument"},
+	"boot.cmdline.page-alloc-shuffle":    {"grub2_page_alloc_shuffle_argument"},
+	"boot.cmdline.page-poison":           {"grub2_page_poison_argument"},
+	"boot.cmdline.rng-core-quality":      {"grub2_rng_core_default_quality_argument"},
+	"boot.cmdline.slub-debug":            {"grub2_slub_debug_argument"},
+	"boot.cmdline.mce":                   {"grub2_mce_argument"},
+	"boot.cmdline.l1tf":                  {"grub2_l1tf_argument"},
+	"boot.cmdline.mds":                   {"grub2_mds_argument"},
+	"packages.install.apparmor":          {"package_apparmor_installed"},
+	"packages.install.apparmor-utils":    {"package_apparmor-utils_installed"},
+	"packages.install.rsyslog":           {"package_rsyslog_installed", "service_rsyslog_enabled"},
+	"packages.install.cron":              {"package_cron_installed", "service_cron_enabled"},
 	// ssg ids end
 }
 
@@ -260,11 +275,23 @@ func compareDotted(a, b string) int {
 	return len(as) - len(bs)
 }
 
-// InProfile reports whether a hardening rule belongs to a profile: every rule is in the baseline;
+// costly reports whether a rule has a price the baseline does not pay by default (SMT off,
+// allocator debugging, panics): only the profiles whose benchmark asks for it apply it.
+func costly(id string) bool {
+	for _, k := range kernelArgs {
+		if "boot.cmdline."+k.id == id {
+			return k.costly
+		}
+	}
+	return slices.Contains(costlySysctls, strings.TrimPrefix(id, "sysctl."))
+}
+
+// InProfile reports whether a hardening rule belongs to a profile: the baseline has every rule
+// but the costly ones;
 // the other profiles take the rules that answer at least one SSG rule their benchmark level selects.
 func InProfile(profile, id string) bool {
 	if profile == ProfileBaseline {
-		return true
+		return !costly(id)
 	}
 	want, ok := profileSSG[profile]
 	if !ok {

@@ -2,8 +2,12 @@ package hardening
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
+
+// costlySysctls are kernel parameters only the profiles whose benchmark asks for them apply.
+var costlySysctls = []string{"kernel.panic_on_oops"}
 
 // baselineRules is the hardening catalogue of the baseline profile: what dev-sec's os_hardening
 // role covers, plus the CIS Debian 12 and ANSSI BP-028 items that can be set offline. The late
@@ -19,7 +23,12 @@ func baselineRules(c Config) (early, late []Rule) {
 	early = append(early, bootRules()...)
 	early = append(early, serviceRules()...)
 	early = append(early, packageRules()...)
+	// AppArmor on the kernel command line once the package rules installed it
+	boot := bootRules()
+	apparmor := boot[len(boot)-1]
+	early = slices.DeleteFunc(early, func(r Rule) bool { return r.ID == apparmor.ID })
 	files, homes := fileRules()
+	late = append(late, apparmor)
 	late = append(late, sudoRules()...)
 	late = append(late, files...)
 	late = append(late, pamRules()...)
@@ -37,6 +46,10 @@ var wantedPackages = []wantedPackage{
 	{"auditd", "auditd", "audit", "the audit daemon, for the audit rules"},
 	{"pwquality", "libpam-pwquality", "libpwquality", "the PAM password quality module"},
 	{"pam-tmpdir", "libpam-tmpdir", "-", "per-user temporary directories (pam_tmpdir, Debian/Ubuntu)"},
+	{"apparmor", "apparmor", "-", "AppArmor, the mandatory access control of Debian and Ubuntu"},
+	{"apparmor-utils", "apparmor-utils", "-", "the AppArmor tools (aa-enforce, aa-status)"},
+	{"rsyslog", "rsyslog", "rsyslog", "rsyslog, for local log files and forwarding"},
+	{"cron", "cron", "cronie", "cron, for periodic jobs (CIS checks its permissions and allow-list)"},
 }
 
 // insecurePackage is a package (family) removed when present; names of all distributions.
@@ -89,7 +102,7 @@ var sysctlSettings = []sysctlSetting{
 	{"fs.suid_dumpable", "0", "no core dumps of setuid programs"},
 	{"fs.protected_hardlinks", "1", "no hard links to files the user does not own"},
 	{"fs.protected_symlinks", "1", "symlinks in sticky directories followed only by their owner"},
-	{"fs.protected_fifos", "1", "no opening others' FIFOs in world-writable sticky directories (the value systemd and procps ship)"},
+	{"fs.protected_fifos", "2", "no opening others' FIFOs in sticky directories, group-writable ones too"},
 	{"fs.protected_regular", "2", "no opening others' files in sticky directories with O_CREAT"},
 	{"kernel.randomize_va_space", "2", "full address space layout randomisation"},
 	{"kernel.kptr_restrict", "2", "kernel pointers hidden from everybody"},
@@ -98,6 +111,8 @@ var sysctlSettings = []sysctlSetting{
 	{"kernel.sysrq", "0", "magic SysRq keys off"},
 	{"kernel.core_uses_pid", "1", "core file names carry the PID"},
 	{"kernel.kexec_load_disabled", "1", "no kexec of another kernel"},
+	{"kernel.pid_max", "65536", "PIDs up to 65536"},
+	{"kernel.panic_on_oops", "1", "a kernel oops panics (the ANSSI profiles only)"},
 	{"kernel.unprivileged_bpf_disabled", "1", "BPF for privileged users only"},
 	{"kernel.perf_event_paranoid", "2", "perf events restricted to user space measurements"},
 	{"kernel.perf_cpu_time_max_percent", "1", "perf sampling limited"},
@@ -125,6 +140,7 @@ var sysctlSettings = []sysctlSetting{
 	{"net.ipv4.conf.all.drop_gratuitous_arp", "1", "gratuitous ARP ignored"},
 	{"net.ipv4.conf.all.arp_ignore", "2", "ARP answered only for addresses of the receiving interface's subnet"},
 	{"net.ipv4.conf.all.arp_announce", "2", "ARP requests use the best local address"},
+	{"net.ipv4.conf.all.arp_filter", "1", "ARP answered per interface by the routing table"},
 	{"net.ipv4.icmp_echo_ignore_broadcasts", "1", "broadcast pings ignored"},
 	{"net.ipv4.icmp_ignore_bogus_error_responses", "1", "bogus ICMP errors ignored"},
 	{"net.ipv4.tcp_syncookies", "1", "SYN flood protection"},

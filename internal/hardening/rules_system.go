@@ -262,8 +262,39 @@ refit_unit_enabled auditd.service || refit_detail "auditd.service is not enabled
 	return rules
 }
 
+// kernelArg is a kernel command line option of ANSSI BP-028 R8 (memory and CPU hardening). The
+// costly ones (SMT off, allocator debugging, a panic on machine check errors) are in the ANSSI
+// profiles only, not in the baseline: add them to it with extra_rules.
+type kernelArg struct {
+	id, arg, why string
+	costly       bool
+}
+
+var kernelArgs = []kernelArg{
+	{"pti", "pti=on", "kernel page-table isolation always on (Meltdown)", false},
+	{"spectre-v2", "spectre_v2=on", "Spectre v2 mitigation always on", false},
+	{"spec-store-bypass", "spec_store_bypass_disable=seccomp", "Speculative Store Bypass mitigated for seccomp-confined processes", false},
+	{"slab-nomerge", "slab_nomerge=yes", "slab caches of similar size not merged (heap overflows stay in their cache)", false},
+	{"page-alloc-shuffle", "page_alloc.shuffle=1", "page allocator randomised", false},
+	{"page-poison", "page_poison=1", "freed pages poisoned", false},
+	{"rng-core-quality", "rng_core.default_quality=500", "the hardware (TPM) random source credited with entropy", false},
+	{"slub-debug", "slub_debug=FZP", "SLUB sanity checks, red zoning and poisoning (costs memory and speed)", true},
+	{"mce", "mce=0", "a kernel panic on uncorrected machine check errors", true},
+	{"l1tf", "l1tf=full,force", "full L1 Terminal Fault mitigation: SMT off (halves the vCPUs of hyper-threaded instances)", true},
+	{"mds", "mds=full,nosmt", "full Microarchitectural Data Sampling mitigation: SMT off", true},
+}
+
 func bootRules() []Rule {
-	return []Rule{
+	var args []Rule
+	for _, k := range kernelArgs {
+		args = append(args, Rule{
+			ID: "boot.cmdline." + k.id, Group: GroupBoot, Title: "kernel option " + k.arg,
+			Changes: fmt.Sprintf("Adds `%s` to the kernel command line (%s), as for `boot.cmdline.audit`.", k.arg, k.why),
+			check:   "refit_cmdline_has " + shq(k.arg),
+			apply:   "refit_cmdline_add " + shq(k.arg),
+		})
+	}
+	return append(args, []Rule{
 		{
 			ID: "boot.cmdline.audit", Group: GroupBoot, Title: "processes started before auditd are audited",
 			Changes: "Adds `audit=1 audit_backlog_limit=8192` to the kernel command line: `GRUB_CMDLINE_LINUX` in `/etc/default/grub`, the linux lines of an existing `grub.cfg`, `/etc/kernel/cmdline` and BLS entries (and `grubby` on RPM systems). update-grub is not run: in a chroot it would write the chroot's devices into grub.cfg.",
@@ -278,7 +309,7 @@ refit_pkg_installed apparmor || refit_na "apparmor is not installed" || return 2
 refit_cmdline_has apparmor=1 security=apparmor`,
 			apply: `refit_cmdline_add apparmor=1 security=apparmor`,
 		},
-	}
+	}...)
 }
 
 func serviceRules() []Rule {
