@@ -35,7 +35,7 @@ func showLine(ui packersdk.Ui, line string) {
 		}
 		return
 	}
-	if strings.HasPrefix(line, "REFIT-OS\t") || strings.HasPrefix(line, "REFIT-DONE\t") {
+	if strings.HasPrefix(line, "REFIT-OS\t") || strings.HasPrefix(line, "REFIT-PROFILE\t") || strings.HasPrefix(line, "REFIT-DONE\t") {
 		return
 	}
 	if msg, ok := strings.CutPrefix(line, "REFIT-ERROR\t"); ok {
