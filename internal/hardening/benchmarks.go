@@ -276,14 +276,15 @@ func compareDotted(a, b string) int {
 }
 
 // costly reports whether a rule has a price the baseline does not pay by default (SMT off,
-// allocator debugging, panics): only the profiles whose benchmark asks for it apply it.
+// allocator debugging, panics, Python in the image): only the profiles whose benchmark asks for it apply it.
 func costly(id string) bool {
 	for _, k := range kernelArgs {
 		if "boot.cmdline."+k.id == id {
 			return k.costly
 		}
 	}
-	return slices.Contains(costlySysctls, strings.TrimPrefix(id, "sysctl."))
+	return slices.Contains(costlySysctls, strings.TrimPrefix(id, "sysctl.")) ||
+		slices.Contains(costlyPackages, strings.TrimPrefix(id, "packages.install."))
 }
 
 // InProfile reports whether a hardening rule belongs to a profile: the baseline has every rule

@@ -102,7 +102,10 @@ func documentationConfig() Config {
 // user, network and firewall settings add in every profile (<name>, <group> and <oldname> stand
 // for the configured names).
 func RuleTable(w io.Writer) error {
-	rules, err := documentationConfig().withDefaults().rules()
+	// every rule of every profile: the cells below say which profile has it
+	all := documentationConfig()
+	all.Extra = []string{"*"}
+	rules, err := all.withDefaults().rules()
 	if err != nil {
 		return err
 	}

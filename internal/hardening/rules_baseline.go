@@ -9,6 +9,11 @@ import (
 // costlySysctls are kernel parameters only the profiles whose benchmark asks for them apply.
 var costlySysctls = []string{"kernel.panic_on_oops"}
 
+// costlyPackages are packages only the profiles whose benchmark asks for them install:
+// apparmor-utils pulls in Python (python3-apparmor), which a small image may not have room for
+// and whose updates run maintainer scripts refit-patch defers to the first boot (update-binfmts).
+var costlyPackages = []string{"apparmor-utils"}
+
 // baselineRules is the hardening catalogue of the baseline profile: what dev-sec's os_hardening
 // role covers, plus the CIS Debian 12 and ANSSI BP-028 items that can be set offline. The late
 // rules run after the ssh, user, network and firewall rules, because those create home
