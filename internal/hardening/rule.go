@@ -150,9 +150,12 @@ func RuleIDs() []string {
 
 // inProfile keeps the hardening rules of the configuration's profile and its extra rules.
 func (c Config) inProfile(rules []Rule) []Rule {
-	return slices.DeleteFunc(rules, func(r Rule) bool {
-		return !InProfile(c.Profile, r.ID) && !slices.ContainsFunc(c.Extra, func(p string) bool { return skipMatches(p, r.ID) })
-	})
+	return slices.DeleteFunc(rules, func(r Rule) bool { return !c.profileHas(r.ID) })
+}
+
+// profileHas reports whether a hardening rule is in the configuration's profile or its extra rules.
+func (c Config) profileHas(id string) bool {
+	return InProfile(c.Profile, id) || slices.ContainsFunc(c.Extra, func(p string) bool { return skipMatches(p, id) })
 }
 
 // skipped reports whether the configuration skips the rule.

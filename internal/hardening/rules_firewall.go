@@ -137,7 +137,7 @@ func configVars(c Config) string {
 	var pkgs []string
 	if c.Hardening {
 		for _, p := range wantedPackages {
-			if !c.skipped("packages.install." + p.id) {
+			if id := "packages.install." + p.id; !c.skipped(id) && c.profileHas(id) {
 				pkgs = append(pkgs, p.deb+":"+p.rpm)
 			}
 		}
