@@ -185,7 +185,7 @@ func (d *Datasource) Execute() (cty.Value, error) {
 // Run does the data source's work outside Packer (also used by tests and benchmarks).
 func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, error) {
 	var (
-		read func() (*installed.Manifest, error)
+		read func(names func([]string)) (*installed.Manifest, error)
 		root = c.Rootfs
 	)
 	switch {
@@ -197,16 +197,20 @@ func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, e
 			return nil, err
 		}
 		defer release()
-		read = func() (*installed.Manifest, error) { return installed.FromRoot(root) }
+		read = func(names func([]string)) (*installed.Manifest, error) {
+			return installed.FromRootWithNames(root, names)
+		}
 	case c.Manifest != "":
-		read = func() (*installed.Manifest, error) { return installed.ReadManifest(c.Manifest) }
+		read = func(func([]string)) (*installed.Manifest, error) { return installed.ReadManifest(c.Manifest) }
 	case c.Rootfs != "":
 		if st, serr := os.Stat(c.Rootfs); serr != nil {
 			return nil, fmt.Errorf("rootfs: %w", serr)
 		} else if !st.IsDir() {
 			return nil, fmt.Errorf("rootfs: %s is not a directory", c.Rootfs)
 		}
-		read = func() (*installed.Manifest, error) { return installed.FromRoot(c.Rootfs) }
+		read = func(names func([]string)) (*installed.Manifest, error) {
+			return installed.FromRootWithNames(c.Rootfs, names)
+		}
 	default:
 		return nil, errors.New("no manifest or rootfs given")
 	}
@@ -215,9 +219,9 @@ func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, e
 	client.Progress = log
 	job := outdated.Job{
 		// the rpmdb or dpkg status is read while the repositories load
-		ReadManifest: func() (*installed.Manifest, error) {
+		ReadManifest: func(names func([]string)) (*installed.Manifest, error) {
 			var err error
-			m, err = read()
+			m, err = read(names)
 			return m, err
 		},
 		Root:         root,

@@ -16,6 +16,14 @@ var ErrUnsupportedOS = errors.New("installed: unsupported distribution")
 // os-release and the packages from its rpmdb or dpkg status, whichever the distribution
 // family uses. It only reads; nothing under root changes.
 func FromRoot(root string) (*Manifest, error) {
+	return FromRootWithNames(root, nil)
+}
+
+// FromRootWithNames is FromRoot that, for an rpm database, first gives names the installed
+// package names as soon as they are read, at most once and before it returns: a caller that
+// only needs the names to start its own work (refit-repodiff filtering repository metadata
+// while it streams) need not wait for every header to be decoded.
+func FromRootWithNames(root string, names func([]string)) (*Manifest, error) {
 	info, err := osrelease.Read(root)
 	if err != nil {
 		return nil, err
@@ -28,7 +36,7 @@ func FromRoot(root string) (*Manifest, error) {
 	}
 	switch m.PackageManager {
 	case osrelease.PackageManagerRPM:
-		m.Packages, err = ReadRPMDB(root)
+		m.Packages, err = readRPMDB(root, names)
 	case osrelease.PackageManagerDpkg:
 		m.Packages, err = ReadDpkgStatus(root)
 	default:

@@ -69,6 +69,23 @@ func TestReadRPMDBRealDatabases(t *testing.T) {
 				want = rpmQueryAll(t, dbDir)
 			}
 			requireSameSet(t, "NEVRAs vs the oracle", got, want)
+			// the names handed over early (refit-repodiff filters metadata with them) are
+			// those of the full read, given once, before it returns
+			var early [][]string
+			full, err := readRPMDB(root, func(names []string) { early = append(early, names) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(early) != 1 {
+				t.Fatalf("the names were given %d times, want once", len(early))
+			}
+			var fullNames []string
+			for _, p := range full {
+				fullNames = append(fullNames, p.Name)
+			}
+			slices.Sort(early[0])
+			slices.Sort(fullNames)
+			requireSameSet(t, "early names vs the decoded headers' names", early[0], fullNames)
 			for _, p := range pkgs {
 				if p.SourceRPM == "" && p.Name != "gpg-pubkey" {
 					t.Errorf("%s has no source rpm", p.Name)
@@ -508,7 +525,7 @@ func FuzzRPMDBFile(f *testing.F) {
 		}
 		root := t.TempDir()
 		copyFileContent(t, filepath.Join(root, "var", "lib", "rpm", name), string(data))
-		_, err := ReadRPMDB(root)
+		_, err := readRPMDB(root, func([]string) {})
 		if err != nil && !errors.Is(err, ErrCorruptRPMDB) && !errors.Is(err, ErrNoPackages) && !errors.Is(err, ErrNoRPMDB) {
 			t.Fatalf("unexpected error kind: %v", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -24,8 +25,10 @@ type Job struct {
 	Manifest *installed.Manifest
 	// ReadManifest, when Manifest is nil, reads what is installed while the repositories
 	// load (reading an rpmdb and decompressing metadata then share the CPUs); the loaders
-	// wait for it before they keep their first package.
-	ReadManifest func() (*installed.Manifest, error)
+	// wait for the installed names before they keep their first package. ReadManifest may
+	// hand them over early, through names (at most once, before it returns: see
+	// installed.FromRootWithNames), so the loaders need not wait for the whole manifest.
+	ReadManifest func(names func([]string)) (*installed.Manifest, error)
 	// Root, when set, is the root filesystem the manifest was read from; its
 	// /etc/dnf/modules.d tells which module streams are enabled.
 	Root         string
@@ -39,24 +42,46 @@ type Job struct {
 // Run computes the updates.
 func Run(ctx context.Context, job Job) (*updates.Result, error) {
 	var (
-		m     = job.Manifest
-		merr  error
-		names map[string]bool
-		ready = make(chan struct{})
+		m         = job.Manifest
+		merr      error
+		names     map[string]bool
+		ready     = make(chan struct{}) // names is set
+		read      = make(chan struct{}) // m and merr are set
+		readyOnce sync.Once
 	)
+	setNames := func(list func(yield func(string) bool)) {
+		readyOnce.Do(func() {
+			names = map[string]bool{}
+			for n := range list {
+				if !isSigningKey(n) {
+					names[n] = true
+				}
+			}
+			close(ready)
+		})
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if m != nil {
 		names = InstalledNames(m)
 		close(ready)
+		close(read)
 	} else {
 		go func() {
-			defer close(ready)
-			if m, merr = job.ReadManifest(); merr == nil {
-				names = InstalledNames(m)
-			} else {
+			defer close(read)
+			m, merr = job.ReadManifest(func(early []string) { setNames(slices.Values(early)) })
+			if merr != nil {
 				cancel() // no use loading for an inventory that cannot be read
+				readyOnce.Do(func() { close(ready) })
+				return
 			}
+			setNames(func(yield func(string) bool) {
+				for _, p := range m.Packages {
+					if !yield(p.Name) {
+						return
+					}
+				}
+			})
 		}()
 	}
 	wanted := func(name string) bool {
@@ -68,7 +93,7 @@ func Run(ctx context.Context, job Job) (*updates.Result, error) {
 		all[i] = wanted
 	}
 	loaded, lerr := Load(ctx, job.Loader, job.Repositories, all, job.Concurrency)
-	<-ready
+	<-read
 	if merr != nil {
 		return nil, merr
 	}
