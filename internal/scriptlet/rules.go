@@ -435,11 +435,32 @@ func restartNote(units []string) string {
 	return fmt.Sprintf("%s: not restarted offline; the next boot runs the new version", unitList(units))
 }
 
+// unitList names the units for a note: those written in the script by name, and those the
+// script computes at run time (a word holding an expansion such as $1 or ${service}) as such,
+// so that a note never presents a variable's name as a service's.
 func unitList(units []string) string {
-	if len(units) == 0 {
-		return "service"
+	var named, computed []string
+	for _, u := range units {
+		if strings.ContainsAny(u, "$`") {
+			computed = append(computed, u)
+		} else {
+			named = append(named, u)
+		}
 	}
-	return strings.Join(units, " ")
+	switch {
+	case len(named) == 0 && len(computed) == 0:
+		return "service"
+	case len(computed) == 0:
+		return strings.Join(named, " ")
+	}
+	runtime := "the service the script names at run time (" + strings.Join(computed, " ") + ")"
+	if len(computed) > 1 {
+		runtime = "the services the script names at run time (" + strings.Join(computed, " ") + ")"
+	}
+	if len(named) == 0 {
+		return runtime
+	}
+	return strings.Join(named, " ") + " and " + runtime
 }
 
 // systemdUpdateHelperRule judges the helper behind EL9/Fedora's %systemd_post, %systemd_preun and

@@ -211,7 +211,7 @@ if [ -n "$UPDATE_CACHE" ]; then "$UPDATE_CACHE" --force /usr/share/icons/hicolor
 				"\t$idl stop > /dev/null 2>&1 || true\n\tif $idl start; then echo done; fi\n}\n" +
 				"is_configured() {\n\tidl=\"/etc/init.d/$1\"\n\t[ -x $idl ]\n}\n" +
 				"for s in cron ssh; do\n\tidl=\"invoke-rc.d ${s}\"\n\tcase $s in\n\tgdm) $idl reload; continue ;;\n\tesac\n\trestart $s\ndone"},
-			verdict: Rewritable, replaced: []string{":", ":", ":"}, note: "${s}: not restarted offline"},
+			verdict: Rewritable, replaced: []string{":", ":", ":"}, note: "the service the script names at run time (${s}): not restarted offline"},
 		{name: "program from a conditional assignment", script: Script{Kind: KindDebianPostInst,
 			Body: "#!/bin/sh\nidl=/etc/init.d/cron\n[ -x /usr/sbin/invoke-rc.d ] && idl=\"invoke-rc.d cron\"\n$idl restart"},
 			verdict: Rewritable, replaced: []string{":"}, note: "not restarted offline"},
