@@ -119,7 +119,7 @@ func parent(p string) string {
 }
 
 // MkdirAll creates dir (a path inside the image) under root with mode 0755 where it is
-// missing, refusing any existing component that is a symlink (the error wraps ErrSymlink)
+// missing (whatever the process's umask: the image must not depend on it), refusing any existing component that is a symlink (the error wraps ErrSymlink)
 // or not a directory, and returns its host path.
 func MkdirAll(root, dir string) (string, error) {
 	cur := root
@@ -132,6 +132,9 @@ func MkdirAll(root, dir string) (string, error) {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if err := os.Mkdir(cur, 0o755); err != nil {
+				return "", fmt.Errorf("creating %s in the image: %w", dir, err)
+			}
+			if err := os.Chmod(cur, 0o755); err != nil {
 				return "", fmt.Errorf("creating %s in the image: %w", dir, err)
 			}
 		case err != nil:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/imageroot"
+	"golang.org/x/sys/unix"
 )
 
 func TestResolve(t *testing.T) {
@@ -117,15 +118,21 @@ func TestMkdirAll(t *testing.T) {
 	root := t.TempDir()
 	outside := t.TempDir()
 	fixture.WriteTree(t, root, map[string]string{"etc/file": "x"}, map[string]string{"var/run": outside, "sbin": "usr/sbin"})
+	old := unix.Umask(0o077) // the mode is 0755 whatever the umask of whoever runs refit
 	got, err := imageroot.MkdirAll(root, "/usr/lib/refit/queue")
+	unix.Umask(old)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := filepath.Join(root, "usr/lib/refit/queue"); got != want {
 		t.Errorf("MkdirAll = %q, want %q", got, want)
 	}
-	if st, err := os.Stat(got); err != nil || !st.IsDir() || st.Mode().Perm() != 0o755 {
-		t.Errorf("made %s: %v, %v", got, st, err)
+	for _, d := range []string{"usr/lib/refit", "usr/lib/refit/queue"} {
+		if st, err := os.Stat(filepath.Join(root, d)); err != nil {
+			t.Error(err)
+		} else if !st.IsDir() || st.Mode().Perm() != 0o755 {
+			t.Errorf("made %s with umask 077: %v; want a directory of mode 0755", d, st.Mode())
+		}
 	}
 	if _, err := imageroot.MkdirAll(root, "/usr/lib/refit"); err != nil {
 		t.Errorf("MkdirAll on an existing directory: %v", err)

@@ -13,8 +13,15 @@ import (
 
 // command runs args inside the target root (chroot) with a clean offline environment.
 func (t Target) command(ctx context.Context, args ...string) *exec.Cmd {
-	argv := append(append([]string{}, t.Prefix...), t.chrootArgs(args...)...)
+	argv := append(t.prefix(), t.chrootArgs(args...)...)
 	return exec.CommandContext(ctx, argv[0], argv[1:]...)
+}
+
+// prefix is the argv prefix of every command run on the root: umask 022 (as a root
+// shell has on the distributions; what scripts create must not depend on the umask of
+// whoever runs refit, or the same patch would give different files), then t.Prefix.
+func (t Target) prefix() []string {
+	return append([]string{"/bin/sh", "-c", `umask 022 && exec "$@"`, "refit-umask"}, t.Prefix...)
 }
 
 // chrootArgs is the argv that runs args in the root (chroot) with a clean offline environment.

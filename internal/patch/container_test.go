@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
 
 	"github.com/refit-images/packer-plugin-refit/internal/container"
 	"github.com/refit-images/packer-plugin-refit/internal/evr"
@@ -65,6 +66,7 @@ func TestContainerDebian(t *testing.T) {
 	}
 	t.Logf("apt-get -s upgrade in the original image: %d package(s)", len(want))
 	newLayers := map[string]string{}
+	var ociDigests [3]v1.Hash // of the OCI layout's result: manifest, config, new layer
 	for _, c := range []struct {
 		name, input string
 		include     []string
@@ -89,6 +91,9 @@ func TestContainerDebian(t *testing.T) {
 				}
 			}
 			newLayers[c.name] = rep.Container.Layer.DiffID
+			if c.name == "oci-layout" {
+				ociDigests = imageDigests(t, out)
+			}
 			id := pm.Load(t, out)
 			if got := pm.Run(t, "run", "--rm", "--entrypoint", "dpkg", id, "--audit"); strings.TrimSpace(got) != "" {
 				t.Errorf("dpkg --audit in the patched image:\n%s", got)
@@ -132,10 +137,61 @@ func TestContainerDebian(t *testing.T) {
 			}
 		})
 	}
+	if ociDigests[0].Hex != "" {
+		t.Run("same-digest-elsewhere", func(t *testing.T) { checkSameDigestElsewhere(t, imgs.OCILayout, ociDigests) })
+	}
 	// (both subtests ran and got as far as the layer: a -run filter may pick one)
 	if a, b := newLayers["oci-archive"], newLayers["docker-archive"]; a != "" && b != "" && a != b {
 		t.Errorf("the same image and updates gave the new layers %q (oci-archive) and %q (docker-archive): want one digest", a, b)
 	}
+}
+
+// checkSameDigestElsewhere patches input again, as it was patched in this process's
+// environment into an image with the digests first (imageDigests), but as from another
+// login: another HOME and TMPDIR, time zone, locale and umask. The image manifest, the
+// config and the new layer must have the same digests (the same input and repositories
+// give the same image).
+func checkSameDigestElsewhere(t *testing.T, input string, first [3]v1.Hash) {
+	for k, v := range map[string]string{"HOME": t.TempDir(), "TMPDIR": t.TempDir(), "TZ": "Pacific/Kiritimati",
+		"LANG": "fr_FR.UTF-8", "LC_ALL": "fr_FR.UTF-8", "XDG_RUNTIME_DIR": ""} {
+		t.Setenv(k, v)
+	}
+	old := unix.Umask(0o077)
+	out, res := patchDebianContainer(t, input)
+	unix.Umask(old)
+	got := imageDigests(t, out)
+	for i, what := range []string{"image manifest", "config", "new layer"} {
+		if got[i] != first[i] {
+			t.Errorf("the same input and repositories gave the %s %s here and %s in the test's own environment", what, got[i], first[i])
+		}
+	}
+	if to := res.Platforms[0].Report.Container.To; to != got[0].String() {
+		t.Errorf("the report names the patched image %s, the one written is %s", to, got[0])
+	}
+}
+
+// imageDigests reads the first image of the container image at path: the digests of its
+// manifest, its config and its top layer.
+func imageDigests(t *testing.T, path string) (d [3]v1.Hash) {
+	t.Helper()
+	src, err := container.Open(path, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	im := src.Images[0]
+	layers, err := im.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d[0] = im.Digest
+	if d[1], err = im.ConfigName(); err == nil {
+		d[2], err = layers[len(layers)-1].Digest()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // narrowUpdates are two small libraries the base suite's image can update.

@@ -821,8 +821,12 @@ func preventServiceStart(root string) (func() error, error) {
 }
 
 // ensureDeviceNodes creates the few device nodes maintainer scripts expect (/dev/null …)
-// when the root's /dev is empty, and returns the function removing them again.
+// when the root's /dev is empty, and returns the function removing them again, and /dev
+// itself when the root had none (a container image's layers often have no /dev: the
+// runtime provides it, and the patch must not add one).
 func ensureDeviceNodes(root string) (func(), error) {
+	_, err := os.Lstat(filepath.Join(root, "dev"))
+	madeDev := errors.Is(err, fs.ErrNotExist)
 	dev, err := mkdirInImage(root, "/dev")
 	if err != nil {
 		return nil, err
@@ -845,6 +849,9 @@ func ensureDeviceNodes(root string) (func(), error) {
 	return func() {
 		for _, p := range made {
 			os.Remove(p)
+		}
+		if madeDev {
+			os.Remove(dev) // only when empty: a script may have put something there
 		}
 	}, nil
 }

@@ -305,7 +305,7 @@ func (e *kernelEnv) command(ctx context.Context, t Target, args ...string) *exec
 	if t.ChrootDir == "" {
 		t.ChrootDir = t.HostRoot
 	}
-	argv := append(append([]string{}, t.Prefix...), "unshare", "--mount", "--propagation", "private",
+	argv := append(t.prefix(), "unshare", "--mount", "--propagation", "private",
 		"--pid", "--fork", "--kill-child", "--", "/bin/sh", "-c", e.setupScript(), "sh", t.ChrootDir)
 	argv = append(argv, t.chrootArgs(append([]string{"/usr/bin/env", "TMPDIR=/tmp"}, args...)...)...)
 	return exec.CommandContext(ctx, argv[0], argv[1:]...)

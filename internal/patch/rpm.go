@@ -82,7 +82,7 @@ func (r *rpmRunner) command(ctx context.Context, args ...string) *exec.Cmd {
 	if r.chroot {
 		return r.t.command(ctx, append([]string{"rpm"}, args...)...)
 	}
-	argv := append(append([]string{}, r.t.Prefix...), "rpm", "--root", r.t.ChrootDir, "--dbpath", "/var/lib/rpm")
+	argv := append(r.t.prefix(), "rpm", "--root", r.t.ChrootDir, "--dbpath", "/var/lib/rpm")
 	argv = append(argv, args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "SYSTEMD_OFFLINE=1", "LC_ALL=C")
