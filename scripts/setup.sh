@@ -11,6 +11,7 @@ PACKAGES=(
   busybox gawk mawk dash jq systemd debian-archive-keyring gcc db-util python3 strace debconf
   chromium fonts-liberation
   podman runc
+  qemu-user-static binfmt-support qemu-system-arm qemu-efi-aarch64
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -78,6 +78,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		},
 		&sdkchroot.StepPreMountCommands{Commands: c.PreMountCommands},
 		&StepMountRoot{GeneratedData: generated},
+		&StepCheckArchitecture{},
 		&sdkchroot.StepPostMountCommands{Commands: c.PostMountCommands},
 		&StepMountExtra{ChrootMounts: c.ChrootMounts},
 		&StepCopyFiles{Files: c.CopyFiles},

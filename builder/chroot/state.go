@@ -25,6 +25,7 @@ const (
 	stateImage        = "image"         // *diskimage.Image, the attached working copy
 	stateMounts       = "mounts"        // *diskimage.Mounts, its mounted filesystems
 	stateOSRelease    = "os_release"    // osrelease.Info of the image
+	stateArch         = "arch"          // arch.Arch of the image
 	stateManifest     = "manifest_path" // path of the written package manifest
 	stateChecksum     = "checksum_path" // path of the written checksum file
 	stateSHA256       = "sha256"        // hex sha256 of the output image

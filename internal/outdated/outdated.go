@@ -88,17 +88,37 @@ func Run(ctx context.Context, job Job) (*updates.Result, error) {
 		<-ready
 		return names[name]
 	}
-	all := make([]repository.Wanted, len(job.Repositories))
+	repos := job.Repositories
+	if needsArch(repos) {
+		// APT indexes are per architecture: the image's, from its root or else its packages.
+		a, ok, err := ImageArch(job.Root, job.Manifest)
+		if err == nil && !ok && job.Manifest == nil {
+			<-read
+			if merr != nil {
+				return nil, merr
+			}
+			a, ok, err = ImageArch("", m)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("finding the image's architecture: %w", err)
+		}
+		if ok {
+			if repos, err = ForArch(repos, a); err != nil {
+				return nil, err
+			}
+		}
+	}
+	all := make([]repository.Wanted, len(repos))
 	for i := range all {
 		all[i] = wanted
 	}
-	loaded, lerr := Load(ctx, job.Loader, job.Repositories, all, job.Concurrency)
+	loaded, lerr := Load(ctx, job.Loader, repos, all, job.Concurrency)
 	<-read
 	if merr != nil {
 		return nil, merr
 	}
 	// A repository of the wrong type is named as such, not by the error loading it gave.
-	if err := checkTypes(m, job.Repositories); err != nil {
+	if err := checkTypes(m, repos); err != nil {
 		return nil, err
 	}
 	if lerr != nil {

@@ -40,6 +40,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/refit-images/packer-plugin-refit/internal/arch"
 	"github.com/refit-images/packer-plugin-refit/internal/fetch"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/outdated"
@@ -194,6 +195,18 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		Updated: []PackageReport{}, Deferred: []PackageReport{}, HeldBack: []PackageReport{}, CVEs: []string{}}
 	if m.PackageManager != "dpkg" && m.PackageManager != "rpm" {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, m.PackageManager)
+	}
+	// The image's own dpkg or rpm applies the packages of its own architecture: a foreign
+	// one needs its qemu-user handler before anything changes.
+	if a, ok, err := outdated.ImageArch(opts.Target.HostRoot, m); err != nil {
+		return nil, fmt.Errorf("finding the image's architecture: %w", err)
+	} else if ok {
+		if err := a.CheckHost(arch.BinfmtDir); err != nil {
+			return nil, err
+		}
+		if opts.Repositories, err = outdated.ForArch(opts.Repositories, a); err != nil {
+			return nil, err
+		}
 	}
 	if err := opts.step(StepUpdates); err != nil {
 		return nil, err

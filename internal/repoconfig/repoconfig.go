@@ -31,7 +31,10 @@ type Repository struct {
 	Suite string `mapstructure:"suite"`
 	// The APT components to read. Defaults to `["main"]`.
 	Components []string `mapstructure:"components"`
-	// The Debian architecture whose `Packages` index is read. Defaults to `amd64`.
+	// The Debian architecture whose `Packages` index is read (it lists the packages of
+	// architecture `all` too). refit-repodiff and refit-patch default it to the image's own
+	// architecture, found from its programs, and refuse a different one (its packages could
+	// not run in the image); refit-fleet defaults it to `amd64`.
 	Architecture string `mapstructure:"architecture"`
 	// Path to an armored (or binary) OpenPGP public key. When set, the repository's
 	// metadata signature (`repomd.xml.asc`, `InRelease` or `Release.gpg`) must verify

@@ -39,7 +39,8 @@ type Spec struct {
 	// Suite and Components select an APT distribution (deb only).
 	Suite      string
 	Components []string
-	// Arch is the Debian architecture whose Packages index is read (deb only; default amd64).
+	// Arch is the Debian architecture whose Packages index is read (deb only). outdated.ForArch
+	// sets it to the image's; amd64 when still unset (refit-fleet, whose images may differ).
 	Arch string
 	// GPGKey is an armored or binary public key file; when set, metadata signatures must verify.
 	GPGKey string

@@ -1,0 +1,50 @@
+package chroot
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+
+	"github.com/refit-images/packer-plugin-refit/internal/arch"
+	"github.com/refit-images/packer-plugin-refit/internal/installed"
+)
+
+// StepCheckArchitecture finds the image's architecture (arch.Detect: the ELF machine of its
+// shell, cross-checked with dpkg and with the architecture of the installed packages) and, for one this host does not run
+// natively, stops the build before anything runs in the image unless binfmt_misc has a
+// qemu-user handler for it registered with the F flag (so nothing of qemu is copied into the
+// image: every command of the build then runs the image's own programs under emulation).
+//
+// Uses: mount_path, ui. Produces: arch (arch.Arch).
+type StepCheckArchitecture struct {
+	// BinfmtDir is where binfmt_misc is mounted (arch.BinfmtDir when empty).
+	BinfmtDir string
+}
+
+// Run implements multistep.Step.
+func (s *StepCheckArchitecture) Run(_ context.Context, state multistep.StateBag) multistep.StepAction {
+	root := stringOf(state, stateMountPath)
+	a, err := arch.Detect(root)
+	if m, merr := installed.FromRoot(root); err == nil && merr == nil {
+		err = a.Agrees(m.MachineArch(), "most installed packages") // the rpmdb's view (Detect reads dpkg's)
+	}
+	if err != nil {
+		return halt(state, fmt.Errorf("finding the image's architecture: %w", err))
+	}
+	dir := s.BinfmtDir
+	if dir == "" {
+		dir = arch.BinfmtDir
+	}
+	if err := a.CheckHost(dir); err != nil {
+		return halt(state, err)
+	}
+	if !a.Native() {
+		uiOf(state).Say(fmt.Sprintf("The image is %s: its programs run under qemu-%s (binfmt_misc)", a, a.QEMU))
+	}
+	state.Put(stateArch, a)
+	return multistep.ActionContinue
+}
+
+// Cleanup implements multistep.Step.
+func (s *StepCheckArchitecture) Cleanup(multistep.StateBag) {}
