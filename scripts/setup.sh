@@ -12,6 +12,7 @@ PACKAGES=(
   chromium fonts-liberation
   podman runc
   qemu-user-static binfmt-support qemu-system-arm qemu-efi-aarch64
+  openscap-scanner openscap-utils
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

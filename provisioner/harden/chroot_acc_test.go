@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,53 @@ func TestAccHardenChroot(t *testing.T) {
 		t.Error("second build: copy_files says the build changed a copied file")
 	}
 	checkHardenedImage(t, fixture.ReadImage(t, second.image, true, nil, files...), key.Public, wantResolv)
+
+	judgeHardenedImage(t, src, second.image)
+}
+
+// judgeFloors are the pass rates (pass / (pass + fail), in per cent) that the outside judge, the
+// SCAP Security Guide's CIS and ANSSI profiles evaluated by OpenSCAP (fixture.JudgeSSG), must find
+// on the image TestAccHardenChroot hardens (the baseline profile). Issue 14's targets, CIS L1
+// 97 % and ANSSI BP-028 intermediary 92 %, are not reached yet: these floors are the figures this
+// test reached (2026-12-07: CIS L1 310 pass / 20 fail, ANSSI intermediary 166 / 25), so that any
+// drop fails. docs/provisioners/harden.mdx lists the rules that still fail and why; this
+// template's NTP server is not one of the pool servers SSG's service_timesyncd_configured
+// accepts, so CIS L1 is one rule lower here than in the docs' measurement.
+var judgeFloors = map[string]float64{
+	"cis_level1_server":       93.9,
+	"anssi_bp28_intermediary": 86.9,
+}
+
+// judgeHardenedImage judges the source image and the hardened one with the SSG profiles of
+// judgeFloors: the hardened image must reach each floor, and no rule that passes on the source
+// image may fail on the hardened one.
+func judgeHardenedImage(t *testing.T, src, hardened string) {
+	t.Helper()
+	profiles := make([]string, 0, len(judgeFloors))
+	for p := range judgeFloors {
+		profiles = append(profiles, p)
+	}
+	sort.Strings(profiles)
+	judge := func(image string) (res map[string]fixture.SSGResult) {
+		fixture.ReadImage(t, image, false, func(root string) { res = fixture.JudgeSSG(t, root, profiles...) })
+		return res
+	}
+	before, after := judge(src), judge(hardened)
+	for _, p := range profiles {
+		b, a := before[p], after[p]
+		t.Logf("SSG %s %s: source image %.1f %% (%d/%d), hardened %.1f %% (%d/%d)", fixture.SSGVersion, p,
+			b.PassRate(), b.Count("pass"), b.Count("fail"), a.PassRate(), a.Count("pass"), a.Count("fail"))
+		t.Logf("SSG %s: failing on the hardened image: %s", p, strings.Join(a.With("fail"), " "))
+		if a.PassRate() < judgeFloors[p] {
+			t.Errorf("SSG %s: the hardened image passes %.1f %% of the rules, below the floor %.1f %%; failing: %s",
+				p, a.PassRate(), judgeFloors[p], strings.Join(a.With("fail"), ", "))
+		}
+		for _, id := range b.With("pass") {
+			if a.Rules[id] == "fail" {
+				t.Errorf("SSG %s: rule %s passes on the source image and fails on the hardened one", p, id)
+			}
+		}
+	}
 }
 
 // accBuild is what one accChrootBuild left: Packer's output, the report and the output image.
