@@ -2,10 +2,7 @@ package patch
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,18 +23,6 @@ func debianImage(t *testing.T) string {
 		t.Fatalf("mkfs.ext4 -d: %v\n%s", err, out)
 	}
 	return img
-}
-
-func fileSum(t *testing.T, name string) string {
-	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	io.Copy(h, f)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // leftovers lists what a run left behind: files beside the input, loop devices on files
@@ -77,7 +62,7 @@ func TestPatchImageDebian(t *testing.T) {
 	needDebianLab(t)
 	in := debianImage(t)
 	dir := filepath.Dir(in)
-	sum := fileSum(t, in)
+	sum := fixture.FileSHA256(t, in)
 	out := filepath.Join(dir, "patched.raw")
 	res, err := PatchImage(context.Background(), ImageOptions{Input: in, Output: out, Patch: Options{
 		Repositories: debianSpecs(t, debianUpdateSuites...), CacheDir: filepath.Join(fixture.CacheDir(), "patch-cache"),
@@ -86,7 +71,7 @@ func TestPatchImageDebian(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fileSum(t, in) != sum {
+	if fixture.FileSHA256(t, in) != sum {
 		t.Error("the input image changed")
 	}
 	got := map[string]string{}
@@ -114,7 +99,7 @@ func TestPatchImageFaultInjection(t *testing.T) {
 	needDebianLab(t)
 	in := debianImage(t)
 	dir := filepath.Dir(in)
-	sum := fileSum(t, in)
+	sum := fixture.FileSHA256(t, in)
 	specs := debianSpecs(t, debianUpdateSuites...)
 	steps := []string{StepCopy, StepAttach, StepMount, StepInventory, StepUpdates, StepDownload, StepAnalyse,
 		StepApply, StepVerify, StepManifest, StepUnmount, StepConvert}
@@ -148,7 +133,7 @@ func TestPatchImageFaultInjection(t *testing.T) {
 				if mode == "error" && !errors.Is(err, injected) {
 					t.Errorf("error %v does not wrap the injected fault", err)
 				}
-				if fileSum(t, in) != sum {
+				if fixture.FileSHA256(t, in) != sum {
 					t.Fatal("the input image changed")
 				}
 				if left := leftovers(t, dir, "debian.raw"); len(left) > 0 {
@@ -164,14 +149,14 @@ func TestPatchImageFaultInjection(t *testing.T) {
 func TestPatchImageInPlace(t *testing.T) {
 	needDebianLab(t)
 	in := debianImage(t)
-	before := fileSum(t, in)
+	before := fixture.FileSHA256(t, in)
 	res, err := PatchImage(context.Background(), ImageOptions{Input: in, Output: in, Patch: Options{
 		Repositories: debianSpecs(t, debianUpdateSuites...), CacheDir: filepath.Join(fixture.CacheDir(), "patch-cache"),
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Report.Updated) > 0 && fileSum(t, in) == before {
+	if len(res.Report.Updated) > 0 && fixture.FileSHA256(t, in) == before {
 		t.Error("updates were applied but the image file did not change")
 	}
 	if left := leftovers(t, filepath.Dir(in), "debian.raw", "debian.raw.manifest.json"); len(left) > 0 {
