@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"context"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,13 +35,13 @@ import (
 var containerPatchCache = sync.OnceValue(func() string { return filepath.Join(fixture.CacheDir(), "patch-cache") })
 
 // patchDebianContainer patches input into a new file or directory named like it and
-// returns the result.
-// include narrows the updates (none: all).
-func patchDebianContainer(t *testing.T, input string, include ...string) (string, *ContainerResult) {
+// returns the result: platform as ContainerOptions.Platform, include narrows the updates
+// (none: all).
+func patchDebianContainer(t *testing.T, input, platform string, include ...string) (string, *ContainerResult) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "patched-"+filepath.Base(input))
 	start := time.Now()
-	res, err := PatchContainer(context.Background(), ContainerOptions{Input: input, Output: out, SBOMFormats: sbom.DefaultFormats, Patch: Options{
+	res, err := PatchContainer(context.Background(), ContainerOptions{Input: input, Output: out, Platform: platform, SBOMFormats: sbom.DefaultFormats, Patch: Options{
 		Repositories: debianSpecs(t, debianUpdateSuites[1:]...), CacheDir: containerPatchCache(), Filter: updates.Filter{Include: include},
 		Log: func(s string) { t.Logf("%5.1fs %s", time.Since(start).Seconds(), s) },
 	}})
@@ -79,7 +80,7 @@ func TestContainerDebian(t *testing.T) {
 		{"docker-archive", imgs.DockerArchive, narrowUpdates},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out, res := patchDebianContainer(t, c.input, c.include...)
+			out, res := patchDebianContainer(t, c.input, "", c.include...)
 			if len(res.Platforms) != 1 {
 				t.Fatalf("%d platforms patched, want 1", len(res.Platforms))
 			}
@@ -143,6 +144,7 @@ func TestContainerDebian(t *testing.T) {
 	if ociDigests[0].Hex != "" {
 		t.Run("same-digest-elsewhere", func(t *testing.T) { checkSameDigestElsewhere(t, imgs.OCILayout, ociDigests) })
 	}
+	t.Run("multi-arch-index", func(t *testing.T) { checkMultiArchIndex(t, pm, imgs.OCILayout, want) })
 	// (both subtests ran and got as far as the layer: a -run filter may pick one)
 	if a, b := newLayers["oci-archive"], newLayers["docker-archive"]; a != "" && b != "" && a != b {
 		t.Errorf("the same image and updates gave the new layers %q (oci-archive) and %q (docker-archive): want one digest", a, b)
@@ -160,7 +162,7 @@ func checkSameDigestElsewhere(t *testing.T, input string, first [3]v1.Hash) {
 		t.Setenv(k, v)
 	}
 	old := unix.Umask(0o077)
-	out, res := patchDebianContainer(t, input)
+	out, res := patchDebianContainer(t, input, "")
 	unix.Umask(old)
 	got := imageDigests(t, out)
 	for i, what := range []string{"image manifest", "config", "new layer"} {
@@ -264,6 +266,21 @@ func ociLayoutOfRoot(t *testing.T, root string, entrypoint ...string) string {
 	if out, err := exec.Command("tar", "-C", root, "--numeric-owner", "--xattrs", "-cf", tarPath, ".").CombinedOutput(); err != nil {
 		t.Fatalf("tar: %v\n%s", err, out)
 	}
+	dir := filepath.Join(t.TempDir(), "oci")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(imageOfTar(t, tarPath, v1.Platform{OS: "linux", Architecture: "amd64"}, entrypoint...)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// imageOfTar is the one-layer OCI image of the root file system tarball tarPath, for
+// platform, whose entrypoint is entrypoint.
+func imageOfTar(t *testing.T, tarPath string, platform v1.Platform, entrypoint ...string) v1.Image {
+	t.Helper()
 	layer, err := tarball.LayerFromFile(tarPath, tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		t.Fatal(err)
@@ -278,19 +295,113 @@ func ociLayoutOfRoot(t *testing.T, root string, entrypoint ...string) string {
 	}
 	cf, _ := img.ConfigFile()
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.OS, cf.Architecture, cf.Variant = platform.OS, platform.Architecture, platform.Variant
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "oci")
-	p, err := layout.Write(dir, empty.Index)
+	return img
+}
+
+// checkMultiArchIndex patches a multi-arch index (an OCI layout whose index names one
+// image index, as podman and buildx write them) of the Debian image for amd64 (the OCI
+// layout amd64) and an arm64 Debian root of the same suite, whose dpkg runs through
+// qemu-user. With platform = linux/amd64 only that image changes and the arm64 one is
+// carried over as it was; with no platform both are patched, and podman, running the
+// arm64 image under emulation, finds dpkg --audit clean and the versions apt-get -s upgrade
+// named (want) for the amd64 one.
+func checkMultiArchIndex(t *testing.T, pm *fixture.Podman, amd64 string, want map[string]string) {
+	arm64 := fixture.Emulate(t, "arm64")
+	in, err := layout.ImageIndexFromPath(amd64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.AppendImage(img); err != nil {
+	im, err := in.IndexManifest()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return dir
+	amdImage, err := in.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	armPlatform := v1.Platform{OS: "linux", Architecture: arm64.Go, Variant: "v8"}
+	armImage := imageOfTar(t, fixture.DebianRootTarballArch(t, arm64.Debian), armPlatform)
+	multi := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: amdImage, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: armImage, Descriptor: v1.Descriptor{Platform: &armPlatform}})
+	input := filepath.Join(t.TempDir(), "multi")
+	if _, err := layout.Write(input, mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: multi,
+		Descriptor: v1.Descriptor{Annotations: map[string]string{"org.opencontainers.image.ref.name": "localhost/refit-test:multi"}}})); err != nil {
+		t.Fatal(err)
+	}
+	armDigest, err := armImage.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// platforms reads the index of the layout at path: platform → image manifest digest
+	platforms := func(path string) map[string]string {
+		idx, err := layout.ImageIndexFromPath(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outer, err := idx.IndexManifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(outer.Manifests) != 1 || !outer.Manifests[0].MediaType.IsIndex() {
+			t.Fatalf("%s: the layout's index lists %d entries, want the one image index", path, len(outer.Manifests))
+		}
+		inner, err := idx.ImageIndex(outer.Manifests[0].Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := inner.IndexManifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, d := range m.Manifests {
+			if d.Platform != nil {
+				got[d.Platform.String()] = d.Digest.String()
+			}
+		}
+		return got
+	}
+	t.Run("platform=linux/amd64", func(t *testing.T) {
+		out, res := patchDebianContainer(t, input, "linux/amd64", narrowUpdates...)
+		if len(res.Platforms) != 1 || res.Platforms[0].Report.Container.Platform != "linux/amd64" {
+			t.Fatalf("patched %d images, want only linux/amd64", len(res.Platforms))
+		}
+		got := platforms(out)
+		if want := map[string]string{"linux/amd64": res.Platforms[0].Report.Container.To, "linux/arm64/v8": armDigest.String()}; !maps.Equal(got, want) {
+			t.Errorf("the patched index holds %v, want %v (amd64 patched, arm64 as it was)", got, want)
+		}
+	})
+	t.Run("each", func(t *testing.T) {
+		out, res := patchDebianContainer(t, input, "", narrowUpdates...)
+		patched := map[string]string{}
+		for _, p := range res.Platforms {
+			if p.Report.Container.Layer == nil {
+				t.Errorf("%s: nothing was patched", p.Report.Container.Platform)
+			}
+			patched[p.Report.Container.Platform] = p.Report.Container.To
+		}
+		if got := platforms(out); !maps.Equal(got, patched) || len(got) != 2 {
+			t.Errorf("the patched index holds %v; the reports name %v", got, patched)
+		}
+		id := pm.LoadPlatform(t, out, "linux/arm64")
+		if got := pm.Run(t, "image", "inspect", "--format", "{{.Architecture}}", id); strings.TrimSpace(got) != "arm64" {
+			t.Errorf("podman took the %s image of the index, want arm64", got)
+		}
+		if got := pm.Run(t, "run", "--rm", "--entrypoint", "dpkg", id, "--audit"); strings.TrimSpace(got) != "" {
+			t.Errorf("dpkg --audit in the patched arm64 image:\n%s", got)
+		}
+		for _, name := range narrowUpdates {
+			got := strings.TrimSpace(pm.Run(t, "run", "--rm", "--entrypoint", "dpkg-query", id, "-W", "-f", "${Version}", name))
+			if got != want[name] {
+				t.Errorf("%s is %q in the patched arm64 image; apt-get -s upgrade installs %s", name, got, want[name])
+			}
+		}
+	})
 }
 
 // TestContainerRPM patches an RPM-family container image (the RPM lab's packages in a root
