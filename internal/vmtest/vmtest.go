@@ -1,7 +1,8 @@
 // Package vmtest boots disk images under qemu for tests and talks to them over SSH.
 //
 // This machine's /dev/kvm cannot boot ordinary guests, so every VM runs with qemu's TCG accelerator
-// (a small Debian image reaches SSH in about 40 seconds). A VM boots through a throw-away copy of the
+// (a small Debian image reaches SSH in about 40 seconds). Options.Machine chooses the emulator and
+// the firmware (BIOS, OVMF for UEFI images). A VM boots through a throw-away copy of the
 // image, so the image itself is never changed; its SSH port (and any other guest port asked for) is
 // forwarded to 127.0.0.1. It is test support: import it only from _test.go files.
 package vmtest
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,8 +45,83 @@ func NewKey(tb testing.TB) Key {
 	return Key{Private: path, Public: strings.TrimSpace(string(pub))}
 }
 
+// Machine is what a guest boots on: the qemu system emulator, its machine arguments, and the
+// firmware. Boot takes it as data, so another architecture or firmware is one more value, not code.
+type Machine struct {
+	// Name names the machine in messages ("pc-bios", "pc-ovmf").
+	Name string
+	// QEMU is the system emulator ("qemu-system-x86_64").
+	QEMU string
+	// Args are the machine arguments before the drives ("-M", "q35"); TCG, memory and CPUs are
+	// added by Boot.
+	Args []string
+	// Code is the read-only UEFI firmware image, mapped as the first pflash unit; empty boots
+	// qemu's default firmware (SeaBIOS on x86).
+	Code string
+	// Vars is the template of the UEFI variable store: each VM gets a writable copy of it as the
+	// second pflash unit (so the template and other VMs never see its writes). Empty: none.
+	Vars string
+	// Packages are the Debian packages that ship QEMU and the firmware, for the skip message.
+	Packages []string
+	// Timeout bounds the waits for SSH (default 10 minutes; emulating another architecture
+	// is slower).
+	Timeout time.Duration
+}
+
+// The machines tests boot on.
+var (
+	// BIOS is a PC with SeaBIOS, qemu's default: images whose boot loader is in the MBR.
+	BIOS = Machine{Name: "pc-bios", QEMU: "qemu-system-x86_64", Packages: []string{"qemu-system-x86"}}
+	// OVMF is a q35 PC with UEFI firmware (Debian's ovmf, without Secure Boot): images with an
+	// EFI system partition and the loader at the removable path EFI/BOOT/BOOTX64.EFI, since the
+	// fresh variable store has no boot entries.
+	OVMF = Machine{Name: "pc-ovmf", QEMU: "qemu-system-x86_64", Args: []string{"-M", "q35"},
+		Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
+		Packages: []string{"qemu-system-x86", "ovmf"}}
+)
+
+// need skips the test unless QEMU and the firmware files are there.
+func (m Machine) need(tb testing.TB) {
+	tb.Helper()
+	var missing []string
+	if _, err := exec.LookPath(m.QEMU); err != nil {
+		missing = append(missing, m.QEMU)
+	}
+	for _, f := range []string{m.Code, m.Vars} {
+		if _, err := os.Stat(f); f != "" && err != nil {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
+		tb.Skipf("booting on %s needs %s (apt-get install %s)", m.Name, strings.Join(missing, ", "), strings.Join(m.Packages, " "))
+	}
+}
+
+// firmwareArgs returns the pflash arguments for m, copying the variable store template into dir.
+func (m Machine) firmwareArgs(tb testing.TB, dir string) []string {
+	tb.Helper()
+	var args []string
+	if m.Code != "" {
+		args = append(args, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+m.Code)
+	}
+	if m.Vars != "" {
+		vars := filepath.Join(dir, "efivars.fd")
+		data, err := os.ReadFile(m.Vars)
+		if err == nil {
+			err = os.WriteFile(vars, data, 0o600)
+		}
+		if err != nil {
+			tb.Fatalf("copying the UEFI variable store of %s: %v", m.Name, err)
+		}
+		args = append(args, "-drive", "if=pflash,format=raw,unit=1,file="+vars)
+	}
+	return args
+}
+
 // Options change how Boot starts a VM.
 type Options struct {
+	// Machine is what the guest boots on; the zero value is BIOS.
+	Machine Machine
 	// AuthorizeKey adds the key given to Boot to /root/.ssh/authorized_keys of the booted copy
 	// (the image itself is not changed). Leave it false when the image already lets Login in.
 	AuthorizeKey bool
@@ -73,7 +150,11 @@ type VM struct {
 // the test ends; its serial console is logged when the test failed.
 func Boot(tb testing.TB, image string, key Key, opts Options) *VM {
 	tb.Helper()
-	fixture.Need(tb, "qemu-system-x86_64", "qemu-img", "ssh")
+	if opts.Machine.QEMU == "" {
+		opts.Machine = BIOS
+	}
+	opts.Machine.need(tb)
+	fixture.Need(tb, "qemu-img", "ssh")
 	if opts.Login == "" {
 		opts.Login = "root"
 	}
@@ -89,16 +170,22 @@ func Boot(tb testing.TB, image string, key Key, opts Options) *VM {
 		authorized = key.Public
 	}
 	disk := prepareDisk(tb, image, dir, authorized)
-	vm := &VM{tb: tb, ports: map[int]int{}, serial: filepath.Join(dir, "serial.log"), exited: make(chan error, 1), timeout: 10 * time.Minute, opts: opts, disk: disk}
+	timeout := opts.Machine.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Minute
+	}
+	vm := &VM{tb: tb, ports: map[int]int{}, serial: filepath.Join(dir, "serial.log"), exited: make(chan error, 1), timeout: timeout, opts: opts, disk: disk}
 	netdev := "user,id=n0"
 	for _, guest := range append([]int{22}, opts.Forward...) {
 		vm.ports[guest] = freePort(tb)
 		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", vm.ports[guest], guest)
 	}
-	qemu := exec.Command("qemu-system-x86_64", "-accel", "tcg", "-m", fmt.Sprint(opts.MemoryMiB), "-smp", "2", "-nographic",
-		"-drive", "file="+disk+",if=virtio,format=qcow2",
+	args := append(slices.Clone(opts.Machine.Args), "-accel", "tcg", "-m", fmt.Sprint(opts.MemoryMiB), "-smp", "2", "-nographic")
+	args = append(args, opts.Machine.firmwareArgs(tb, dir)...)
+	args = append(args, "-drive", "file="+disk+",if=virtio,format=qcow2",
 		"-netdev", netdev, "-device", "virtio-net-pci,netdev=n0",
 		"-serial", "file:"+vm.serial, "-monitor", "none", "-display", "none")
+	qemu := exec.Command(opts.Machine.QEMU, args...)
 	if err := qemu.Start(); err != nil {
 		tb.Fatalf("starting qemu: %v", err)
 	}
@@ -223,7 +310,7 @@ func (vm *VM) Run(command string) string {
 	return out
 }
 
-// WaitSSH waits (up to 10 minutes) until the login account can log in.
+// WaitSSH waits (up to Machine.Timeout, default 10 minutes) until the login account can log in.
 func (vm *VM) WaitSSH() {
 	vm.tb.Helper()
 	start := time.Now()
