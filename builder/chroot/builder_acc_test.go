@@ -3,8 +3,10 @@ package chroot
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,8 +26,9 @@ import (
 // TestAccLayouts builds each small layout image (MBR ext4, GPT with /boot, /var and
 // an EFI partition, LVM root and /var, XFS root; raw and qcow2 input) with file
 // provisioners writing into /, /boot and /var, and the three mount command lists.
-// It checks that each file lands on the filesystem the image's fstab puts there,
-// that the EFI mount point is guarded, that nothing the build copied or mounted in
+// It checks that each file lands on the filesystem the image's fstab puts there
+// (the EFI system partition too, which the kernel here cannot mount: it is staged and
+// written back with mtools), that nothing the build copied or mounted in
 // remains, the output format and checksum, the unchanged input, and that nothing
 // is left on the host.
 func TestAccLayouts(t *testing.T) {
@@ -37,10 +40,17 @@ func TestAccLayouts(t *testing.T) {
 		// separate lists the paths on filesystems of their own: absent from the
 		// root filesystem alone, present with the fstab mounted.
 		separate []string
+		// extra is another provisioner, and want what it writes.
+		extra string
+		want  map[string]string
 	}{
 		{image: "mbr-ext4.raw", wantFormat: "raw"},
 		{image: "mbr-ext4.qcow2", wantFormat: "qcow2", compress: true},
-		{image: "gpt-efi.raw", outputFormat: "qcow2", wantFormat: "qcow2", separate: []string{"/boot/refit-acc", "/var/refit-acc"}},
+		{image: "gpt-efi.raw", outputFormat: "qcow2", wantFormat: "qcow2", separate: []string{"/boot/refit-acc", "/var/refit-acc", "/boot/efi/EFI/Refit-Acc.txt"},
+			extra: `provisioner "file" {
+    content     = "efi\n"
+    destination = "/boot/efi/EFI/Refit-Acc.txt"
+  }`, want: map[string]string{"/boot/efi/EFI/Refit-Acc.txt": "efi\n"}},
 		{image: "lvm.raw", wantFormat: "raw", separate: []string{"/boot/refit-acc", "/var/refit-acc"}},
 		{image: "xfs.raw", outputFormat: "qcow2", wantFormat: "qcow2"},
 	}
@@ -74,8 +84,9 @@ build {
     content     = "var\n"
     destination = "/var/refit-acc"
   }
+  %s
 }
-`, src, before, tt.outputFormat, tt.compress))
+`, src, before, tt.outputFormat, tt.compress, tt.extra))
 			if _, err := b.run(t); err != nil {
 				t.Fatalf("packer build failed: %v", err)
 			}
@@ -90,13 +101,13 @@ build {
 				t.Errorf("output folder holds %d files, want the image and its checksum: %v", len(entries), entries)
 			}
 
-			files := imageFiles(t, out, true, "/etc/refit-acc", "/boot/refit-acc", "/var/refit-acc",
-				"/etc/refit-post-mount", "/etc/resolv.conf", "/etc/refit-image")
 			want := map[string]string{
 				"/etc/refit-acc": "root\n", "/boot/refit-acc": "boot\n", "/var/refit-acc": "var\n",
 				"/etc/refit-post-mount": "post-mount\n", "/etc/resolv.conf": "<missing>",
 				"/etc/refit-image": strings.TrimSuffix(strings.TrimSuffix(tt.image, ".raw"), ".qcow2") + "\n",
 			}
+			maps.Copy(want, tt.want)
+			files := imageFiles(t, out, true, slices.Collect(maps.Keys(want))...)
 			for name, w := range want {
 				if files[name] != w {
 					t.Errorf("%s in the output image: got %q, want %q", name, files[name], w)
@@ -255,7 +266,8 @@ build {
 // TestAccFailure checks that a failing provisioner fails the build and leaves
 // nothing: no output folder, no loop device, mount or process, and an unchanged
 // input. The Debian case also leaves a daemon running when it fails; the EFI case
-// writes into the guarded (unmountable) EFI system partition.
+// writes a name FAT cannot hold into the EFI system partition the kernel cannot mount
+// (staged, so the write succeeds and the write-back at the end fails).
 func TestAccFailure(t *testing.T) {
 	env := packertest.Setup(t)
 	tests := []struct {
@@ -270,19 +282,19 @@ func TestAccFailure(t *testing.T) {
 			wantErr: "non-zero exit status: 3",
 		},
 		{
-			name:  "write to the guarded EFI partition",
+			name:  "a name FAT cannot hold on the EFI partition",
 			image: filepath.Join(smallImages(t), "gpt-efi.raw"),
 			provisioner: `provisioner "file" {
     content     = "x"
-    destination = "/boot/efi/EFI/refit-acc"
+    destination = "/boot/efi/EFI/bad:name"
   }`,
-			wantErr: "/boot/efi is the image's filesystem UUID=9E2C-0001, which is not mounted (the kernel has no vfat driver)",
+			wantErr: "EFI/bad:name: the name contains ':'",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if fs, _ := kernelFilesystems(); strings.Contains(tt.name, "EFI") && fs["vfat"] {
-				t.Skip("the host kernel mounts vfat, so the EFI partition is mounted rather than guarded")
+				t.Skip("the host kernel mounts vfat, so the EFI partition is mounted rather than staged")
 			}
 			before := fileDigest(t, tt.image)
 			b := newAccBuild(t, env, fmt.Sprintf(`

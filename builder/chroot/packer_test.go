@@ -162,10 +162,19 @@ func (b *accBuild) run(t *testing.T, args ...string) (string, error) {
 
 // checkNoLeftovers fails the test if anything of the builds in dirs remains: a
 // loop device backed by a file under them, a mount point under them in any
-// process's mount namespace, or a process whose command line, root or working
-// folder names one of them or one of the markers.
+// process's mount namespace, a process whose command line, root or working
+// folder names one of them or one of the markers, or a temporary folder of refit's
+// ("refit-…": mount folders, staged-ESP read-back folders) in a build's TMPDIR.
 func checkNoLeftovers(t *testing.T, dirs []string, markers []string) {
 	t.Helper()
+	for _, d := range dirs {
+		entries, _ := os.ReadDir(filepath.Join(d, "tmp"))
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), "refit-") {
+				t.Errorf("temporary folder left behind: %s", filepath.Join(d, "tmp", e.Name()))
+			}
+		}
+	}
 	under := func(p string) bool {
 		for _, d := range dirs {
 			if strings.HasPrefix(p, d+"/") || p == d {

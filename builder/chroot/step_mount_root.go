@@ -43,6 +43,11 @@ func (s *StepMountRoot) Run(ctx context.Context, state multistep.StateBag) multi
 		return halt(state, fmt.Errorf("mounting the image: %w", err))
 	}
 	s.mounts = mounts
+	for _, f := range mounts.Filesystems() {
+		if f.Staged {
+			ui.Say(fmt.Sprintf("%s (%s) is FAT and this kernel has no vfat driver: its files are copied to a tmpfs there, and what the build changes is written back with mtools at the end.", f.Mountpoint, f.Filesystem))
+		}
+	}
 	for _, g := range mounts.Guarded() {
 		if g.Guarded {
 			ui.Say(fmt.Sprintf("Warning: %s (%s) is not mounted: %s. It is covered with an empty read-only folder, so writing there fails.", g.Mountpoint, g.Spec, g.Reason))

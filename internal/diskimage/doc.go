@@ -67,12 +67,56 @@
 //
 // # Filesystems that cannot be mounted
 //
-// The kernels have no vfat, so an EFI system partition cannot be mounted. An fstab
-// entry that cannot be mounted (no driver, device not in the image, no
+// An fstab entry that cannot be mounted (no driver, device not in the image, no
 // filesystem) is never silently left as a plain directory of the root filesystem:
 // for a writable image an empty read-only tmpfs is mounted over its mount point, so
-// a write there fails with EROFS, and Mounts.Guarded reports it. Copying files to
-// such a partition with mtools (userspace FAT) is future work.
+// a write there fails with EROFS, and Mounts.Guarded reports it.
+//
+// # EFI system partitions without a vfat driver
+//
+// These kernels have no vfat either, yet grub, shim and kernel packages write the
+// EFI system partition. With a kernel vfat driver the partition is mounted like any
+// other. Without one, a FAT filesystem (blkid type vfat: FAT12, FAT16 or FAT32) is
+// staged: a tmpfs the size of the partition is mounted at its mount point, with the
+// partition's device as the mount's source, and mcopy copies the partition's files
+// into it (long names, case, modification times). The build reads and writes there
+// as on a mounted ESP; a tmpfs the size of the partition makes most "partition full"
+// cases fail at the write, as they would on FAT. grub-install --target=*-efi looks up
+// the device of its EFI directory in the mount table and checks that it holds FAT:
+// the mount's source is the partition, so it finds FAT there. Mounts.Filesystems
+// lists the entry with Staged set.
+//
+// When the image is kept (Unmount or Detach with a context that is not done), the
+// differences are written back before anything is unmounted: each name is checked
+// first (valid FAT long name, no two names in a folder that differ only in case,
+// regular files and folders only, files under 4 GiB), then mdel/mdeltree remove what
+// the build deleted (or replaced by another type; a rename that changes only case is
+// a delete and a create), mmd creates the new folders, and mcopy copies the new and
+// changed files. Untouched files, the volume serial and label, and the boot sector
+// stay as they were. Then fsck.fat -n checks the filesystem and the partition is
+// copied out again and compared with the staged tree (names with case, sizes,
+// SHA-256): any difference is an error. A discarded image (failed or cancelled
+// build) skips the write-back. A read-only session stages the files and makes the
+// tmpfs read-only.
+//
+// Why mtools: it is Debian's mature userspace FAT implementation (FAT12, FAT16 and
+// FAT32, VFAT long names in UTF-16, the case flags of short names), it needs no
+// kernel feature, and it writes the partition only once, at the end of a successful
+// build, in a few commands whose result dosfstools then checks. A FUSE driver
+// (Debian's fusefat is marked experimental) would write the partition throughout the
+// build, with every tool's access pattern, and needs /dev/fuse; diskfs/go-diskfs's
+// FAT package handles FAT32 only, while real ESPs are also FAT16 and FAT12.
+//
+// Limits, each an error naming the file and the fix: names FAT cannot hold
+// (control characters, " * / : < > ? \ |, a trailing dot or blank, more than 255
+// UTF-16 units), two names differing only in case, symbolic links, device nodes,
+// FIFOs and sockets, files of 4 GiB or more, and a partition that is full (the
+// write-back fails; the build fails and its image is thrown away, the input image
+// is never touched). Permissions and owners are not kept: FAT has none (a vfat
+// mount shows what its options say); the tmpfs's root takes the mode of the fstab's
+// umask. A file the build rewrites may lose FAT attributes (hidden, system,
+// read-only) it had. Staging copies the partition's files into memory (tmpfs): ESPs are small.
+// Hosts need mtools and dosfstools; without them the mount point is guarded as above.
 //
 // # When the process is killed
 //

@@ -344,11 +344,12 @@ func (img *Image) Detach(ctx context.Context) error {
 	if img.ns == nil && img.disk == nil && len(img.volumes) == 0 && (img.mounts == nil || img.mounts.done) {
 		return nil // nothing left to undo
 	}
+	keep := ctx.Err() == nil
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
 	defer cancel()
 	var errs []error
 	if img.mounts != nil {
-		if err := img.mounts.unmountLocked(ctx); err != nil {
+		if err := img.mounts.unmountLocked(ctx, keep); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -161,7 +161,7 @@ var imageCases = []struct {
 }{
 	{"mbr-ext4.raw", "mbr-ext4", map[string]string{"/": "root"}, nil},
 	{"mbr-ext4.qcow2", "mbr-ext4", map[string]string{"/": "root"}, nil},
-	{"gpt-efi.raw", "gpt-efi", map[string]string{"/": "root", "/boot": "boot", "/var": "var"}, []string{"/boot/efi"}},
+	{"gpt-efi.raw", "gpt-efi", map[string]string{"/": "root", "/boot": "boot", "/var": "var", "/boot/efi": "efi"}, nil},
 	{"lvm.raw", "lvm", map[string]string{"/": "root", "/boot": "boot", "/var": "var"}, nil},
 	{"xfs.raw", "xfs", map[string]string{"/": "root"}, nil},
 	{"whole-disk.raw", "whole-disk", map[string]string{"/": "root"}, nil},

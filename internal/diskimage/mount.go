@@ -38,6 +38,9 @@ type MountedFilesystem struct {
 	Filesystem Filesystem
 	// Options are the mount options used.
 	Options []string
+	// Staged is set for a FAT filesystem the kernel cannot mount: a tmpfs holds a copy
+	// of its files, written back into it with mtools when it is unmounted.
+	Staged bool
 }
 
 // GuardedMountpoint is an fstab entry refit could not mount. Unless the image is
@@ -60,10 +63,11 @@ type GuardedMountpoint struct {
 // mountRecord is one mount refit made, in mount order.
 type mountRecord struct {
 	mounted   MountedFilesystem
-	guard     bool   // a read-only tmpfs over an unmountable mount point
-	readOnly  bool   // mounted read-only: nothing to flush or check
-	sysfsDir  string // /sys/fs/<type>/<id>, present while the superblock lives
-	devNumber string // "259:3"
+	guard     bool      // a read-only tmpfs over an unmountable mount point
+	readOnly  bool      // mounted read-only: nothing to flush or check
+	fat       *fatStage // a FAT filesystem staged on a tmpfs (mounted.Staged)
+	sysfsDir  string    // /sys/fs/<type>/<id>, present while the superblock lives
+	devNumber string    // "259:3"
 	// unmounted is set once umount succeeded; the record stays for the wait and fsck.
 	unmounted bool
 }
@@ -160,7 +164,7 @@ func (img *Image) MountRoot(ctx context.Context, mountpoint string) (*Mounts, er
 	img.mounts = m
 	start := time.Now()
 	if err := m.mountAll(ctx); err != nil {
-		if uerr := m.unmountLocked(context.WithoutCancel(ctx)); uerr != nil {
+		if uerr := m.unmountLocked(context.WithoutCancel(ctx), false); uerr != nil {
 			err = errors.Join(err, fmt.Errorf("undoing the partial mount: %w", uerr))
 		}
 		return nil, err
@@ -234,6 +238,15 @@ func (m *Mounts) mountFstabEntry(ctx context.Context, e FstabEntry) error {
 		return fmt.Errorf("mounting %s from fstab line %d: %s: %w", e.Mountpoint, e.Line, fsys, fsys.Unusable)
 	case fsys.Type == "":
 		return m.guard(ctx, e, *fsys, "blkid finds no filesystem on it")
+	case !img.kernelFS[fsys.Type] && fsys.Type == "vfat":
+		if err := fatStagingAvailable(); err != nil {
+			return m.guard(ctx, e, *fsys, "the kernel has no vfat driver and the userspace FAT tools are not there: "+err.Error())
+		}
+		if m.staged(fsys.Device) {
+			img.logf("fstab line %d: %s is already staged, skipping %s", e.Line, fsys.Device, e.Mountpoint)
+			return nil
+		}
+		return m.stageFAT(ctx, e, *fsys)
 	case !img.kernelFS[fsys.Type]:
 		return m.guard(ctx, e, *fsys, "the kernel has no "+fsys.Type+" driver")
 	}
@@ -253,6 +266,16 @@ func (m *Mounts) mountFstabEntry(ctx context.Context, e FstabEntry) error {
 		return nil
 	}
 	return m.mount(ctx, *fsys, e.Mountpoint, target, e.fstabMountOptions())
+}
+
+// staged reports whether device is already staged (listed twice in the fstab).
+func (m *Mounts) staged(device string) bool {
+	for _, r := range m.records {
+		if r.fat != nil && r.fat.device == device {
+			return true
+		}
+	}
+	return false
 }
 
 // prepareMountpoint resolves mountpoint (a path inside the image) to a directory in

@@ -28,7 +28,7 @@ func (m *Mounts) Unmount(ctx context.Context) error {
 	if trim {
 		m.trimLocked(ctx)
 	}
-	return m.unmountLocked(ctx)
+	return m.unmountLocked(ctx, trim)
 }
 
 // trimLocked discards the freed blocks of each writable filesystem still mounted
@@ -41,7 +41,7 @@ func (m *Mounts) trimLocked(ctx context.Context) {
 	}
 	seen := map[string]bool{} // a device mounted twice (btrfs subvolumes) is trimmed once
 	for _, r := range m.records {
-		if r.unmounted || r.readOnly || r.guard || seen[r.mounted.Filesystem.Device] {
+		if r.unmounted || r.readOnly || r.guard || r.fat != nil || seen[r.mounted.Filesystem.Device] {
 			continue
 		}
 		seen[r.mounted.Filesystem.Device] = true
@@ -57,7 +57,9 @@ func (m *Mounts) trimLocked(ctx context.Context) {
 // Close is Unmount with a background context; it implements io.Closer.
 func (m *Mounts) Close() error { return m.Unmount(context.Background()) }
 
-func (m *Mounts) unmountLocked(ctx context.Context) error {
+// unmountLocked unmounts everything; keep says the image is kept, so staged FAT
+// filesystems are written back first (a discarded image skips that).
+func (m *Mounts) unmountLocked(ctx context.Context, keep bool) error {
 	if m.done {
 		return nil
 	}
@@ -66,10 +68,20 @@ func (m *Mounts) unmountLocked(ctx context.Context) error {
 	var errs []error
 	if ns != nil && ns.alive() {
 		errs = append(errs, m.unmountForeign(ctx)...)
+		if keep && len(errs) == 0 {
+			// Nothing runs in the image any more: write the staged FAT files back.
+			for _, r := range m.records {
+				if r.fat != nil && !r.unmounted && !r.readOnly {
+					if err := m.writeBackFAT(ctx, r); err != nil {
+						return fmt.Errorf("unmounting %s: %w", m.img.path, err)
+					}
+				}
+			}
+		}
 		// Flush first: fsfreeze writes everything out and leaves a clean journal.
 		for i := len(m.records) - 1; i >= 0; i-- {
 			r := m.records[i]
-			if r.unmounted || r.readOnly {
+			if r.unmounted || r.readOnly || r.fat != nil {
 				continue
 			}
 			if _, err := ns.run(ctx, "fsfreeze", "--freeze", r.mounted.Target); err != nil {
@@ -120,7 +132,7 @@ func (m *Mounts) unmountLocked(ctx context.Context) error {
 		if err := waitSuperblockGone(ctx, r); err != nil {
 			return fmt.Errorf("unmounting %s: %w", m.img.path, err)
 		}
-		if !r.readOnly {
+		if !r.readOnly && r.fat == nil {
 			if err := checkFilesystem(ctx, r.mounted.Filesystem); err != nil {
 				return fmt.Errorf("unmounting %s: %w", m.img.path, err)
 			}

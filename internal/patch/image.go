@@ -110,7 +110,11 @@ func PatchImage(ctx context.Context, o ImageOptions) (res *ImageResult, err erro
 	detached := false
 	defer func() {
 		if !detached {
-			if derr := img.Detach(context.Background()); derr != nil {
+			// A done context: the working image is thrown away, so a staged EFI
+			// system partition is not written back.
+			discard, cancel := context.WithCancel(context.Background())
+			cancel()
+			if derr := img.Detach(discard); derr != nil {
 				err = errors.Join(err, fmt.Errorf("releasing the working image: %w", derr))
 			}
 		}

@@ -107,6 +107,7 @@ UUID=9E2C-0001 /boot/efi vfat umask=0077 0 1
   mkfs.vfat -C -i 9E2C0001 -n EFI "$d/efi.img" $((16 * 1024)) >/dev/null
   mmd -i "$d/efi.img" ::/EFI ::/EFI/BOOT
   echo efi | mcopy -i "$d/efi.img" - ::/EFI/BOOT/refit-fs
+  echo efi | mcopy -i "$d/efi.img" - ::/refit-fs
   rm -f "$disk"; truncate -s 96M "$disk"
   sfdisk -q "$disk" <<SF
 label: gpt
