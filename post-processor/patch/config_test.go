@@ -1,6 +1,8 @@
 package patch
 
 import (
+	"archive/tar"
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,10 +95,19 @@ func TestPrepare(t *testing.T) {
 	}
 }
 
-// fileArtifact is an incoming artifact with the given files.
-type fileArtifact struct{ files []string }
+// fileArtifact is an incoming artifact with the given files (and builder id: "test" when
+// empty).
+type fileArtifact struct {
+	files   []string
+	builder string
+}
 
-func (a fileArtifact) BuilderId() string        { return "test" }
+func (a fileArtifact) BuilderId() string {
+	if a.builder == "" {
+		return "test"
+	}
+	return a.builder
+}
 func (a fileArtifact) Files() []string          { return a.files }
 func (a fileArtifact) Id() string               { return "test" }
 func (a fileArtifact) String() string           { return "test" }
@@ -106,26 +117,46 @@ func (a fileArtifact) Destroy() error           { return nil }
 var _ packer.Artifact = fileArtifact{}
 
 func TestInputOutputImage(t *testing.T) {
+	dir := t.TempDir()
+	// what the docker builder's export_path holds: a file system tar; and a docker-archive
+	exportTar, dockerArchive := filepath.Join(dir, "export.tar"), filepath.Join(dir, "saved.tar")
+	for path, name := range map[string]string{exportTar: "etc/os-release", dockerArchive: "manifest.json"} {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Close()
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := []struct {
 		name      string
 		c         Config
 		files     []string
+		builder   string
 		wantIn    string
 		wantOut   string
-		wantError bool
+		wantError string // part of the error; "" for none
 	}{
 		{name: "artifact qcow2", files: []string{"out/x.manifest.json", "out/x.qcow2"}, wantIn: "out/x.qcow2", wantOut: "out/x-patched.qcow2"},
 		{name: "artifact img", files: []string{"out/disk.IMG"}, wantIn: "out/disk.IMG", wantOut: "out/disk-patched.IMG"},
 		{name: "image wins", c: Config{Image: "a.raw", Output: "b.raw"}, files: []string{"x.qcow2"}, wantIn: "a.raw", wantOut: "b.raw"},
 		{name: "in place", c: Config{Image: "a.raw", InPlace: true}, wantIn: "a.raw", wantOut: "a.raw"},
-		{name: "no image", files: []string{"x.ova"}, wantError: true},
+		{name: "no image", files: []string{"x.ova"}, wantError: "no .qcow2, .raw or .img file and no container image"},
+		// Packer's docker builder: commit = true hands on an image id, export_path a flat tar
+		{name: "docker commit", builder: "packer.post-processor.docker-import", wantError: "an image in the Docker daemon's store (the docker builder's commit, or docker-import), not a container image refit can read: build with the docker builder's commit = true and add the docker-save post-processor"},
+		{name: "docker export", builder: "packer.docker", files: []string{exportTar}, wantError: "the docker builder's export (export_path"},
+		{name: "docker-save", builder: "packer.post-processor.docker-save", files: []string{dockerArchive}, wantIn: dockerArchive, wantOut: strings.TrimSuffix(dockerArchive, ".tar") + "-patched.tar"},
+		{name: "docker image set", builder: "packer.post-processor.docker-import", c: Config{Image: dockerArchive}, wantIn: dockerArchive, wantOut: strings.TrimSuffix(dockerArchive, ".tar") + "-patched.tar"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			in, err := inputImage(&tc.c, fileArtifact{tc.files})
-			if tc.wantError {
-				if err == nil {
-					t.Fatalf("inputImage = %q, want an error", in)
+			in, err := inputImage(&tc.c, fileArtifact{tc.files, tc.builder})
+			if tc.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+					t.Fatalf("inputImage = %q, %v; want an error saying %q", in, err, tc.wantError)
 				}
 				return
 			}

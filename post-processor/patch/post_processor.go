@@ -65,7 +65,23 @@ func inputImage(c *Config, a packersdk.Artifact) (string, error) {
 			}
 		}
 	}
+	if a != nil {
+		if why, ok := dockerArtifacts[a.BuilderId()]; ok {
+			return "", fmt.Errorf("refit-patch: the incoming artifact is %s, not a container image refit can read: "+
+				"build with the docker builder's commit = true and add the docker-save post-processor (it writes a docker-archive) "+
+				"before refit-patch, or set image to a saved image (podman save, docker save, skopeo copy)", why)
+		}
+	}
 	return "", errors.New("refit-patch: the incoming artifact has no .qcow2, .raw or .img file and no container image (OCI layout, oci-archive, docker-archive; for Packer's docker builder, add the docker-save post-processor before refit-patch); set image")
+}
+
+// dockerArtifacts are the builder ids of the artifacts of Packer's docker builder and its
+// post-processors that hold no image file refit can read, with what they hold instead.
+var dockerArtifacts = map[string]string{
+	"packer.docker":                       "the docker builder's export (export_path: the container's file system flattened, without layers or config)",
+	"packer.post-processor.docker-import": "an image in the Docker daemon's store (the docker builder's commit, or docker-import)",
+	"packer.post-processor.docker-tag":    "an image tag in the Docker daemon's store (docker-tag)",
+	"packer.post-processor.docker-push":   "an image pushed to a registry (docker-push)",
 }
 
 // outputImage returns where the patched image goes.

@@ -17,6 +17,7 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/refit-images/packer-plugin-refit/internal/container"
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
@@ -240,12 +241,6 @@ func addedSize(t *testing.T, img string, rep ipatch.Report) int64 {
 // the shared package cache, and returns its path.
 func patchTemplate(t *testing.T, dir, img, report string, repos []map[string]interface{}) string {
 	t.Helper()
-	var blocks strings.Builder
-	for _, r := range repos {
-		comps, _ := json.Marshal(r["components"])
-		fmt.Fprintf(&blocks, "    repository {\n      name = %q\n      type = \"deb\"\n      url = %q\n      suite = %q\n      components = %s\n      gpg_key = %q\n    }\n",
-			r["name"], r["url"], r["suite"], comps, r["gpg_key"])
-	}
 	return packertest.Template(t, fmt.Sprintf(`
 source "file" "marker" {
   content = "x"
@@ -259,7 +254,76 @@ build {
     cache_dir = %q
 %s  }
 }
-`, filepath.Join(dir, "marker.txt"), img, report, filepath.Join(fixture.CacheDir(), "patch-cache"), blocks.String()))
+`, filepath.Join(dir, "marker.txt"), img, report, filepath.Join(fixture.CacheDir(), "patch-cache"), repositoryBlocks(repos)))
+}
+
+// repositoryBlocks are the HCL repository blocks of repos (debianRepositories).
+func repositoryBlocks(repos []map[string]interface{}) string {
+	var blocks strings.Builder
+	for _, r := range repos {
+		comps, _ := json.Marshal(r["components"])
+		fmt.Fprintf(&blocks, "    repository {\n      name = %q\n      type = \"deb\"\n      url = %q\n      suite = %q\n      components = %s\n      gpg_key = %q\n    }\n",
+			r["name"], r["url"], r["suite"], comps, r["gpg_key"])
+	}
+	return blocks.String()
+}
+
+// TestPackerAcceptanceContainer runs refit-patch through the real Packer binary on a
+// container image that the file builder hands on (the Debian oci-archive, copied): with
+// no image set, refit-patch finds the container image among the artifact's files and
+// writes the patched oci-archive beside it; podman loads and runs the result, which holds
+// the version the report names, and the builder's copy is unchanged.
+func TestPackerAcceptanceContainer(t *testing.T) {
+	env := packertest.Setup(t)
+	fixture.NeedRoot(t)
+	fixture.Need(t, "podman", "runc")
+	imgs := fixture.DebianContainerImages(t)
+	dir := t.TempDir()
+	copied, report := filepath.Join(dir, "app.oci.tar"), filepath.Join(dir, "report.json")
+	tpl := packertest.Template(t, fmt.Sprintf(`
+source "file" "image" {
+  source = %q
+  target = %q
+}
+build {
+  sources = ["source.file.image"]
+  post-processor "refit-patch" {
+    include   = ["zlib1g"]
+    report    = %q
+    cache_dir = %q
+%s  }
+}
+`, imgs.OCIArchive, copied, report, filepath.Join(fixture.CacheDir(), "patch-cache"), repositoryBlocks(debianRepositories(t))))
+	out, err := env.Run(t, dir, "build", tpl)
+	if err != nil {
+		t.Fatalf("packer build: %v\n%s", err, out)
+	}
+	patched := filepath.Join(dir, "app.oci-patched.tar")
+	if f, err := container.Detect(patched); err != nil || f != container.FormatOCIArchive {
+		t.Fatalf("%s: %s, %v; want an oci-archive\n%s", patched, f, err, out)
+	}
+	if sum(t, copied) != sum(t, imgs.OCIArchive) {
+		t.Error("the file builder's copy of the input changed")
+	}
+	var rep ipatch.Report
+	data, err := os.ReadFile(report)
+	if err == nil {
+		err = json.Unmarshal(data, &rep)
+	}
+	if err != nil {
+		t.Fatalf("the report: %v\n%s", err, out)
+	}
+	if len(rep.Updated) != 1 || rep.Updated[0].Name != "zlib1g" || rep.Container == nil || rep.Container.Layer == nil {
+		t.Fatalf("the report: updated %v, container %+v\n%s", rep.Updated, rep.Container, out)
+	}
+	if !strings.Contains(out, rep.Container.To) {
+		t.Errorf("Packer's output does not name the patched image %s:\n%s", rep.Container.To, out)
+	}
+	pm := fixture.NewPodman(t)
+	id := pm.Load(t, patched)
+	if got := strings.TrimSpace(pm.Run(t, "run", "--rm", "--entrypoint", "dpkg-query", id, "-W", "-f", "${Version}", "zlib1g")); got != rep.Updated[0].To {
+		t.Errorf("zlib1g is %q in the patched image, the report says %s", got, rep.Updated[0].To)
+	}
 }
 
 // TestPackerAcceptance runs refit-patch through the real Packer binary on a qcow2 (PACKER_ACC=1).
