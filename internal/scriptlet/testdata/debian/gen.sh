@@ -52,4 +52,6 @@ while read -r name pkg script; do
 	dpkg-deb -f "$tmp/${pkg}"_*.deb Package Version | paste -sd' ' | sed 's/^Package: //; s/ Version://' >> VERSIONS
 done <<'DOWNLOAD'
 unattended-upgrades.postinst unattended-upgrades postinst
+grub-efi-amd64.postinst grub-efi-amd64 postinst
+shim-signed.postinst shim-signed postinst
 DOWNLOAD
