@@ -129,6 +129,14 @@ func checkTornDown(t testing.TB, file string, devices map[string]string, holder 
 			t.Errorf("%s (%s) still mounted by %v", dev, mm, procs)
 		}
 	}
+	// A staged FAT filesystem is a tmpfs named after its device: look for the name too.
+	for _, src := range mountSources(t) {
+		for _, dev := range devices {
+			if src == dev {
+				t.Errorf("a mount of %s (a staged tmpfs?) is left in some mount namespace", dev)
+			}
+		}
+	}
 	if devs, err := loopDevicesOf(context.Background(), file); err != nil || len(devs) > 0 {
 		t.Errorf("loop devices left on %s: %v, %v", file, devs, err)
 	}
@@ -137,6 +145,25 @@ func checkTornDown(t testing.TB, file string, devices map[string]string, holder 
 			t.Errorf("namespace holder %d still running", holder)
 		}
 	}
+}
+
+// mountSources returns the source of every mount in every process's mount namespace.
+func mountSources(t testing.TB) []string {
+	t.Helper()
+	files, _ := filepath.Glob("/proc/[0-9]*/mountinfo")
+	var out []string
+	for _, f := range files {
+		r, err := os.Open(f)
+		if err != nil {
+			continue // the process ended
+		}
+		mis, _ := parseMountinfo(r)
+		r.Close()
+		for _, mi := range mis {
+			out = append(out, mi.source)
+		}
+	}
+	return out
 }
 
 func readImageFile(t testing.TB, m *Mounts, name string) string {
@@ -776,7 +803,19 @@ func runCrashHelper(image string) int {
 // and ends, the mounts go with the namespace, and the auto-clear loop devices
 // detach themselves.
 func TestKilledProcessLeavesNothing(t *testing.T) {
-	work := workingCopy(t, "lvm.raw")
+	for _, tc := range []struct {
+		image          string
+		devices, loops int
+	}{
+		{"lvm.raw", 4, 4},     // the disk and 3 logical volumes
+		{"gpt-efi.raw", 4, 1}, // 4 partitions, the ESP staged on a tmpfs
+	} {
+		t.Run(tc.image, func(t *testing.T) { killedProcessLeavesNothing(t, tc.image, tc.devices, tc.loops) })
+	}
+}
+
+func killedProcessLeavesNothing(t *testing.T, image string, wantDevices, wantLoops int) {
+	work := workingCopy(t, image)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashHelperEnv+"="+work)
 	var stderr strings.Builder
@@ -800,12 +839,12 @@ func TestKilledProcessLeavesNothing(t *testing.T) {
 			break
 		}
 	}
-	if len(devices) < 4 {
+	if len(devices) < wantDevices {
 		cmd.Wait()
 		t.Fatalf("helper did not mount the image (%d devices): %s", len(devices), stderr.String())
 	}
-	if devs, _ := loopDevicesOf(context.Background(), work); len(devs) != 4 {
-		t.Fatalf("helper has %v attached, want the disk and 3 volumes", devs)
+	if devs, _ := loopDevicesOf(context.Background(), work); len(devs) != wantLoops {
+		t.Fatalf("helper has %v attached, want %d loop devices", devs, wantLoops)
 	}
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
