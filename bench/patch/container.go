@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,7 @@ func runPatchContainer(ctx context.Context, args []string) error {
 	fs := newFlags("patch-container")
 	image := fs.String("image", "", "container image to patch (only read)")
 	output := fs.String("output", "", "patched image to write (same format)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of refit-patch's own work (not apt's or dpkg's) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -79,6 +81,17 @@ func runPatchContainer(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(cache)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	logf := func(s string) { fmt.Fprintf(os.Stderr, "  %6.1f s  %s\n", time.Since(start).Seconds(), s) }
 	res, err := patch.PatchContainer(ctx, patch.ContainerOptions{Input: *image, Output: *output, Patch: patch.Options{

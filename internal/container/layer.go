@@ -2,6 +2,7 @@ package container
 
 import (
 	"archive/tar"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,7 +22,8 @@ import (
 type LayerStats struct {
 	// Entries is the number of tar entries; Whiteouts how many of them are whiteouts.
 	Entries, Whiteouts int
-	// ContentBytes is the size of the regular files' content; TarBytes the tar's size.
+	// ContentBytes is the size of the regular files' content; TarBytes the tar's size
+	// (uncompressed).
 	ContentBytes, TarBytes int64
 	// Time is the modification time of everything written during the run (see WriteLayer).
 	Time time.Time
@@ -44,8 +47,14 @@ func Forget(upper string, patterns []string) error {
 	return nil
 }
 
+// layerGzipLevel is the new layer's gzip level: klauspost/compress at level 3 compresses a
+// Debian upgrade's layer (68 MB of tar) in half the time of compress/gzip's BestSpeed, and
+// 5 % smaller.
+const layerGzipLevel = 3
+
 // WriteLayer writes the overlay upper directory upper (unmounted; lowers are the lower
-// directories, bottom first) as an OCI layer tar to out: changed and new files with their
+// directories, bottom first) as a gzip-compressed OCI layer tar to out, in one pass (the
+// tar itself is never stored): changed and new files with their
 // owners, modes and extended attributes, overlay whiteouts as .wh. entries, opaque
 // directories as a .wh..wh..opq entry. Directories that only overlay's copy-up put there
 // (empty, unchanged from the lower layers) are left out. Entries are sorted and
@@ -81,7 +90,13 @@ func WriteLayer(upper string, lowers []string, since, fallback time.Time, out st
 	if err != nil {
 		return nil, err
 	}
-	cw := &countWriter{w: f}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	zw, err := gzip.NewWriterLevel(bw, layerGzipLevel)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	cw := &countWriter{w: zw}
 	tw := tar.NewWriter(cw)
 	links := map[uint64]string{}
 	err = filepath.WalkDir(upper, func(p string, d fs.DirEntry, err error) error {
@@ -95,8 +110,10 @@ func WriteLayer(upper string, lowers []string, since, fallback time.Time, out st
 		rel = filepath.ToSlash(rel)
 		return st.add(tw, p, rel, d, since, links)
 	})
-	if err == nil {
-		err = tw.Close()
+	for _, close := range []func() error{tw.Close, zw.Close, bw.Flush} {
+		if err == nil {
+			err = close()
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

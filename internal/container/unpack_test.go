@@ -3,6 +3,7 @@ package container
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -183,7 +184,7 @@ func TestUnpackWhiteouts(t *testing.T) {
 		t.Error("etc/b is not a hard link of etc/a")
 	}
 	// the unpacked upper layer, written back as a layer: the same entries
-	out := filepath.Join(t.TempDir(), "layer.tar")
+	out := filepath.Join(t.TempDir(), "layer.tar.gz")
 	st2, err := WriteLayer(dirs[1], dirs[:1], time.Unix(0, 0), time.Unix(0, 0), out)
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +192,11 @@ func TestUnpackWhiteouts(t *testing.T) {
 	var names []string
 	f, _ := os.Open(out)
 	defer f.Close()
-	tr := tar.NewReader(f)
+	zr, err := gzip.NewReader(f) // the standard library's reader: any gzip reader reads it
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
 	for {
 		h, err := tr.Next()
 		if err != nil {

@@ -20,7 +20,8 @@ import (
 
 // Addition is the layer a patch adds to an image and what the new image says about it.
 type Addition struct {
-	// LayerTar is the uncompressed layer (WriteLayer); it is stored gzip-compressed.
+	// LayerTar is the gzip-compressed layer (WriteLayer), stored as it is; Append reads it
+	// into memory.
 	LayerTar string
 	// Time is the new config's and history entry's creation time.
 	Time time.Time
@@ -41,6 +42,7 @@ func Append(im *Image, a Addition) (v1.Image, error) {
 	if mt == types.OCIManifestSchema1 {
 		layerType = types.OCILayer
 	}
+	// (cached: the file may go once the layer's digests are known)
 	layer, err := tarball.LayerFromFile(a.LayerTar, tarball.WithMediaType(layerType), tarball.WithCompressedCaching)
 	if err != nil {
 		return nil, err

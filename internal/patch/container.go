@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -119,6 +120,17 @@ func PatchContainer(ctx context.Context, o ContainerOptions) (res *ContainerResu
 		return nil, fmt.Errorf("creating a working directory beside the output: %w", err)
 	}
 	defer os.RemoveAll(work)
+	// what a patched image no longer needs (its unpacked layers …) is removed while the
+	// next steps run; all of it is gone before the working directory goes
+	var removing sync.WaitGroup
+	defer removing.Wait()
+	discard := func(paths ...string) {
+		removing.Go(func() {
+			for _, p := range paths {
+				os.RemoveAll(p)
+			}
+		})
+	}
 	src, err := container.Open(o.Input, work)
 	if err != nil {
 		return nil, err
@@ -137,7 +149,7 @@ func PatchContainer(ctx context.Context, o ContainerOptions) (res *ContainerResu
 	patched := map[v1.Hash]v1.Image{}
 	for i, im := range images {
 		dir := filepath.Join(work, strconv.Itoa(i))
-		pr, img, err := patchContainerImage(ctx, o, ns, src, im, dir)
+		pr, img, err := patchContainerImage(ctx, o, ns, src, im, dir, discard)
 		if err != nil {
 			if len(images) > 1 {
 				err = fmt.Errorf("%s: %w", im.Platform, err)
@@ -148,7 +160,7 @@ func PatchContainer(ctx context.Context, o ContainerOptions) (res *ContainerResu
 			patched[im.Digest] = img
 		}
 		res.Platforms = append(res.Platforms, pr)
-		os.RemoveAll(dir)
+		discard(dir)
 	}
 	if err := opts.step(StepWrite); err != nil {
 		return nil, err
@@ -172,8 +184,8 @@ func PatchContainer(ctx context.Context, o ContainerOptions) (res *ContainerResu
 }
 
 // patchContainerImage patches one image in dir and returns the new image (nil when
-// nothing changed).
-func patchContainerImage(ctx context.Context, o ContainerOptions, ns *diskimage.Namespace, src *container.Source, im *container.Image, dir string) (*PlatformResult, v1.Image, error) {
+// nothing changed); it hands discard what it no longer needs once the layer is written.
+func patchContainerImage(ctx context.Context, o ContainerOptions, ns *diskimage.Namespace, src *container.Source, im *container.Image, dir string, discard func(...string)) (*PlatformResult, v1.Image, error) {
 	opts := o.Patch
 	if err := opts.step(StepUnpack); err != nil {
 		return nil, nil, err
@@ -196,7 +208,7 @@ func patchContainerImage(ctx context.Context, o ContainerOptions, ns *diskimage.
 	// each command in a network namespace of its own: with container_scripts = "run" the
 	// scripts that are unsafe offline run as they are, and must find no network
 	prefix := append(ns.CommandPrefix(), "unshare", "--net", "--")
-	opts.Target = Target{HostRoot: ns.HostPath(mountpoint), ChrootDir: mountpoint, Prefix: prefix}
+	opts.Target = Target{HostRoot: ns.HostPath(mountpoint), ChrootDir: mountpoint, Prefix: prefix, Scratch: true}
 	if opts.WorkDir == "" {
 		opts.WorkDir = filepath.Join(dir, "packages")
 	}
@@ -231,11 +243,12 @@ func patchContainerImage(ctx context.Context, o ContainerOptions, ns *diskimage.
 	if err != nil {
 		return nil, nil, err
 	}
-	tarPath := filepath.Join(dir, "layer.tar")
+	tarPath := filepath.Join(dir, "layer.tar.gz")
 	st, err := container.WriteLayer(upper, lowers, since, cf.Created.Time, tarPath)
 	if err != nil {
 		return nil, nil, err
 	}
+	discard(filepath.Join(dir, "l"), upper, filepath.Join(dir, "w"))
 	var what []string
 	for _, p := range rep.Updated {
 		what = append(what, fmt.Sprintf("%s %s -> %s", p.Name, p.From, p.To))

@@ -787,6 +787,9 @@ func installDebs(ctx context.Context, opts *Options, applied []*debUpdate, names
 			return err
 		}
 		args := append(append([]string{"apt-get"}, aptOptions...), "install", "-y", "--no-remove", "--no-install-recommends")
+		if opts.Target.Scratch {
+			args = append(args, "-o", "Dpkg::Options::=--force-unsafe-io")
+		}
 		if !slices.ContainsFunc(applied, func(d *debUpdate) bool { return len(d.dependencyOf) > 0 }) {
 			args = append(args, "--only-upgrade")
 		}
@@ -797,6 +800,9 @@ func installDebs(ctx context.Context, opts *Options, applied []*debUpdate, names
 		opts.log("apt-get: %s", lastLine(out))
 	} else {
 		args := []string{applyDir + "/dpkg", "--force-confdef", "--force-confold", "-i"}
+		if opts.Target.Scratch {
+			args = append(args, "--force-unsafe-io")
+		}
 		for _, d := range applied {
 			args = append(args, applyDir+"/"+filepath.Base(d.file))
 		}

@@ -111,6 +111,10 @@ type Target struct {
 	// Prefix runs a command where the root is mounted (Mounts.CommandPrefix); nil runs it
 	// directly.
 	Prefix []string
+	// Scratch says the root is a scratch copy read back once the run is over (a container
+	// image's overlay, turned into a layer): dpkg then writes without syncing each file
+	// (--force-unsafe-io), which only a crash halfway would notice.
+	Scratch bool
 }
 
 // Options describe one patch run.
