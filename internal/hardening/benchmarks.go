@@ -72,6 +72,7 @@ var ssgRules = map[string][]string{
 	"accounts.tmout":                     {"accounts_tmout"},
 	"accounts.su-wheel":                  {"use_pam_wheel_group_for_su", "ensure_pam_wheel_group_empty"},
 	"accounts.core-dumps":                {"disable_users_coredumps"},
+	"accounts.securetty":                 {"no_direct_root_logins"},
 	"boot.cmdline.audit":                 {"grub2_audit_argument", "grub2_audit_backlog_limit_argument"},
 	"boot.cmdline.apparmor":              {"grub2_enable_apparmor"},
 	"services.journald":                  {"journald_compress", "journald_storage"},
@@ -155,7 +156,7 @@ var ssgRules = map[string][]string{
 	"pam.faillock.even_deny_root":        {"accounts_passwords_pam_faillock_deny_root"},
 	"pam.faillock.root_unlock_time":      {"accounts_passwords_pam_faillock_root_unlock_time"},
 	"pam.faillock.enabled":               {"accounts_passwords_pam_faillock_enabled"},
-	"pam.pwhistory":                      {"accounts_password_pam_pwhistory_enabled", "accounts_password_pam_pwhistory_remember", "accounts_password_pam_pwhistory_enforce_root", "accounts_password_pam_pwhistory_use_authtok"},
+	"pam.pwhistory":                      {"accounts_password_pam_unix_remember", "accounts_password_pam_pwhistory_enabled", "accounts_password_pam_pwhistory_remember", "accounts_password_pam_pwhistory_enforce_root", "accounts_password_pam_pwhistory_use_authtok"},
 	"pam.nullok":                         {"no_empty_passwords_unix"},
 	"fs.perm.home":                       {"file_permissions_home_directories", "file_ownership_home_directories", "file_groupownership_home_directories"},
 	"fs.perm.user-dotfiles":              {"file_permission_user_init_files", "accounts_user_dot_user_ownership", "accounts_user_dot_group_ownership"},
@@ -186,6 +187,10 @@ var ssgRules = map[string][]string{
 	"packages.install.apparmor-utils":    {"package_apparmor-utils_installed"},
 	"packages.install.rsyslog":           {"package_rsyslog_installed", "service_rsyslog_enabled"},
 	"packages.install.cron":              {"package_cron_installed", "service_cron_enabled"},
+	"packages.install.logrotate":         {"package_logrotate_installed"},
+	"services.logrotate":                 {"ensure_logrotate_activated"},
+	"services.journald-syslog":           {"journald_forward_to_syslog"},
+	"packages.install.audispd-plugins":   {"package_audit-audispd-plugins_installed"},
 	// ssg ids end
 }
 
@@ -297,6 +302,15 @@ func InProfile(profile, id string) bool {
 	want, ok := profileSSG[profile]
 	if !ok {
 		return false
+	}
+	// a PAM module's settings (pam.faillock.deny, …) take effect only with the module in the PAM
+	// stacks: pam.<module>.enabled belongs to every profile that has one of them
+	if module, ok := strings.CutSuffix(id, ".enabled"); ok && strings.HasPrefix(module, "pam.") {
+		for setting := range ssgRules {
+			if strings.HasPrefix(setting, module+".") && setting != id && InProfile(profile, setting) {
+				return true
+			}
+		}
 	}
 	for _, s := range SSGRules(id) {
 		if ssgData[s].profiles&want != 0 {

@@ -1119,27 +1119,52 @@ if ! readonly -p 2>/dev/null | grep -q " TMOUT="; then
 fi
 '
 
-# refit_umask_files check|fix: every umask in the system shell profiles is 027.
+# REFIT_AWK_LOGROTATE: with -v fix=1 prints /etc/logrotate.conf with its global (outside any
+# { } block) frequency set to daily and its rotate count raised to 28, adding either where
+# missing; without it, exits 0 when the file already says so.
+REFIT_AWK_LOGROTATE='
+function strip(t) { sub(/#.*/, "", t); return t }
+{
+	line = $0; t = strip($0)
+	if (depth == 0 && t ~ /^[ \t]*(hourly|daily|weekly|monthly|yearly)[ \t]*$/) {
+		freq++
+		if (t !~ /daily/) { bad = 1; line = "daily" }
+	} else if (depth == 0 && t ~ /^[ \t]*rotate[ \t]+[0-9]+[ \t]*$/) {
+		rot++
+		n = t; gsub(/[^0-9]/, "", n)
+		if (n + 0 < 28) { bad = 1; line = "rotate 28" }
+	}
+	o = t; depth += gsub(/\{/, "", o); o = t; depth -= gsub(/\}/, "", o)
+	if (fix) out[NR] = line
+}
+END {
+	if (!fix) exit (bad || !freq || !rot)
+	if (!freq) print "daily"
+	if (!rot) print "rotate 28"
+	for (i = 1; i <= NR; i++) print out[i]
+}'
+
+# refit_umask_files check|fix MASK: every umask in the system shell profiles is MASK (027 or 077).
 refit_umask_files() {
 	refit_bad=
 	for refit_f in /etc/profile /etc/bash.bashrc /etc/bashrc; do
 		[ -f "$refit_f" ] || continue
-		if awk '/^[ \t]*umask[ \t]+[0-7]+/ { n++; if ($2 != "027" && $2 != "0027") bad = 1 } END { exit !(n && !bad) }' "$refit_f"; then
+		if awk -v m="$2" '/^[ \t]*umask[ \t]+[0-7]+/ { n++; if ($2 != m && $2 != "0" m) bad = 1 } END { exit !(n && !bad) }' "$refit_f"; then
 			continue
 		fi
 		refit_bad="$refit_bad $refit_f"
 		if [ "$1" = fix ]; then
 			refit_filter "$refit_f" '
-				/^[ \t]*umask[ \t]+[0-7]+/ { sub(/umask[ \t]+[0-7]+/, "umask 027"); n++ }
+				/^[ \t]*umask[ \t]+[0-7]+/ { sub(/umask[ \t]+[0-7]+/, "umask " m); n++ }
 				{ print }
-				END { if (!n) print "umask 027" }' || return 1
+				END { if (!n) print "umask " m }' -v m="$2" || return 1
 		fi
 	done
 	if [ "$1" = fix ]; then
-		REFIT_DETAIL="umask 027 in$refit_bad"
+		REFIT_DETAIL="umask $2 in$refit_bad"
 		return 0
 	fi
-	[ -z "$refit_bad" ] || refit_detail "umask is not 027 in$refit_bad"
+	[ -z "$refit_bad" ] || refit_detail "umask is not $2 in$refit_bad"
 }
 
 # ---- PAM -----------------------------------------------------------------------------------
@@ -1277,7 +1302,10 @@ refit_audit_rules() {
 			"-w /etc/issue -p wa -k system-locale" "-w /etc/issue.net -p wa -k system-locale" \
 			"-w /etc/hosts -p wa -k system-locale" "-w /etc/hostname -p wa -k system-locale" \
 			"-w /etc/networks -p wa -k system-locale"
-		for refit_d in /etc/network /etc/netplan /etc/NetworkManager /etc/sysconfig/network-scripts /etc/systemd/network; do
+		# /etc/network (ifupdown) is watched even where it does not exist yet: a watch may name a
+		# path that does not exist, and a network configuration created there later is recorded.
+		printf '%s\n' "-w /etc/network/ -p wa -k system-locale"
+		for refit_d in /etc/netplan /etc/NetworkManager /etc/sysconfig/network-scripts /etc/systemd/network; do
 			[ ! -d "$refit_d" ] || printf '%s\n' "-w $refit_d/ -p wa -k system-locale"
 		done
 		printf '%s\n' "-w /etc/group -p wa -k identity" "-w /etc/passwd -p wa -k identity" \
@@ -1286,8 +1314,10 @@ refit_audit_rules() {
 			"-w /etc/pam.conf -p wa -k identity" "-w /etc/pam.d/ -p wa -k identity" \
 			"-w /var/run/utmp -p wa -k session" "-w /var/log/wtmp -p wa -k session" "-w /var/log/btmp -p wa -k session" \
 			"-w /var/log/lastlog -p wa -k logins" "-w /var/run/faillock -p wa -k logins"
+		# written without the trailing slash (auditctl watches the directory either way), the form
+		# SSG's audit_rules_mac_modification_* checks read
 		for refit_d in /etc/apparmor /etc/apparmor.d /etc/selinux; do
-			[ ! -d "$refit_d" ] || printf '%s\n' "-w $refit_d/ -p wa -k MAC-policy"
+			[ ! -d "$refit_d" ] || printf '%s\n' "-w $refit_d -p wa -k MAC-policy"
 		done
 		for refit_a in $refit_arches; do
 			refit_time=adjtimex,settimeofday

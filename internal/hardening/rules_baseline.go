@@ -39,7 +39,37 @@ func baselineRules(c Config) (early, late []Rule) {
 	late = append(late, pamRules()...)
 	late = append(late, homes...)
 	late = append(late, auditRules()...)
+	late = append(late, logrotateRule(), journaldSyslogRule())
 	return early, late
+}
+
+// journaldSyslogRule has journald pass every message on to rsyslog, which writes the log files. It
+// runs late: the package rules install rsyslog.
+func journaldSyslogRule() Rule {
+	return Rule{
+		ID: "services.journald-syslog", Group: GroupServices, Title: "journald passes messages on to rsyslog",
+		Changes: "Sets `ForwardToSyslog=yes` in `/etc/systemd/journald.conf` where rsyslog is installed (Debian/Ubuntu, whose rsyslog reads the messages journald forwards), so that its log files get every message.",
+		check: `refit_only debian || return 2
+refit_pkg_installed rsyslog || refit_na "rsyslog is not installed" || return 2
+[ -d /etc/systemd ] || refit_na "systemd is not installed" || return 2
+refit_kv_is /etc/systemd/journald.conf ForwardToSyslog yes eq0`,
+		apply: `[ -f /etc/systemd/journald.conf ] || printf '[Journal]\n' >/etc/systemd/journald.conf
+refit_kv_set /etc/systemd/journald.conf ForwardToSyslog yes eq0 || return 1
+REFIT_DETAIL="ForwardToSyslog=yes"`,
+	}
+}
+
+// logrotateRule rotates logs daily, keeping four weeks of them. It runs late: the package rules
+// install logrotate.
+func logrotateRule() Rule {
+	return Rule{
+		ID: "services.logrotate", Group: GroupServices, Title: "logs are rotated daily and kept four weeks",
+		Changes: "Sets the global rotation of `/etc/logrotate.conf` to `daily` and its `rotate` count to 28 where it keeps fewer (Debian ships `weekly` and `rotate 4`: the same four weeks of logs, in smaller files); the settings of `/etc/logrotate.d` are left alone.",
+		check: `[ -f /etc/logrotate.conf ] || refit_na "logrotate is not installed" || return 2
+awk "$REFIT_AWK_LOGROTATE" /etc/logrotate.conf >/dev/null || refit_detail "the global rotation of /etc/logrotate.conf is not daily with 28 rotations"`,
+		apply: `refit_filter /etc/logrotate.conf "$REFIT_AWK_LOGROTATE" -v fix=1 || return 1
+REFIT_DETAIL="daily rotation, 28 kept, in /etc/logrotate.conf"`,
+	}
 }
 
 // ---- packages --------------------------------------------------------------------------------
@@ -54,6 +84,8 @@ var wantedPackages = []wantedPackage{
 	{"apparmor", "apparmor", "-", "AppArmor, the mandatory access control of Debian and Ubuntu"},
 	{"apparmor-utils", "apparmor-utils", "-", "the AppArmor tools (aa-enforce, aa-status)"},
 	{"rsyslog", "rsyslog", "rsyslog", "rsyslog, for local log files and forwarding"},
+	{"logrotate", "logrotate", "logrotate", "logrotate, which rotates the log files of rsyslog before they fill the disk"},
+	{"audispd-plugins", "audispd-plugins", "audispd-plugins", "the audit dispatcher plugins (audisp-remote, audisp-syslog), for sending audit records off the machine"},
 	{"cron", "cron", "cronie", "cron, for periodic jobs (CIS checks its permissions and allow-list)"},
 }
 

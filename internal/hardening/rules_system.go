@@ -14,7 +14,7 @@ var loginDefs = []kvSetting{
 	{"PASS_MAX_DAYS", "365", "passwords expire after a year"},
 	{"PASS_MIN_DAYS", "1", "at most one password change a day"},
 	{"PASS_WARN_AGE", "7", "a week's warning before a password expires"},
-	{"UMASK", "027", "new home directories and files not readable by others"},
+	{"UMASK", "027", "new home directories and files not readable by others; 077 in the anssi-high profile, not readable by the group either"},
 	{"ENCRYPT_METHOD", "$REFIT_HASH_METHOD", "password hashes with yescrypt (SHA512 on RHEL)"},
 	{"LOGIN_RETRIES", "3", "three login attempts per session"},
 	{"LOGIN_TIMEOUT", "60", "a minute to log in"},
@@ -85,9 +85,22 @@ func kvRule(id, group, file, sep string, s kvSetting, guard string) Rule {
 // dq double-quotes a value that may reference a runtime variable (values here are ours).
 func dq(s string) string { return `"` + s + `"` }
 
+// userUmask is the umask of login shells and of login.defs: CIS's 027, or ANSSI BP-028 R36's 077
+// in the anssi-high profile.
+func (c Config) userUmask() string {
+	if c.Profile == ProfileANSSIHigh {
+		return "077"
+	}
+	return "027"
+}
+
 func accountRules(c Config) []Rule {
 	var rules []Rule
+	umask := c.userUmask()
 	for _, s := range loginDefs {
+		if s.key == "UMASK" {
+			s.value = umask
+		}
 		guard := `[ -f /etc/login.defs ] || refit_na "/etc/login.defs is missing" || return 2`
 		if s.key == "HOME_MODE" {
 			guard += "\n" + `if [ "$REFIT_FAMILY" = rhel ] && [ "${REFIT_OS_VERSION%%.*}" = 8 ]; then refit_na "shadow-utils on RHEL 8 has no HOME_MODE"; return 2; fi`
@@ -143,10 +156,10 @@ REFIT_DETAIL="locked accounts with empty passwords"`,
 return 1`,
 		},
 		Rule{
-			ID: "accounts.umask", Group: GroupAccounts, Title: "shells start with umask 027",
-			Changes: "Sets every `umask` in `/etc/profile` and `/etc/bash.bashrc` (Debian) or `/etc/bashrc` (RPM) to 027, adding one where there is none.",
-			check:   `refit_umask_files check`,
-			apply:   `refit_umask_files fix`,
+			ID: "accounts.umask", Group: GroupAccounts, Title: "shells start with umask " + umask,
+			Changes: "Sets every `umask` in `/etc/profile` and `/etc/bash.bashrc` (Debian) or `/etc/bashrc` (RPM) to " + umask + " (077 in the anssi-high profile), adding one where there is none.",
+			check:   `refit_umask_files check ` + umask,
+			apply:   `refit_umask_files fix ` + umask,
 		},
 		Rule{
 			ID: "accounts.tmout", Group: GroupAccounts, Title: "idle shells log out after 10 minutes",

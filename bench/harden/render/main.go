@@ -2,7 +2,11 @@
 // hardening.Config (Go field names), applied on top of hardening.DefaultConfig. The bench
 // scripts use it to run refit-harden without Packer.
 //
-// Usage: go run ./bench/harden/render [-config config.json] [-o program.sh]
+// Usage: go run ./bench/harden/render [-config config.json] [-o program.sh] [-ssg]
+//
+// With -ssg it prints instead, as JSON, the SCAP Security Guide rules each rule of the
+// configuration's catalogue answers (bench/harden/agreement.py compares audit verdicts with the
+// judge's through it).
 package main
 
 import (
@@ -17,14 +21,15 @@ import (
 func main() {
 	configPath := flag.String("config", "", "JSON hardening.Config applied on top of the defaults (default: the defaults)")
 	out := flag.String("o", "-", "where to write the program (- for standard output)")
+	ssg := flag.Bool("ssg", false, "print the SSG rules each catalogue rule answers (JSON) instead of the program")
 	flag.Parse()
-	if err := run(*configPath, *out); err != nil {
+	if err := run(*configPath, *out, *ssg); err != nil {
 		fmt.Fprintln(os.Stderr, "render:", err)
 		os.Exit(1)
 	}
 }
 
-func run(configPath, out string) error {
+func run(configPath, out string, ssg bool) error {
 	cfg := hardening.DefaultConfig()
 	if configPath != "" {
 		data, err := os.ReadFile(configPath)
@@ -38,6 +43,21 @@ func run(configPath, out string) error {
 	program, err := hardening.Render(cfg)
 	if err != nil {
 		return err
+	}
+	if ssg {
+		rules, err := hardening.Catalogue(cfg)
+		if err != nil {
+			return err
+		}
+		refs := map[string][]string{}
+		for _, r := range rules {
+			if ids := hardening.SSGRules(r.ID); len(ids) > 0 {
+				refs[r.ID] = ids
+			}
+		}
+		if program, err = json.MarshalIndent(refs, "", "  "); err != nil {
+			return err
+		}
 	}
 	if out == "-" {
 		_, err = os.Stdout.Write(program)
