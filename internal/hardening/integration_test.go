@@ -263,6 +263,10 @@ func TestRPMFamilyChroot(t *testing.T) {
 	}
 	writeFile(t, root, "usr/lib/os-release", string(rocky))
 	writeFile(t, root, "etc/rpm/macros", "%_dbpath /var/lib/rpm\n")
+	// RHEL's own /etc/bashrc umask block and logrotate.conf (the files the RPM-family paths of
+	// accounts.umask and services.logrotate edit)
+	writeFile(t, root, "etc/bashrc", "if [ $UID -gt 199 ] && [ \"`/usr/bin/id -gn`\" = \"`/usr/bin/id -un`\" ]; then\n    umask 002\nelse\n    umask 022\nfi\n")
+	writeFile(t, root, "etc/logrotate.conf", "# see \"man logrotate\" for details\n\n# global options do not affect preceding include directives\n\n# rotate log files weekly\nweekly\n\n# keep 4 weeks worth of backlogs\nrotate 4\n\n# create new (empty) log files after rotating old ones\ncreate\n\n# use date as a suffix of the rotated file\ndateext\n\n# packages drop log rotation information into this directory\ninclude /etc/logrotate.d\n")
 	if out, err := inRoot(t, root, "rpm", "--initdb"); err != nil {
 		t.Fatalf("rpm --initdb: %v\n%s", err, out)
 	}
@@ -282,6 +286,9 @@ func TestRPMFamilyChroot(t *testing.T) {
 		"pam.faillock.enabled":      StatusSkipped, // no /etc/pam.d/system-auth
 		"boot.cmdline.apparmor":     StatusSkipped, // Debian family only
 		"firewall.rules":            StatusChanged,
+		"accounts.umask":            StatusChanged, // /etc/bashrc
+		"services.logrotate":        StatusChanged,
+		"services.journald-syslog":  StatusSkipped, // Debian family only (RHEL's rsyslog reads the journal)
 	} {
 		if got := byID[id].Status; got != want {
 			t.Errorf("%s: %s (%s), want %s", id, got, byID[id].Detail, want)
@@ -289,6 +296,12 @@ func TestRPMFamilyChroot(t *testing.T) {
 	}
 	if got := readFile(t, root, "etc/login.defs"); !strings.Contains(got, "\nENCRYPT_METHOD SHA512\n") {
 		t.Error("ENCRYPT_METHOD is not SHA512")
+	}
+	if got := readFile(t, root, "etc/bashrc"); strings.Count(got, "umask 027\n") != 2 || strings.Contains(got, "umask 0022") || strings.Contains(got, "umask 002\n") {
+		t.Errorf("/etc/bashrc: both umask lines should be 027:\n%s", got)
+	}
+	if got := readFile(t, root, "etc/logrotate.conf"); !strings.Contains(got, "\ndaily\n") || !strings.Contains(got, "\nrotate 28\n") || strings.Contains(got, "\nweekly\n") || !strings.Contains(got, "\ndateext\n") {
+		t.Errorf("/etc/logrotate.conf should rotate daily, 28 kept, and keep dateext:\n%s", got)
 	}
 	if got := readFile(t, root, "etc/sysconfig/nftables.conf"); !strings.Contains(got, `include "/etc/nftables/refit-filter.nft"`) {
 		t.Errorf("/etc/sysconfig/nftables.conf does not include refit's ruleset:\n%s", got)
