@@ -8,7 +8,7 @@ PACKAGES=(
   rpm createrepo-c dnf libdpkg-perl dpkg-dev apt-utils mmdebstrap gnupg
   qemu-utils qemu-system-x86 ovmf openssh-client lvm2 xfsprogs dosfstools mtools fdisk e2fsprogs util-linux
   xz-utils zstd bzip2 gzip libxml2-utils time bc ca-certificates
-  busybox gawk mawk dash jq systemd debian-archive-keyring gcc db-util python3 strace debconf
+  busybox gawk mawk dash jq systemd debian-archive-keyring gcc db-util python3 strace debconf initramfs-tools-core
   chromium fonts-liberation
   podman runc
   qemu-user-static binfmt-support qemu-system-arm qemu-efi-aarch64

@@ -793,11 +793,18 @@ func installDebs(ctx context.Context, opts *Options, applied []*debUpdate, names
 		if !slices.ContainsFunc(applied, func(d *debUpdate) bool { return len(d.dependencyOf) > 0 }) {
 			args = append(args, "--only-upgrade")
 		}
+		marks, err := saveAptMarks(root)
+		if err != nil {
+			return err
+		}
 		out, err := run(append(args, names...)...)
 		if err != nil {
 			return err
 		}
 		opts.log("apt-get: %s", lastLine(out))
+		if err := marks.restore(root, applied, run); err != nil {
+			return err
+		}
 	} else {
 		args := []string{applyDir + "/dpkg", "--force-confdef", "--force-confold", "-i"}
 		if opts.Target.Scratch {
@@ -814,6 +821,68 @@ func installDebs(ctx context.Context, opts *Options, applied []*debUpdate, names
 		return nil
 	}
 	return grub.check(kernels)
+}
+
+// aptMarksFile is apt's record of which packages were installed automatically (as another's
+// dependency): `apt autoremove` removes those nothing needs any more.
+const aptMarksFile = "/var/lib/apt/extended_states"
+
+// aptMarks is the image's aptMarksFile before the install.
+type aptMarks struct {
+	data    []byte
+	existed bool
+}
+
+// saveAptMarks reads the image's aptMarksFile. `apt-get install` marks every package it is
+// given as installed by hand, whereas a booted `apt-get upgrade` keeps each package's mark
+// and marks the new dependencies it installs as automatic: restore puts that right.
+func saveAptMarks(root string) (*aptMarks, error) {
+	host, err := imageroot.Resolve(root, aptMarksFile)
+	if err != nil {
+		return nil, refuseSymlink(err)
+	}
+	data, err := os.ReadFile(host)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &aptMarks{}, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading the image's %s: %w", aptMarksFile, err)
+	}
+	return &aptMarks{data: data, existed: true}, nil
+}
+
+// restore writes the saved marks back (apt keeps the stanzas of the file it reads in their
+// order and appends new ones, as a booted upgrade leaves them), then marks the new
+// dependencies among applied as automatic with the image's own apt-mark.
+func (m *aptMarks) restore(root string, applied []*debUpdate, run func(args ...string) (string, error)) error {
+	if m.existed {
+		host, err := imageroot.Resolve(root, aptMarksFile)
+		if err != nil {
+			return refuseSymlink(err)
+		}
+		if fi, err := os.Lstat(host); err == nil && !fi.Mode().IsRegular() {
+			return fmt.Errorf("%w: %s in the image is not a regular file", ErrRefused, aptMarksFile)
+		}
+		tmp := host + ".refit-new"
+		if err := os.WriteFile(tmp, m.data, 0o644); err != nil {
+			return fmt.Errorf("restoring the image's %s: %w", aptMarksFile, err)
+		}
+		if err := os.Rename(tmp, host); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("restoring the image's %s: %w", aptMarksFile, err)
+		}
+	}
+	var deps []string
+	for _, d := range applied {
+		if len(d.dependencyOf) > 0 {
+			deps = append(deps, d.u.Name)
+		}
+	}
+	if len(deps) == 0 {
+		return nil
+	}
+	_, err := run(append([]string{"apt-mark", "auto"}, deps...)...)
+	return err
 }
 
 // preventServiceStart installs a policy-rc.d that denies every service action (invoke-rc.d

@@ -92,6 +92,13 @@ func aptGetUpgradeOracle(t *testing.T, root string, args ...string) map[string]s
 // same path inside the copy, and returns the installed versions afterwards.
 func aptOracle(t *testing.T, root, sourcesList, repo string, args ...string) map[string]string {
 	t.Helper()
+	versions, _ := aptOracleRoot(t, root, sourcesList, repo, args...)
+	return versions
+}
+
+// aptOracleRoot is aptOracle that also returns the root apt-get upgraded.
+func aptOracleRoot(t *testing.T, root, sourcesList, repo string, args ...string) (map[string]string, string) {
+	t.Helper()
 	cp := fixture.CopyRoot(t, root)
 	if repo != "" {
 		if out, err := exec.Command("sh", "-c", `mkdir -p "$1$(dirname "$2")" && cp -a "$2" "$1$2"`, "sh", cp, repo).CombinedOutput(); err != nil {
@@ -110,7 +117,13 @@ func aptOracle(t *testing.T, root, sourcesList, repo string, args ...string) map
 	}
 	out := chrootRun(t, cp, "apt-get -q -o Acquire::Languages=none -o APT::Sandbox::User=root update >/dev/null && apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold upgrade "+strings.Join(args, " "))
 	t.Logf("apt-get upgrade %s: %s", strings.Join(args, " "), lastLine(out))
-	return installedVersions(t, cp)
+	return installedVersions(t, cp), cp
+}
+
+// autoMarks lists the packages the image's apt holds as installed automatically.
+func autoMarks(t *testing.T, root string) string {
+	t.Helper()
+	return chrootRun(t, root, "apt-mark showauto | sort")
 }
 
 func diffVersions(got, want map[string]string) []string {
@@ -254,7 +267,8 @@ func TestDebianNewDependencyMatchesAptUpgrade(t *testing.T) {
 	for _, n := range []string{"refit-app", "refit-app2", "refit-app3", "refit-bystander"} {
 		buildDeb(t, old, n, "1.0-1", nil, map[string]string{"usr/share/" + n + "/v": "1"})
 	}
-	chrootRun(t, base, "dpkg -i /tmp/debs/*.deb && rm -r /tmp/debs")
+	// refit-app was installed as another's dependency: apt must still think so afterwards
+	chrootRun(t, base, "dpkg -i /tmp/debs/*.deb && rm -r /tmp/debs && apt-mark auto refit-app")
 	safePostinst := map[string]string{"postinst": "#!/bin/sh\nset -e\nmkdir -p /var/lib/refit-newlib\n"}
 	out := t.TempDir()
 	repo, key := signedAPTRepo(t, "refit-updates",
@@ -268,7 +282,7 @@ func TestDebianNewDependencyMatchesAptUpgrade(t *testing.T) {
 		buildDebControl(t, out, "refit-app3", "1.0-2", "Depends: refit-newlib (>= 3)", nil, nil),
 	)
 	sources := fmt.Sprintf("deb [signed-by=%s] file:%s refit-updates main\n", key, repo)
-	want := aptOracle(t, base, sources, repo, refitUpgradeArgs...)
+	want, upgraded := aptOracleRoot(t, base, sources, repo, refitUpgradeArgs...)
 	if want["refit-app"] != "1.0-2" || want["refit-newlib"] != "2.1-1" || want["refit-app2"] != "1.0-1" {
 		t.Fatalf("the fixture is broken: apt-get upgrade --with-new-pkgs gave %v", want)
 	}
@@ -308,6 +322,15 @@ func TestDebianNewDependencyMatchesAptUpgrade(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "var/lib/refit-newlib")); err != nil {
 		t.Errorf("the new package's postinst did not run: %v", err)
+	}
+	// apt's automatic marks (what `apt autoremove` may remove): kept for upgraded packages,
+	// set for new dependencies, as apt-get upgrade leaves them
+	wantAuto, gotAuto := autoMarks(t, upgraded), autoMarks(t, root)
+	if !strings.Contains(wantAuto, "refit-app\n") || !strings.Contains(wantAuto, "refit-newlib\n") {
+		t.Fatalf("the fixture is broken: after apt-get upgrade, apt-mark showauto gives\n%s", wantAuto)
+	}
+	if gotAuto != wantAuto {
+		t.Errorf("apt-mark showauto after refit-patch:\n%s\nafter apt-get upgrade --with-new-pkgs:\n%s", gotAuto, wantAuto)
 	}
 
 	t.Run("a new dependency that could only wait for the first boot", func(t *testing.T) {

@@ -61,7 +61,15 @@ var oracleExceptions = []oracleException{
 	{"/var/cache/debconf/config.dat-old", "debconf's backup of its database before its last run"},
 	{"/var/cache/debconf/templates.dat-old", "debconf's backup of its database before its last run"},
 	{"/var/lib/dpkg/status", "compared stanza by stanza below (the order of stanzas is not state)"},
+	// Derived from this filesystem's inodes, not from what is installed.
+	{"/var/cache/ldconfig/aux-cache", "ldconfig's cache of each library's inode number, ctime and size on this filesystem, which only spares the next ldconfig run re-reading unchanged libraries; two filesystems with the same files have different inodes (ld.so.cache, what programs use, is compared)"},
 }
+
+// An initramfs (/boot/initrd.img-*) is compared by its unpacked contents (unmkinitramfs:
+// every path's type, mode, owner, content and link target), not byte for byte: mkinitramfs
+// writes each file's mtime, and the time it built the image, into the cpio archive, so two
+// builds of the same files differ in their bytes.
+const initrdPrefix = "/boot/initrd.img-"
 
 // oracleExcepted returns the exception that covers name, if any.
 func oracleExcepted(name string) (int, bool) {
@@ -103,13 +111,16 @@ type oracleTree struct {
 	small   map[string]string // contents of files up to 16 KiB, to show differences
 	status  map[string]string // package:arch → its dpkg status stanza
 	skipped map[int]int       // exception index → paths it covered
+	initrd  map[string]string // initramfs path → a host copy of it, unpacked when they differ
 }
 
 // readOracleTree opens image read-only and reads every path of its root filesystem (type,
 // permissions, owner, content hash, link target, device numbers) and its dpkg status.
 func readOracleTree(t *testing.T, image string) oracleTree {
 	t.Helper()
-	tr := oracleTree{entries: map[string]oracleEntry{}, small: map[string]string{}, status: map[string]string{}, skipped: map[int]int{}}
+	tr := oracleTree{entries: map[string]oracleEntry{}, small: map[string]string{}, status: map[string]string{}, skipped: map[int]int{},
+		initrd: map[string]string{}}
+	copies := t.TempDir()
 	fixture.ReadImage(t, image, false, func(root string) {
 		data, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status"))
 		if err != nil {
@@ -144,6 +155,16 @@ func readOracleTree(t *testing.T, image string) oracleTree {
 			switch m := info.Mode(); {
 			case m.IsRegular():
 				e.kind, e.size, e.sum = "file", info.Size(), fixture.FileSHA256(t, p)
+				if strings.HasPrefix(name, initrdPrefix) {
+					tr.initrd[name] = filepath.Join(copies, filepath.Base(name))
+					data, err := os.ReadFile(p)
+					if err == nil {
+						err = os.WriteFile(tr.initrd[name], data, 0o600)
+					}
+					if err != nil {
+						return err
+					}
+				}
 				if e.size <= 16<<10 {
 					data, _ := os.ReadFile(p)
 					tr.small[name] = string(data)
@@ -189,6 +210,15 @@ func compareOracle(t *testing.T, a, b oracleTree) []string {
 			diffs = append(diffs, fmt.Sprintf("%s: only in the booted upgrade (%v)", name, ea))
 		case !inA:
 			diffs = append(diffs, fmt.Sprintf("%s: only in the offline patch (%v)", name, eb))
+		case ea != eb && ea.kind == "file" && ea.mode == eb.mode && ea.uid == eb.uid && ea.gid == eb.gid &&
+			strings.HasPrefix(name, initrdPrefix):
+			la, lb := initrdListing(t, a.initrd[name]), initrdListing(t, b.initrd[name])
+			if la != lb {
+				diffs = append(diffs, fmt.Sprintf("%s: the unpacked contents differ (booted, offline):\n%s", name, textDiff(t, la, lb)))
+			} else {
+				t.Logf("%s: the same unpacked contents (%d paths); the archives differ only in the times mkinitramfs recorded",
+					name, strings.Count(la, "\n"))
+			}
 		case ea != eb:
 			d := fmt.Sprintf("%s: booted %v, offline %v", name, ea, eb)
 			ca, okA := a.small[name]
@@ -205,6 +235,44 @@ func compareOracle(t *testing.T, a, b oracleTree) []string {
 		}
 	}
 	return diffs
+}
+
+// initrdListing unpacks the initramfs at path with unmkinitramfs and lists every path in it
+// with its type, mode, owner, size and sha256 or link target: what the kernel gets, not when
+// each file was copied.
+func initrdListing(t *testing.T, path string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("unmkinitramfs", path, dir).CombinedOutput(); err != nil {
+		t.Fatalf("unmkinitramfs %s: %v\n%s", path, err, out)
+	}
+	var lines []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		st := info.Sys().(*syscall.Stat_t)
+		line := fmt.Sprintf("%s %v %d:%d", rel, info.Mode(), st.Uid, st.Gid)
+		switch m := info.Mode(); {
+		case m.IsRegular():
+			line += fmt.Sprintf(" %d %s", info.Size(), fixture.FileSHA256(t, p))
+		case m&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			line += " -> " + target
+		}
+		lines = append(lines, line)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("listing the unpacked %s: %v", path, err)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n") + "\n"
 }
 
 func unionKeys[V any](a, b map[string]V) []string {
@@ -405,7 +473,7 @@ func oracleGuestAPT(t *testing.T, sources string) []string {
 func TestAccPatchEqualsBootedUpgrade(t *testing.T) {
 	env := packertest.Setup(t)
 	fixture.NeedRoot(t)
-	fixture.Need(t, "dpkg", "dpkg-deb", "apt-ftparchive", "gpg", "qemu-img", "qemu-system-x86_64", "ssh", "diff")
+	fixture.Need(t, "dpkg", "dpkg-deb", "apt-ftparchive", "gpg", "qemu-img", "qemu-system-x86_64", "ssh", "diff", "unmkinitramfs")
 	onReal := os.Getenv("REFIT_ORACLE_REAL") == "1"
 	start := time.Now()
 	dir := t.TempDir()
