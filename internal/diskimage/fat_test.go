@@ -133,20 +133,58 @@ func canceled() context.Context {
 // TestFATWriteBack writes an ESP the kernel cannot mount through its staging tmpfs, in two
 // builds (create, then overwrite, grow, shrink, delete, rename by case), and checks the
 // partition with mtools and fsck.fat from outside: exactly the staged files, with names and
-// case, and the volume label and serial kept.
+// case, and the volume label and serial kept. It does so on a FAT16 and on a FAT12 ESP (blkid
+// says which); the UEFI image's FAT32 ESP is written by builder/chroot's TestAccUEFI.
 func TestFATWriteBack(t *testing.T) {
 	if err := fatStagingAvailable(); err != nil {
 		t.Skip(err)
 	}
 	src := testImage(t, "gpt-efi.raw")
 	srcSum := fileSHA256(t, src)
-	work := workingCopy(t, "gpt-efi.raw")
+	for _, fat := range []string{"FAT16", "FAT12"} {
+		t.Run(fat, func(t *testing.T) {
+			work := workingCopy(t, "gpt-efi.raw")
+			if fat == "FAT12" {
+				makeFAT12(t, work)
+			}
+			fatWriteBack(t, work, fat)
+		})
+	}
+	if fileSHA256(t, src) != srcSum {
+		t.Errorf("the input image %s changed", src)
+	}
+}
+
+// makeFAT12 formats the ESP of the working copy of gpt-efi.raw again as FAT12 (same volume ID,
+// label and files), as small ESPs are.
+func makeFAT12(t *testing.T, work string) {
+	t.Helper()
+	for _, c := range [][]string{
+		{"mkfs.vfat", "-F", "12", "-i", "9E2C0001", "-n", "EFI", "--offset", "2048", work, "16384"},
+		{"mmd", "-i", work + "@@" + espOffset, "::/EFI", "::/EFI/BOOT"},
+		{"sh", "-c", `echo efi | mcopy -i "$0" - ::/EFI/BOOT/refit-fs && echo efi | mcopy -i "$0" - ::/refit-fs`, work + "@@" + espOffset},
+	} {
+		cmd := exec.Command(c[0], c[1:]...)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v: %s", c, err, out)
+		}
+	}
+}
+
+// fatWriteBack runs two builds on the working copy work whose ESP is of type fat.
+func fatWriteBack(t *testing.T, work, fat string) {
+	t.Helper()
+	out, err := exec.Command("blkid", "-p", "-O", "1048576", "-s", "VERSION", "-o", "value", work).Output()
+	if got := strings.TrimSpace(string(out)); err != nil || got != fat {
+		t.Fatalf("the ESP is %q (%v), want %s", got, err, fat)
+	}
 	before, volume := readESP(t, work)
 	if before["refit-fs"] != "efi\n" || before["EFI/BOOT/refit-fs"] != "efi\n" {
 		t.Fatalf("unexpected ESP before the build: %q", before)
 	}
 	long := "A long name with spaces and ünïcödé.txt"
-	err := buildOnESP(t, work, `
+	err = buildOnESP(t, work, `
 mkdir -p "$ESP/EFI/debian" "$ESP/EFI/Empty Dir"
 head -c 300000 /dev/urandom > "$ESP/EFI/debian/grubx64.efi"
 echo shrink-me-please-i-am-long > "$ESP/EFI/debian/grub.cfg"
@@ -204,9 +242,6 @@ mkdir "$ESP/EFI/BOOT/sub"; echo deep > "$ESP/EFI/BOOT/sub/deep.txt"
 		"EFI/debian/grubx64.efi": got["EFI/debian/grubx64.efi"],
 	}
 	checkTree(t, got, want)
-	if fileSHA256(t, src) != srcSum {
-		t.Errorf("the input image %s changed", src)
-	}
 }
 
 func checkTree(t *testing.T, got, want map[string]string) {
