@@ -114,8 +114,8 @@
 // write-back fails; the build fails and its image is thrown away, the input image
 // is never touched). Permissions and owners are not kept: FAT has none (a vfat
 // mount shows what its options say); the tmpfs's root takes the mode of the fstab's
-// umask. A file the build rewrites loses the FAT attributes it had (hidden,
-// system, read-only): mcopy writes it anew. Staging copies the partition's files into memory (tmpfs): ESPs are small.
+// umask. A file the build rewrites keeps its FAT attributes (system, hidden,
+// read-only: mattrib sets them again after mcopy); a new file has none. Staging copies the partition's files into memory (tmpfs): ESPs are small.
 // Hosts need mtools and dosfstools; without them the mount point is guarded as above.
 //
 // # When the process is killed

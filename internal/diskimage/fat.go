@@ -31,6 +31,7 @@ var fatTools = []hostTool{
 	{"mmd", "creating folders on FAT filesystems the kernel cannot mount", "mtools", "mtools"},
 	{"mdel", "deleting files on FAT filesystems the kernel cannot mount", "mtools", "mtools"},
 	{"mdeltree", "deleting folders on FAT filesystems the kernel cannot mount", "mtools", "mtools"},
+	{"mattrib", "keeping the attributes of files rewritten on FAT filesystems the kernel cannot mount", "mtools", "mtools"},
 	{"fsck.fat", "checking FAT filesystems after writing them", "dosfstools", "dosfstools"},
 }
 
@@ -40,6 +41,7 @@ var fatTools = []hostTool{
 type fatStage struct {
 	device   string
 	manifest map[string]fatNode // the tree as extracted, by slash path relative to the root
+	attrs    map[string]string  // the FAT attributes S, H, R of the files that have any
 }
 
 // fatNode is one file or directory of a staged tree.
@@ -111,6 +113,11 @@ func (m *Mounts) stageFAT(ctx context.Context, e FstabEntry, fsys Filesystem) er
 		return fmt.Errorf("staging %s (%s): %w", e.Mountpoint, fsys, err)
 	}
 	r.fat.manifest = tree
+	if !img.opts.ReadOnly {
+		if r.fat.attrs, err = m.fatAttributes(ctx, fsys.Device); err != nil {
+			return fmt.Errorf("staging %s (%s): %w", e.Mountpoint, fsys, err)
+		}
+	}
 	if img.opts.ReadOnly {
 		if _, err := img.ns.run(ctx, "mount", "-o", "remount,ro", "--", target); err != nil {
 			return fmt.Errorf("staging %s (%s): making it read-only: %w", e.Mountpoint, fsys, err)
@@ -119,6 +126,32 @@ func (m *Mounts) stageFAT(ctx context.Context, e FstabEntry, fsys Filesystem) er
 	}
 	img.logf("staged %s (%s, %d files and folders) on a tmpfs with mtools: the kernel has no vfat driver", e.Mountpoint, fsys, len(tree))
 	return nil
+}
+
+// fatAttributes returns the files and folders of the FAT filesystem on device that have the
+// system, hidden or read-only attribute, with those letters ("SH", "R"), by slash path.
+func (m *Mounts) fatAttributes(ctx context.Context, device string) (map[string]string, error) {
+	out, err := m.mtools(ctx, "mattrib", "-/", "-i", device, "::/")
+	if err != nil {
+		return nil, fmt.Errorf("reading the FAT attributes: %w", err)
+	}
+	attrs := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		flags, name, ok := strings.Cut(line, "::/")
+		if !ok || name == "" {
+			continue
+		}
+		var a string
+		for _, c := range "SHR" {
+			if strings.ContainsRune(flags, c) {
+				a += string(c)
+			}
+		}
+		if a != "" {
+			attrs[name] = a
+		}
+	}
+	return attrs, nil
 }
 
 // fatDirMode is the tmpfs root's mode: what the fstab's umask would give on a vfat mount.
@@ -328,6 +361,20 @@ func (m *Mounts) writeBackFAT(ctx context.Context, r *mountRecord) error {
 		}
 		if _, err := m.mtools(ctx, "mcopy", append(args, dst)...); err != nil {
 			return fmt.Errorf("%w: copying %s into %s/%s: %w", ErrFATWriteBack, strings.Join(byDir[parent], ", "), mp, strings.TrimPrefix(parent, "."), fatFull(err))
+		}
+	}
+	// mcopy writes a file anew: give a rewritten file back its system, hidden and read-only flags.
+	for _, p := range files {
+		a := st.attrs[p]
+		if a == "" || st.manifest[p].dir {
+			continue
+		}
+		args := []string{"-i", dev}
+		for _, c := range a {
+			args = append(args, "+"+strings.ToLower(string(c)))
+		}
+		if _, err := m.mtools(ctx, "mattrib", append(args, "::/"+p)...); err != nil {
+			return fmt.Errorf("%w: restoring the attributes %s of %s/%s: %w", ErrFATWriteBack, a, mp, p, err)
 		}
 	}
 	if err := syncDevice(dev); err != nil {

@@ -183,6 +183,17 @@ func fatWriteBack(t *testing.T, work, fat string) {
 	if before["refit-fs"] != "efi\n" || before["EFI/BOOT/refit-fs"] != "efi\n" {
 		t.Fatalf("unexpected ESP before the build: %q", before)
 	}
+	// A system and hidden file the build rewrites keeps those attributes.
+	mattrib := func(args ...string) string {
+		cmd := exec.Command("mattrib", append([]string{"-i", work + "@@" + espOffset}, args...)...)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mattrib %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	mattrib("+s", "+h", "::/EFI/BOOT/refit-fs")
 	long := "A long name with spaces and ünïcödé.txt"
 	err = buildOnESP(t, work, `
 mkdir -p "$ESP/EFI/debian" "$ESP/EFI/Empty Dir"
@@ -202,6 +213,9 @@ rm "$ESP/refit-fs"
 	got, vol := readESP(t, work)
 	if vol != volume {
 		t.Errorf("volume changed: %q, was %q", vol, volume)
+	}
+	if flags := mattrib("::/EFI/BOOT/refit-fs"); !strings.Contains(flags, "SH") {
+		t.Errorf("the rewritten EFI/BOOT/refit-fs lost its system and hidden attributes: %q", flags)
 	}
 	grub := got["EFI/debian/grubx64.efi"]
 	want := map[string]string{
