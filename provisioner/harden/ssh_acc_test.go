@@ -241,6 +241,15 @@ systemctl enable --now refit-test-sshd-2222.service`, shellQuote(rootPassword), 
 	vm.Reboot()
 	t.Logf("TIMING reboot: %v", time.Since(phase).Round(time.Second))
 	checkHardenedVM(t, vm, key, addr, "after the reboot")
+	// The kernel loaded refit's audit rules at boot (augenrules): the watches the SSG checks read
+	// in their written form, a watch of a folder that does not exist (/etc/network), and -e 2.
+	rules := vm.Run("sudo -n auditctl -l; sudo -n auditctl -s")
+	for _, want := range []string{"-w /etc/apparmor -p wa -k MAC-policy", "-w /etc/apparmor.d -p wa -k MAC-policy",
+		"-w /etc/network -p wa -k system-locale", "-w /etc/sudoers -p wa -k scope", "enabled 2"} {
+		if !strings.Contains(rules, want+"\n") {
+			t.Errorf("after the reboot: the kernel's audit rules lack %q:\n%s", want, rules)
+		}
+	}
 	t.Logf("TIMING total: %v", time.Since(began).Round(time.Second))
 }
 
