@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refit-images/packer-plugin-refit/internal/arch"
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
 	"github.com/refit-images/packer-plugin-refit/internal/sbom/sbomtest"
@@ -156,9 +158,27 @@ func checkOutput(t *testing.T, image string, format diskimage.Format) {
 // output's contents and manifest, that copy_files and policy-rc.d left no trace,
 // that the daemon was stopped, that the input is unchanged and nothing is left on
 // the host, and finally boots the output with qemu and logs in over SSH.
-func TestAccDebian(t *testing.T) {
+func TestAccDebian(t *testing.T) { accDebian(t, arch.Host().Debian) }
+
+// TestAccDebianArm64 is TestAccDebian on the arm64 UEFI image: every command of the build
+// runs the image's own arm64 programs under qemu-user (binfmt_misc, F flag), nothing of qemu
+// is left in the output, and the output boots under qemu-system-aarch64 with AAVMF.
+func TestAccDebianArm64(t *testing.T) { accDebian(t, "arm64") }
+
+// accDebian builds the Debian image of architecture debArch with refit-chroot through
+// Packer (a package installed, a daemon left running, the SSH key written), checks the
+// output's contents, manifest and SBOMs, and boots it.
+func accDebian(t *testing.T, debArch string) {
 	env := packertest.Setup(t)
-	src := filepath.Join(debianImage(t), "debian12.qcow2")
+	a, err := arch.Lookup(debArch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Native() {
+		fixture.Emulate(t, debArch)
+	}
+	dir, machine := debianImageFor(t, debArch)
+	src := filepath.Join(dir, "debian12.qcow2")
 	before := fileDigest(t, src)
 	key := vmtest.NewKey(t)
 	b := newAccBuild(t, env, fmt.Sprintf(`
@@ -173,6 +193,7 @@ build {
     inline = [
       "set -e",
       "echo '${build.OSID} ${build.OSVersionID} ${build.OSFamily} ${build.PackageManager}' > /etc/refit-acc",
+      "echo \"$(uname -m) $(dpkg --print-architecture)\" > /etc/refit-acc-arch",
       "test -e /proc/self && test -c /dev/null && test -d /sys/class",
       "export DEBIAN_FRONTEND=noninteractive",
       "apt-get -q -o Acquire::Retries=3 update",
@@ -198,9 +219,16 @@ build {
 	checkOutput(t, image, diskimage.FormatQcow2)
 
 	t.Run("contents", func(t *testing.T) {
-		names := []string{"/etc/refit-acc", "/usr/bin/hello", "/etc/resolv.conf", "/usr/sbin/policy-rc.d", "/root/.ssh/authorized_keys"}
-		got := imageFiles(t, image, true, names...)
-		orig := imageFiles(t, src, true, "/etc/resolv.conf")
+		names := []string{"/etc/refit-acc", "/etc/refit-acc-arch", "/usr/bin/hello", "/etc/resolv.conf", "/usr/sbin/policy-rc.d", "/root/.ssh/authorized_keys"}
+		var qemuIn, qemuOut []string
+		got := inspectImage(t, image, true, func(root string) { qemuOut = qemuFiles(t, root) }, names...)
+		orig := inspectImage(t, src, true, func(root string) { qemuIn = qemuFiles(t, root) }, "/etc/resolv.conf")
+		if !slices.Equal(qemuIn, qemuOut) {
+			t.Errorf("files named qemu: %q in the input, %q in the output: the build left qemu in the image", qemuIn, qemuOut)
+		}
+		if want := a.RPM + " " + a.Debian + "\n"; got["/etc/refit-acc-arch"] != want {
+			t.Errorf("uname -m and dpkg's architecture in the build: %q, want %q", got["/etc/refit-acc-arch"], want)
+		}
 		if got["/etc/refit-acc"] != "debian 12 debian dpkg\n" {
 			t.Errorf("/etc/refit-acc = %q: the build variables did not reach the provisioner", got["/etc/refit-acc"])
 		}
@@ -254,8 +282,8 @@ build {
 		}
 	})
 	t.Run("boot", func(t *testing.T) {
-		out := bootAndLogIn(t, image, key, "cat /etc/refit-acc; hello; systemctl is-system-running --wait; true")
-		for _, want := range []string{"debian 12 debian dpkg", "Hello, world!"} {
+		out := bootAndLogIn(t, image, machine, key, "cat /etc/refit-acc; hello; echo machine=$(uname -m); systemctl is-system-running --wait; true")
+		for _, want := range []string{"debian 12 debian dpkg", "Hello, world!", "machine=" + a.RPM + "\n"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("the booted image does not print %q", want)
 			}

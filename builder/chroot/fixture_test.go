@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,9 +13,11 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/refit-images/packer-plugin-refit/internal/arch"
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
+	"github.com/refit-images/packer-plugin-refit/internal/vmtest"
 )
 
 // Test images are built by committed scripts and cached under fixture.CacheDir(),
@@ -42,6 +45,38 @@ func debianImage(t *testing.T) string {
 	t.Helper()
 	fixture.Need(t, "fstrim", "fsfreeze", "unshare")
 	return fixture.DebianImage(t)
+}
+
+// debianImageFor returns the folder of the bootable Debian image of architecture debArch
+// and the machine that boots it: the BIOS image (debianImage) for the host's architecture,
+// else fixture.DebianImageArch's UEFI image.
+func debianImageFor(t *testing.T, debArch string) (string, vmtest.Machine) {
+	t.Helper()
+	if debArch == arch.Host().Debian {
+		return debianImage(t), vmtest.BIOS
+	}
+	fixture.Need(t, "fstrim", "fsfreeze", "unshare")
+	return fixture.DebianImageArch(t, debArch), vmtest.UEFIMachine(t, debArch)
+}
+
+// qemuFiles lists the paths under root whose name mentions qemu (what binfmt_misc
+// emulation would leave if an interpreter were copied into the image).
+func qemuFiles(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.Contains(strings.ToLower(d.Name()), "qemu") {
+			out = append(out, strings.TrimPrefix(p, root))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walking %s: %v", root, err)
+	}
+	return out
 }
 
 // cachedBuild returns CacheDir()/<kind>-<key>, building it with build first when
@@ -130,8 +165,14 @@ func fileDigest(t *testing.T, path string) string {
 // a missing file maps to "<missing>".
 func imageFiles(t *testing.T, image string, withFstab bool, names ...string) map[string]string {
 	t.Helper()
+	return inspectImage(t, image, withFstab, nil, names...)
+}
+
+// inspectImage is imageFiles that also calls inspect with the host path of the image's root.
+func inspectImage(t *testing.T, image string, withFstab bool, inspect func(root string), names ...string) map[string]string {
+	t.Helper()
 	out := map[string]string{}
-	for name, f := range fixture.ReadImage(t, image, withFstab, nil, names...) {
+	for name, f := range fixture.ReadImage(t, image, withFstab, inspect, names...) {
 		out[name] = f.Content
 		if !f.Exists {
 			out[name] = "<missing>"

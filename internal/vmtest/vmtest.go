@@ -78,7 +78,27 @@ var (
 	OVMF = Machine{Name: "pc-ovmf", QEMU: "qemu-system-x86_64", Args: []string{"-M", "q35"},
 		Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.fd",
 		Packages: []string{"qemu-system-x86", "ovmf"}}
+	// AAVMF is qemu's arm64 virt machine (any CPU feature TCG emulates) with Debian's EDK2
+	// build for it (qemu-efi-aarch64): arm64 UEFI images with the loader at
+	// EFI/BOOT/BOOTAA64.EFI. TCG emulation of another architecture is slow: 20 minutes to SSH.
+	AAVMF = Machine{Name: "virt-aavmf", QEMU: "qemu-system-aarch64", Args: []string{"-M", "virt", "-cpu", "max"},
+		Code: "/usr/share/AAVMF/AAVMF_CODE.fd", Vars: "/usr/share/AAVMF/AAVMF_VARS.fd",
+		Packages: []string{"qemu-system-arm", "qemu-efi-aarch64"}, Timeout: 20 * time.Minute}
 )
+
+// UEFIMachine is the UEFI machine that boots images of the Debian architecture debArch
+// (OVMF for amd64, AAVMF for arm64).
+func UEFIMachine(tb testing.TB, debArch string) Machine {
+	tb.Helper()
+	switch debArch {
+	case "amd64":
+		return OVMF
+	case "arm64":
+		return AAVMF
+	}
+	tb.Fatalf("vmtest: no UEFI machine for architecture %s", debArch)
+	return Machine{}
+}
 
 // need skips the test unless QEMU and the firmware files are there.
 func (m Machine) need(tb testing.TB) {
