@@ -881,7 +881,8 @@ func (m *aptMarks) restore(root string, applied []*debUpdate, run func(args ...s
 	if len(deps) == 0 {
 		return nil
 	}
-	_, err := run(append([]string{"apt-mark", "auto"}, deps...)...)
+	// apt's own options: no package cache is left in the image, as for apt-get
+	_, err := run(append(append(append([]string{"apt-mark"}, aptOptions...), "auto"), deps...)...)
 	return err
 }
 
