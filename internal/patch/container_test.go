@@ -3,6 +3,8 @@ package patch
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -61,6 +63,7 @@ func TestContainerDebian(t *testing.T) {
 	fixture.NeedRoot(t)
 	fixture.Need(t, "podman", "runc", "nsenter", "mount")
 	imgs := fixture.DebianContainerImages(t)
+	keep := t.TempDir() // outlives the subtests
 	pm := fixture.NewPodman(t)
 	sources := fixture.DebianSourcesList(t, debianUpdateSuites...)
 	orig := pm.Load(t, imgs.OCILayout)
@@ -71,6 +74,7 @@ func TestContainerDebian(t *testing.T) {
 	t.Logf("apt-get -s upgrade in the original image: %d package(s)", len(want))
 	newLayers := map[string]string{}
 	var ociDigests [3]v1.Hash // of the OCI layout's result: manifest, config, new layer
+	var ociOut string         // that result
 	for _, c := range []struct {
 		name, input string
 		include     []string
@@ -96,7 +100,10 @@ func TestContainerDebian(t *testing.T) {
 			}
 			newLayers[c.name] = rep.Container.Layer.DiffID
 			if c.name == "oci-layout" {
-				ociDigests = imageDigests(t, out)
+				ociDigests, ociOut = imageDigests(t, out), filepath.Join(keep, "first")
+				if o, err := exec.Command("cp", "-a", out, ociOut).CombinedOutput(); err != nil {
+					t.Fatalf("keeping the result: %v\n%s", err, o)
+				}
 			}
 			id := pm.Load(t, out)
 			if got := pm.Run(t, "run", "--rm", "--entrypoint", "dpkg", id, "--audit"); strings.TrimSpace(got) != "" {
@@ -142,7 +149,7 @@ func TestContainerDebian(t *testing.T) {
 		})
 	}
 	if ociDigests[0].Hex != "" {
-		t.Run("same-digest-elsewhere", func(t *testing.T) { checkSameDigestElsewhere(t, imgs.OCILayout, ociDigests) })
+		t.Run("same-digest-elsewhere", func(t *testing.T) { checkSameDigestElsewhere(t, imgs.OCILayout, ociOut, ociDigests) })
 	}
 	t.Run("multi-arch-index", func(t *testing.T) { checkMultiArchIndex(t, pm, imgs.OCILayout, want) })
 	// (both subtests ran and got as far as the layer: a -run filter may pick one)
@@ -156,7 +163,7 @@ func TestContainerDebian(t *testing.T) {
 // login: another HOME and TMPDIR, time zone, locale and umask. The image manifest, the
 // config and the new layer must have the same digests (the same input and repositories
 // give the same image).
-func checkSameDigestElsewhere(t *testing.T, input string, first [3]v1.Hash) {
+func checkSameDigestElsewhere(t *testing.T, input, firstOut string, first [3]v1.Hash) {
 	for k, v := range map[string]string{"HOME": t.TempDir(), "TMPDIR": t.TempDir(), "TZ": "Pacific/Kiritimati",
 		"LANG": "fr_FR.UTF-8", "LC_ALL": "fr_FR.UTF-8", "XDG_RUNTIME_DIR": ""} {
 		t.Setenv(k, v)
@@ -170,8 +177,60 @@ func checkSameDigestElsewhere(t *testing.T, input string, first [3]v1.Hash) {
 			t.Errorf("the same input and repositories gave the %s %s here and %s in the test's own environment", what, got[i], first[i])
 		}
 	}
+	if got[2] != first[2] {
+		a, b := topLayerEntries(t, firstOut), topLayerEntries(t, out)
+		for _, name := range slices.Sorted(maps.Keys(maps.Collect(func(yield func(string, bool) bool) {
+			for k := range a {
+				yield(k, true)
+			}
+			for k := range b {
+				yield(k, true)
+			}
+		}))) {
+			if a[name] != b[name] {
+				t.Errorf("new layer entry %s: %q in the test's own environment, %q here", name, a[name], b[name])
+			}
+		}
+	}
 	if to := res.Platforms[0].Report.Container.To; to != got[0].String() {
 		t.Errorf("the report names the patched image %s, the one written is %s", to, got[0])
+	}
+}
+
+// topLayerEntries describes each entry of the top layer of the first image at path (header
+// fields and a digest of the contents), to show where two layers differ.
+func topLayerEntries(t *testing.T, path string) map[string]string {
+	t.Helper()
+	src, err := container.Open(path, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	layers, err := src.Images[0].Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := layers[len(layers)-1].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	out := map[string]string{}
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		text := ""
+		if len(data) < 512 {
+			text = string(data)
+		}
+		out[h.Name] = fmt.Sprintf("mode %o uid %d gid %d size %d mtime %d link %q pax %v sha %x %q", h.Mode, h.Uid, h.Gid, h.Size, h.ModTime.Unix(), h.Linkname, h.PAXRecords, sha256.Sum256(data), text)
 	}
 }
 

@@ -830,6 +830,7 @@ const aptMarksFile = "/var/lib/apt/extended_states"
 // aptMarks is the image's aptMarksFile before the install.
 type aptMarks struct {
 	data    []byte
+	mode    fs.FileMode
 	existed bool
 }
 
@@ -842,13 +843,17 @@ func saveAptMarks(root string) (*aptMarks, error) {
 		return nil, refuseSymlink(err)
 	}
 	data, err := os.ReadFile(host)
+	var fi fs.FileInfo
+	if err == nil {
+		fi, err = os.Stat(host)
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return &aptMarks{}, nil
 	case err != nil:
 		return nil, fmt.Errorf("reading the image's %s: %w", aptMarksFile, err)
 	}
-	return &aptMarks{data: data, existed: true}, nil
+	return &aptMarks{data: data, mode: fi.Mode().Perm(), existed: true}, nil
 }
 
 // restore writes the saved marks back (apt keeps the stanzas of the file it reads in their
@@ -864,7 +869,12 @@ func (m *aptMarks) restore(root string, applied []*debUpdate, run func(args ...s
 			return fmt.Errorf("%w: %s in the image is not a regular file", ErrRefused, aptMarksFile)
 		}
 		tmp := host + ".refit-new"
-		if err := os.WriteFile(tmp, m.data, 0o644); err != nil {
+		err = os.WriteFile(tmp, m.data, m.mode)
+		if err == nil {
+			err = os.Chmod(tmp, m.mode) // its own mode, whatever the umask
+		}
+		if err != nil {
+			os.Remove(tmp)
 			return fmt.Errorf("restoring the image's %s: %w", aptMarksFile, err)
 		}
 		if err := os.Rename(tmp, host); err != nil {
