@@ -34,6 +34,11 @@ func ImageSize(path string) (Size, error) {
 		return Size{}, fmt.Errorf("measuring %s: %w", path, err)
 	}
 	defer f.Close()
+	// A file just written (qemu-img convert) still has delayed-allocation blocks reserved
+	// on ext4, counted in st_blocks until they are written back: flush first, so the size
+	// reported is the size the file keeps. (Best effort: a file on a read-only mount has
+	// nothing to flush, and some filesystems refuse fsync there.)
+	_ = f.Sync()
 	fi, err := f.Stat()
 	if err != nil {
 		return Size{}, fmt.Errorf("measuring %s: %w", path, err)
