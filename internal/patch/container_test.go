@@ -201,6 +201,22 @@ func checkSameDigestElsewhere(t *testing.T, input, firstOut string, first [3]v1.
 // fields and a digest of the contents), to show where two layers differ.
 func topLayerEntries(t *testing.T, path string) map[string]string {
 	t.Helper()
+	out := map[string]string{}
+	walkTopLayer(t, path, func(h *tar.Header, data []byte) bool {
+		text := ""
+		if len(data) < 512 {
+			text = string(data)
+		}
+		out[h.Name] = fmt.Sprintf("mode %o uid %d gid %d size %d mtime %d link %q pax %v sha %x %q", h.Mode, h.Uid, h.Gid, h.Size, h.ModTime.Unix(), h.Linkname, h.PAXRecords, sha256.Sum256(data), text)
+		return true
+	})
+	return out
+}
+
+// walkTopLayer calls fn with every entry of the top layer of the first image of the
+// container image at path and its contents, until fn returns false.
+func walkTopLayer(t *testing.T, path string, fn func(h *tar.Header, data []byte) bool) {
+	t.Helper()
 	src, err := container.Open(path, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -215,22 +231,22 @@ func topLayerEntries(t *testing.T, path string) map[string]string {
 		t.Fatal(err)
 	}
 	defer rc.Close()
-	out := map[string]string{}
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return out
+			return
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, _ := io.ReadAll(tr)
-		text := ""
-		if len(data) < 512 {
-			text = string(data)
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
 		}
-		out[h.Name] = fmt.Sprintf("mode %o uid %d gid %d size %d mtime %d link %q pax %v sha %x %q", h.Mode, h.Uid, h.Gid, h.Size, h.ModTime.Unix(), h.Linkname, h.PAXRecords, sha256.Sum256(data), text)
+		if !fn(h, data) {
+			return
+		}
 	}
 }
 
@@ -582,35 +598,13 @@ func TestContainerRPM(t *testing.T) {
 // image of the container image at path ("" when the layer has no such file).
 func layerFile(t *testing.T, path, name string) string {
 	t.Helper()
-	src, err := container.Open(path, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	layers, err := src.Images[0].Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := layers[len(layers)-1].Uncompressed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return ""
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	var content string
+	walkTopLayer(t, path, func(h *tar.Header, data []byte) bool {
 		if strings.TrimPrefix(h.Name, "./") == name && h.Typeflag == tar.TypeReg {
-			b, err := io.ReadAll(tr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return string(b)
+			content = string(data)
+			return false
 		}
-	}
+		return true
+	})
+	return content
 }
