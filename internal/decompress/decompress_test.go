@@ -10,9 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"golang.org/x/sys/unix"
 )
 
 // compressors are the real command-line tools that produce each format.
@@ -505,5 +508,36 @@ func TestXZProgramMatchesGo(t *testing.T) {
 				t.Fatalf("truncated stream: program %v, in process %v; want both to fail, naming xz", perr, gerr)
 			}
 		})
+	}
+}
+
+// TestXZProgramNeedsNoReadAhead: a stream decoded by the xz program is read straight from
+// its megabyte pipe, without ReadAhead's second copy, and still gives every byte.
+func TestXZProgramNeedsNoReadAhead(t *testing.T) {
+	if xzProgram() == "" {
+		t.Skip("needs the xz command on PATH (Debian package xz-utils)")
+	}
+	data := bytes.Repeat([]byte("<package><name>refit</name></package>\n"), 50000)
+	dec, err := Reader(bytes.NewReader(compress(t, []string{"xz", "-6", "-c"}, data)), "primary.xml.xz", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := ReadAhead(dec)
+	defer r.Close()
+	if r != dec {
+		t.Fatalf("ReadAhead wrapped the xz program's reader in %T", r)
+	}
+	pipe := dec.(*limitedReader).dec.(*xzReader).out.(*os.File)
+	size, err := unix.FcntlInt(pipe.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile("/proc/sys/fs/pipe-max-size")
+	if max, _ := strconv.Atoi(strings.TrimSpace(string(raw))); size < 1<<20 && max >= 1<<20 {
+		t.Errorf("pipe of %d bytes, want 1 MiB", size)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes (%v), want %d", len(got), err, len(data))
 	}
 }

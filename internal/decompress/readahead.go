@@ -17,7 +17,16 @@ const (
 // on two cores instead of taking turns on one. Errors from r arrive after the data read
 // before them. Closing the returned reader stops the goroutine, waits for it, then closes r;
 // it must not be read after Close.
+//
+// A reader whose decoder already runs in another process (an xz stream decoded by the xz
+// program) is returned as it is: the pipe between the processes is the read-ahead, and a
+// second copy would only cost CPU time on a machine whose cores are all busy.
 func ReadAhead(r io.ReadCloser) io.ReadCloser {
+	if l, ok := r.(*limitedReader); ok {
+		if _, external := l.dec.(*xzReader); external {
+			return r
+		}
+	}
 	ra := &readAhead{r: r, ready: make(chan block, readAheadBlocks), free: make(chan []byte, readAheadBlocks), done: make(chan struct{})}
 	for range readAheadBlocks {
 		ra.free <- make([]byte, readAheadBlock)
