@@ -54,16 +54,12 @@ func readRPMDB(root string, names func([]string)) ([]Package, error) {
 	if err != nil {
 		return nil, err
 	}
-	infos, err := readRPMDBFile(path, names)
+	pkgs, err := readRPMDBFile(path, names)
 	if err != nil {
 		return nil, err
 	}
-	if len(infos) == 0 {
+	if len(pkgs) == 0 {
 		return nil, fmt.Errorf("%w: %s: is this the root filesystem of an installed system?", ErrNoPackages, path)
-	}
-	pkgs := make([]Package, 0, len(infos))
-	for _, info := range infos {
-		pkgs = append(pkgs, packageFromRPM(info))
 	}
 	slices.SortStableFunc(pkgs, comparePackages)
 	return pkgs, nil
@@ -117,17 +113,30 @@ func findRPMDB(root string) (string, error) {
 // rebuildAdvice ends every error about a damaged rpmdb.
 const rebuildAdvice = "check the image's rpm database (rpm --rebuilddb, run inside the image)"
 
-// readRPMDBFile lists the packages of the database file at path, whatever its backend,
-// through one private sqlite database that go-rpmdb then parses: a copy of rpmdb.sqlite with
-// its write-ahead log, or the package headers read out of a Berkeley DB or ndb file by
-// readBerkeleyDB or readNDB (go-rpmdb parses header blobs only as it reads them from a
-// database, and its own Berkeley DB reader drops headers stored inline on the hash page).
-// The format is told from the content, as rpm does, not from the file name.
+// readRPMDBFile lists the packages of the database file at path, whatever its backend. The
+// format is told from the content, as rpm does, not from the file name. The package headers
+// are read out of a copy of rpmdb.sqlite with its write-ahead log, or out of a Berkeley DB or
+// ndb file by readBerkeleyDB or readNDB, and the tags a Package holds are read from each
+// (headerPackage). When a header cannot be read that way, go-rpmdb decodes them all in full
+// from one private sqlite database and names the damage (go-rpmdb parses header blobs only
+// as it reads them from a database, and its own Berkeley DB reader drops headers stored
+// inline on the hash page).
 //
-// names, when set, is given the packages' names read straight from the headers' NAME tag
-// before go-rpmdb decodes them in full (a tenth of the time); it is not called when a name
-// cannot be read, and the full decoding then reports the damage.
-func readRPMDBFile(path string, names func([]string)) ([]*rpmdb.PackageInfo, error) {
+// names, when set, is given the packages' names before they are returned, once.
+func readRPMDBFile(path string, names func([]string)) ([]Package, error) {
+	pkgs, err := decodeRPMDBFile(path)
+	if err == nil && names != nil {
+		out := make([]string, len(pkgs))
+		for i, p := range pkgs {
+			out[i] = p.Name
+		}
+		names(out)
+	}
+	return pkgs, err
+}
+
+// decodeRPMDBFile is readRPMDBFile without names.
+func decodeRPMDBFile(path string) ([]Package, error) {
 	corrupt := func(err error) error {
 		return fmt.Errorf("%w: %s: %w; %s", ErrCorruptRPMDB, path, err, rebuildAdvice)
 	}
@@ -142,11 +151,13 @@ func readRPMDBFile(path string, names func([]string)) ([]*rpmdb.PackageInfo, err
 		return nil, corrupt(fmt.Errorf("reading the database header: %w", err))
 	}
 	var records []rpmdbRecord
+	var blobs [][]byte
 	switch {
 	case bytes.Equal(magic, sqliteMagic):
 		if err := copySQLite(path, private); err != nil {
 			return nil, fmt.Errorf("copying rpmdb %s: %w", path, err)
 		}
+		blobs, err = sqliteBlobs(private)
 	case binary.LittleEndian.Uint32(magic) == ndbHeaderMagic:
 		records, err = readNDB(path)
 	default:
@@ -155,27 +166,39 @@ func readRPMDBFile(path string, names func([]string)) ([]*rpmdb.PackageInfo, err
 	if err != nil {
 		return nil, corrupt(err)
 	}
+	for _, r := range records {
+		blobs = append(blobs, r.blob)
+	}
+	if pkgs, ok := headerPackages(blobs); ok {
+		return pkgs, nil
+	}
 	if records != nil {
-		if names != nil {
-			blobs := make([][]byte, len(records))
-			for i, r := range records {
-				blobs[i] = r.blob
-			}
-			giveNames(blobs, names)
-		}
 		if err := writeRecords(private, records); err != nil {
 			return nil, fmt.Errorf("reading rpmdb %s: %w", path, err)
-		}
-	} else if names != nil {
-		if blobs, err := sqliteBlobs(private); err == nil {
-			giveNames(blobs, names)
 		}
 	}
 	infos, err := listSQLite(private)
 	if err != nil {
 		return nil, corrupt(err)
 	}
-	return infos, nil
+	pkgs := make([]Package, 0, len(infos))
+	for _, info := range infos {
+		pkgs = append(pkgs, packageFromRPM(info))
+	}
+	return pkgs, nil
+}
+
+// headerPackages reads every header with headerPackage, or reports that one cannot be read.
+func headerPackages(blobs [][]byte) ([]Package, bool) {
+	pkgs := make([]Package, 0, len(blobs))
+	for _, b := range blobs {
+		p, ok := headerPackage(b)
+		if !ok {
+			return nil, false
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs, true
 }
 
 func readHead(path string, head []byte) error {
@@ -295,13 +318,18 @@ func packageRows(path string) ([]int64, error) {
 	return hnums, nil
 }
 
-// sqliteBlobs returns the package headers of the sqlite rpmdb at path.
+// sqliteBlobs returns the package headers of the sqlite rpmdb at path, all of those
+// SELECT count(*) counts or an error.
 func sqliteBlobs(path string) ([][]byte, error) {
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
+	var count int
+	if err := db.QueryRow("SELECT count(*) FROM Packages").Scan(&count); err != nil {
+		return nil, fmt.Errorf("counting packages: %w", err)
+	}
 	rows, err := db.Query("SELECT blob FROM Packages")
 	if err != nil {
 		return nil, err
@@ -315,51 +343,13 @@ func sqliteBlobs(path string) ([][]byte, error) {
 		}
 		blobs = append(blobs, b)
 	}
-	return blobs, rows.Err()
-}
-
-// giveNames calls names with the NAME of every header in blobs, unless one cannot be read.
-func giveNames(blobs [][]byte, names func([]string)) {
-	out := make([]string, 0, len(blobs))
-	for _, b := range blobs {
-		name, ok := headerName(b)
-		if !ok {
-			return
-		}
-		out = append(out, name)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading package headers (%d of %d read): %w", len(blobs), count, err)
 	}
-	names(out)
-}
-
-// headerName reads the NAME tag (1000, a STRING) of an rpmdb package header blob: a
-// big-endian entry count and data length, the 16-byte index entries (tag, type, offset,
-// count), then the data the offsets point into. Every offset is checked against the blob.
-func headerName(blob []byte) (string, bool) {
-	const tagName, typeString, entrySize = 1000, 6, 16
-	if len(blob) < 8 {
-		return "", false
+	if len(blobs) != count {
+		return nil, fmt.Errorf("the Packages table counts %d packages but lists %d", count, len(blobs))
 	}
-	il, dl := binary.BigEndian.Uint32(blob), binary.BigEndian.Uint32(blob[4:])
-	if il > uint32(len(blob))/entrySize || uint64(8)+uint64(il)*entrySize+uint64(dl) > uint64(len(blob)) {
-		return "", false
-	}
-	data := blob[8+il*entrySize : 8+il*entrySize+dl]
-	for i := range il {
-		e := blob[8+i*entrySize:]
-		if binary.BigEndian.Uint32(e) != tagName {
-			continue
-		}
-		off := binary.BigEndian.Uint32(e[8:])
-		if binary.BigEndian.Uint32(e[4:]) != typeString || off >= dl {
-			return "", false
-		}
-		end := bytes.IndexByte(data[off:], 0)
-		if end <= 0 {
-			return "", false
-		}
-		return string(data[off : off+uint32(end)]), true
-	}
-	return "", false
+	return blobs, nil
 }
 
 // shortList formats up to 20 numbers.
@@ -415,14 +405,7 @@ func packageFromRPM(info *rpmdb.PackageInfo) Package {
 		EpochTagged: info.Epoch != nil,
 		Licenses:    nonEmpty(info.License),
 		Supplier:    info.Vendor,
+		Provides:    installOnly(info.Provides),
 	}
-	for _, prov := range info.Provides {
-		for _, prefix := range installOnlyProvides {
-			if strings.HasPrefix(prov, prefix) && !slices.Contains(p.Provides, prov) {
-				p.Provides = append(p.Provides, prov)
-			}
-		}
-	}
-	slices.Sort(p.Provides)
 	return p
 }
