@@ -7,6 +7,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,9 @@ type Record struct {
 	PackageManager string
 	// InstalledCount is the number of packages the record lists.
 	InstalledCount int
+	// Arch is the image's Debian architecture name ("amd64", "arm64"), the one most of its
+	// packages carry (as refit-repodiff finds it without a root); "" when none says.
+	Arch string
 	// packages index the fleet's table of distinct installed packages: a fleet repeats
 	// the same packages at the same versions in image after image, so a thousand records
 	// of a thousand packages each take megabytes, not hundreds of them.
@@ -148,8 +152,15 @@ func ReadRecords(ctx context.Context, paths []string, workers int) ([]*Record, e
 		if err != nil {
 			return fmt.Errorf("%s: %w", paths[i], err)
 		}
+		a, ok, err := outdated.ImageArch("", m)
+		if err != nil && m.PackageManager == "dpkg" { // rpm-md indexes hold every architecture
+			return fmt.Errorf("%s: the architecture of its packages: %w (set architecture on the repository blocks that serve it)", paths[i], err)
+		}
 		recs[i] = &Record{Name: ImageName(paths[i]), Path: paths[i], OS: m.OS, PackageManager: m.PackageManager,
 			InstalledCount: len(m.Packages), packages: table.add(inv), table: table}
+		if ok {
+			recs[i].Arch = a.Debian
+		}
 		return nil
 	})
 	if err != nil {
@@ -263,23 +274,47 @@ type Result struct {
 }
 
 // Run loads each repository once, with the names of every image it applies to, and diffs
-// each image against the repositories that apply to it. An image that no repository
-// applies to is an error naming it.
+// each image against the repositories that apply to it. A deb repository without an
+// architecture is loaded once per architecture of the images it serves, each image reading
+// its own architecture's index (Record.Arch; amd64 when the record does not say), as
+// refit-repodiff does for one image; a repository's architecture, when set, is read for
+// every image it serves. An image that no repository applies to is an error naming it.
 func Run(ctx context.Context, job Job) (*Result, error) {
-	specs := make([]repository.Spec, len(job.Repositories))
-	names := make([]map[string]bool, len(job.Repositories))
-	for i, r := range job.Repositories {
-		specs[i] = r.Spec
-		names[i] = map[string]bool{}
+	// A load is one repository at one architecture ("" for rpm-md, whose index holds every
+	// architecture, and for a repository whose architecture is set).
+	type load struct {
+		repo int
+		arch string
 	}
-	applies := make([][]int, len(job.Records)) // image -> indices of its repositories
+	var (
+		specs  []repository.Spec
+		names  []map[string]bool
+		loads  = map[load]int{} // → index in specs
+		repoOf []int            // specs index → job.Repositories index
+	)
+	applies := make([][]int, len(job.Records)) // image -> indices (in specs) of its loads
 	for ri, rec := range job.Records {
 		for i, r := range job.Repositories {
-			if r.AppliesTo(rec) {
-				applies[ri] = append(applies[ri], i)
-				for _, id := range rec.packages {
-					names[i][rec.table.list[id].Name] = true
-				}
+			if !r.AppliesTo(rec) {
+				continue
+			}
+			l := load{repo: i}
+			if r.Type() == repository.TypeDeb && r.Spec.Arch == "" {
+				l.arch = rec.Arch
+			}
+			k, ok := loads[l]
+			if !ok {
+				k = len(specs)
+				loads[l] = k
+				spec := r.Spec
+				spec.Arch = cmp.Or(spec.Arch, l.arch)
+				specs = append(specs, spec)
+				names = append(names, map[string]bool{})
+				repoOf = append(repoOf, i)
+			}
+			applies[ri] = append(applies[ri], k)
+			for _, id := range rec.packages {
+				names[k][rec.table.list[id].Name] = true
 			}
 		}
 		if len(applies[ri]) == 0 {
@@ -296,27 +331,10 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 		set := names[i]
 		wanted[i] = func(n string) bool { return set[n] }
 	}
-	// A repository no image needs is not fetched at all.
-	var loadIdx []int
-	for i := range specs {
-		if appliedToAny(applies, i) {
-			loadIdx = append(loadIdx, i)
-		}
-	}
-	loaded := make([]*repository.Loaded, len(specs))
-	{
-		ls := make([]repository.Spec, len(loadIdx))
-		ws := make([]repository.Wanted, len(loadIdx))
-		for k, i := range loadIdx {
-			ls[k], ws[k] = specs[i], wanted[i]
-		}
-		got, err := outdated.Load(ctx, job.Loader, ls, ws, 0)
-		if err != nil {
-			return nil, err
-		}
-		for k, i := range loadIdx {
-			loaded[i] = got[k]
-		}
+	// Only what some image needs is in specs: a repository no image needs is not fetched at all.
+	loaded, err := outdated.Load(ctx, job.Loader, specs, wanted, 0)
+	if err != nil {
+		return nil, err
 	}
 	// Images with the same repositories share one index of what they offer.
 	offers := map[string]*outdated.Offer{}
@@ -331,15 +349,15 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 		}
 	}
 	res := &Result{Images: make([]Image, len(job.Records))}
-	err := parallel(ctx, len(job.Records), job.Workers, func(ri int) error {
+	err = parallel(ctx, len(job.Records), job.Workers, func(ri int) error {
 		rec := job.Records[ri]
 		r, err := outdated.DiffInventory(rec.PackageManager, rec.Inventory(), "", offers[fmt.Sprint(applies[ri])], job.Filter)
 		if err != nil {
 			return fmt.Errorf("image %q (%s): %w", rec.Name, rec.Path, err)
 		}
 		var repos []string
-		for _, i := range applies[ri] {
-			repos = append(repos, specs[i].Name)
+		for _, k := range applies[ri] {
+			repos = append(repos, job.Repositories[repoOf[k]].Spec.Name)
 		}
 		res.Images[ri] = Image{Record: rec, Repositories: repos, Result: r}
 		return nil
@@ -348,15 +366,6 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
-}
-
-func appliedToAny(applies [][]int, repo int) bool {
-	for _, idx := range applies {
-		if slices.Contains(idx, repo) {
-			return true
-		}
-	}
-	return false
 }
 
 // parallel runs fn(0..n-1), workers at a time (default: one per CPU), and returns the

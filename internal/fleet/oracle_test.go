@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/refit-images/packer-plugin-refit/internal/apt"
+	"github.com/refit-images/packer-plugin-refit/internal/arch"
 	"github.com/refit-images/packer-plugin-refit/internal/fetch"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/installed"
@@ -117,22 +119,37 @@ func rpmLabStates(t *testing.T, lab *fixture.RPMLab, oracle bool) (images []orac
 	return images, repos
 }
 
-// debianStates makes two Debian 12 images from the fixture's Debian root (built from the
-// base suite alone): its dpkg status as built, and the same without half of the packages
-// apt would upgrade; apt list --upgradable over the real suites is the oracle for each.
+// debianRecordRoot extracts the dpkg status and os-release of the fixture's Debian root of
+// architecture debArch (DebianRootTarballArch) into dir/name and returns that folder.
+func debianRecordRoot(t *testing.T, dir, name, debArch string) string {
+	t.Helper()
+	root := filepath.Join(dir, name)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tarball := fixture.DebianRootTarballArch(t, debArch)
+	if out, err := exec.Command("tar", "-C", root, "-xf", tarball, "./var/lib/dpkg/status", "./etc/os-release", "./usr/lib/os-release").CombinedOutput(); err != nil {
+		t.Fatalf("extracting the Debian %s root's status: %v\n%s", debArch, err, out)
+	}
+	return root
+}
+
+// debianStates makes three Debian 12 images from the fixture's Debian roots (built from the
+// base suite alone): the host architecture's dpkg status as built, the same without half of
+// the packages apt would upgrade, and the arm64 root's status (apt reads the arm64 indexes
+// for it: APT::Architecture=arm64); apt list --upgradable over the real suites is the oracle
+// for each.
 func debianStates(t *testing.T, dir string) (images []oracleImage, repos []Repository) {
 	t.Helper()
 	suites := []string{fixture.DebianSuite, fixture.DebianSuite + "-updates", fixture.DebianSuite + "-security"}
 	hostRepos := fixture.HostDebianRepos(t, suites...)
 	sources := fixture.DebianSourcesList(t, suites...)
-	tarball := fixture.DebianRootTarball(t)
-	base := filepath.Join(dir, "debian-root")
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		t.Fatal(err)
+	base := debianRecordRoot(t, dir, "debian-root", arch.Host().Debian)
+	foreign := "arm64"
+	if arch.Host().Debian == foreign {
+		foreign = "amd64"
 	}
-	if out, err := exec.Command("tar", "-C", base, "-xf", tarball, "./var/lib/dpkg/status", "./etc/os-release", "./usr/lib/os-release").CombinedOutput(); err != nil {
-		t.Fatalf("extracting the Debian root's status: %v\n%s", err, out)
-	}
+	other := debianRecordRoot(t, dir, "debian-root-"+foreign, foreign)
 	for i, r := range hostRepos {
 		repos = append(repos, Repository{Spec: repository.Spec{Name: fmt.Sprintf("%s-%d", r.Suite, i), URL: r.URI,
 			Type: repository.TypeDeb, Suite: r.Suite, Components: r.Components, GPGKey: r.Key}, OSIDs: []string{"debian"}})
@@ -167,10 +184,10 @@ func debianStates(t *testing.T, dir string) (images []oracleImage, repos []Repos
 	if err := os.WriteFile(filepath.Join(partial, "var/lib/dpkg/status"), kept.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, im := range []struct{ name, root string }{{"debian-12-base", base}, {"debian-12-partial", partial}} {
+	for _, im := range []struct{ name, root string }{{"debian-12-base", base}, {"debian-12-partial", partial}, {"debian-12-" + foreign, other}} {
 		ups := upgradable
-		if im.root == partial {
-			ups = fixture.APTUpgradable(t, partial, sources)
+		if im.root != base {
+			ups = fixture.APTUpgradable(t, im.root, sources)
 		}
 		var want []string
 		for _, u := range ups {
@@ -183,7 +200,8 @@ func debianStates(t *testing.T, dir string) (images []oracleImage, repos []Repos
 }
 
 // TestFleetMatchesOracles builds a fleet of mixed images — three RPM lab images at
-// different states and releases, two Debian 12 images, two of the five recorded as SBOMs — and checks that each image's
+// different states and releases, three Debian 12 images (two amd64, one arm64: each reads
+// its own architecture's indexes), three of the six recorded as SBOMs — and checks that each image's
 // answer is what dnf check-update or apt list --upgradable says for that image alone,
 // and what refit-repodiff's job (outdated.Run) answers for it alone, to the advisory.
 func TestFleetMatchesOracles(t *testing.T) {
@@ -199,8 +217,8 @@ func TestFleetMatchesOracles(t *testing.T) {
 	if err := os.Mkdir(records, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// Two of the records are the SBOMs refit writes (CycloneDX, SPDX) instead of manifests.
-	formats := map[string][]string{"rocky-9-patched": {sbom.FormatCycloneDX}, "debian-12-partial": {sbom.FormatSPDX}}
+	// Three of the records are the SBOMs refit writes (CycloneDX, SPDX) instead of manifests.
+	formats := map[string][]string{"rocky-9-patched": {sbom.FormatCycloneDX}, "debian-12-partial": {sbom.FormatSPDX}, "debian-12-arm64": {sbom.FormatCycloneDX}}
 	for _, im := range images {
 		writeManifest(t, records, im.name, im.root, formats[im.name]...)
 	}
@@ -224,7 +242,7 @@ func TestFleetMatchesOracles(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Each repository was read once for the fleet: one primary (rpm-md) or one Packages
-	// index per component (deb).
+	// index per component and architecture of the images it serves (deb).
 	perRepo := map[string]int{}
 	for _, l := range loads {
 		perRepo[l[:strings.Index(l, ":")]]++
@@ -232,7 +250,13 @@ func TestFleetMatchesOracles(t *testing.T) {
 	for _, r := range repos {
 		want := 1
 		if r.Spec.Type == repository.TypeDeb {
-			want = len(r.Spec.Components)
+			arches := map[string]bool{}
+			for _, rec := range recs {
+				if r.AppliesTo(rec) {
+					arches[rec.Arch] = true
+				}
+			}
+			want = len(r.Spec.Components) * len(arches)
 		}
 		if perRepo[r.Spec.Name] != want {
 			t.Errorf("repository %s was read %d times for the fleet, want %d: %q", r.Spec.Name, perRepo[r.Spec.Name], want, loads)
@@ -254,6 +278,9 @@ func TestFleetMatchesOracles(t *testing.T) {
 				got = append(got, u.Name+"."+u.Arch+" "+u.Available.String())
 			}
 			sort.Strings(got)
+			if strings.HasSuffix(want.name, "-arm64") && !slices.ContainsFunc(got, func(u string) bool { return strings.Contains(u, ".arm64 ") }) {
+				t.Errorf("the arm64 image's answer holds no arm64 package: %q", got)
+			}
 			if !reflect.DeepEqual(got, want.want) {
 				t.Errorf("fleet and the package manager differ for %s\nrefit: %q\noracle: %q", want.name, got, want.want)
 			}

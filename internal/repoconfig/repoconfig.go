@@ -34,7 +34,10 @@ type Repository struct {
 	// The Debian architecture whose `Packages` index is read (it lists the packages of
 	// architecture `all` too). refit-repodiff and refit-patch default it to the image's own
 	// architecture, found from its programs, and refuse a different one (its packages could
-	// not run in the image); refit-fleet defaults it to `amd64`.
+	// not run in the image). refit-fleet defaults it to each image's own architecture, the
+	// one most packages in the image's record carry (`amd64` when the record does not say),
+	// loading the repository once per architecture of the images it serves; when set,
+	// refit-fleet reads this architecture for every image the repository serves.
 	Architecture string `mapstructure:"architecture"`
 	// Path to an armored (or binary) OpenPGP public key. When set, the repository's
 	// metadata signature (`repomd.xml.asc`, `InRelease` or `Release.gpg`) must verify
