@@ -11,7 +11,7 @@ PACKAGES=(
   busybox gawk mawk dash jq systemd debian-archive-keyring gcc db-util python3 strace debconf initramfs-tools-core
   chromium fonts-liberation
   podman runc
-  qemu-user-static binfmt-support qemu-system-arm qemu-efi-aarch64
+  qemu-user-static binfmt-support qemu-system-arm qemu-efi-aarch64 nftables
   openscap-scanner openscap-utils
 )
 missing=()

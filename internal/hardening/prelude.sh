@@ -1743,11 +1743,17 @@ refit_nft_rules() {
 		[ "$refit_main" = "$refit_file" ] || refit_line_has "$refit_main" "$refit_inc" || refit_detail "$refit_main does not include $refit_file"
 		return
 	fi
-	refit_note=
+	refit_note= refit_hostcheck=
 	printf '%s' "$refit_content" >"$REFIT_TMP/nft"
 	if ! nft -c -f "$REFIT_TMP/nft" >"$REFIT_TMP/nft.out" 2>&1; then
 		if grep -qi 'operation not permitted' "$REFIT_TMP/nft.out"; then
 			refit_note=" (not validated: nft -c needs CAP_NET_ADMIN here)"
+		elif [ "$REFIT_LIVE" != 1 ] && grep -qi 'netlink socket: protocol not supported' "$REFIT_TMP/nft.out"; then
+			# The image's nft runs under qemu-user (a foreign architecture), which cannot open
+			# netfilter's netlink socket: the build host's nft checks the written file instead
+			# (REFIT-NFT-HOSTCHECK; hardening.CheckRulesetsOnHost).
+			refit_note=" (the image's nft -c cannot reach nf_tables: $(tail -n 1 "$REFIT_TMP/nft.out"))"
+			refit_hostcheck=1
 		else
 			REFIT_DETAIL="nft -c rejects the ruleset: $(tail -n 5 "$REFIT_TMP/nft.out")"
 			return 1
@@ -1757,6 +1763,7 @@ refit_nft_rules() {
 	if [ "$refit_main" != "$refit_file" ]; then refit_line_add "$refit_main" "$refit_inc" || return 1; fi
 	REFIT_FIREWALL_DIRTY=1
 	REFIT_DETAIL="wrote $refit_file$refit_note"
+	[ -z "$refit_hostcheck" ] || printf 'REFIT-NFT-HOSTCHECK\t%s\n' "$refit_file"
 }
 
 # refit_words_eq "A" "B": the same words, in any order.

@@ -68,6 +68,10 @@ type Report struct {
 	Counts Counts `json:"counts"`
 	// Complete is true when the program reached its last line.
 	Complete bool `json:"complete"`
+	// HostChecks are the nftables ruleset files the program wrote without validating them,
+	// because the image's nft could not reach nf_tables (it runs under qemu-user): the build
+	// host checks them (CheckRulesetsOnHost).
+	HostChecks []string `json:"-"`
 }
 
 // Counts are the number of rules per status.
@@ -180,6 +184,8 @@ func ParseReport(output []byte) (Report, error) {
 			rep.Counts = Counts{Changed: nums[0], OK: nums[1], Skipped: nums[2], Failed: nums[3],
 				Compliant: nums[4], WouldChange: nums[5], NotApplicable: nums[6]}
 			rep.Complete = true
+		case hostCheckTag:
+			rep.HostChecks = append(rep.HostChecks, rest)
 		case "REFIT-ERROR":
 			msg, err := Unescape(rest)
 			if err != nil {

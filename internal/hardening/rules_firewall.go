@@ -110,7 +110,7 @@ func firewallRules(c Config) []Rule {
 		},
 		{
 			ID: "firewall.rules", Group: GroupFirewall, Title: "inbound traffic is " + f.DefaultInbound + "ped except " + ports,
-			Changes: "nftables: writes `table inet filter` (input policy drop; loopback, established/related, essential ICMP/ICMPv6, DHCPv6 replies, `allow_sources` and the allowed ports accepted; forward policy `default_forward`) to `/etc/nftables.conf` (Debian/Ubuntu) or `/etc/nftables/refit-filter.nft` included from `/etc/sysconfig/nftables.conf` (RPM), validated with `nft -c`. firewalld: `firewall-offline-cmd` sets the default zone's target to DROP/REJECT, its services and ports to exactly SSH, DHCPv6 client and the allowed ports, and puts `allow_sources` in the trusted zone. ufw: default incoming policy in `/etc/default/ufw` and `ufw allow` rules (offline).",
+			Changes: "nftables: writes `table inet filter` (input policy drop; loopback, established/related, essential ICMP/ICMPv6, DHCPv6 replies, `allow_sources` and the allowed ports accepted; forward policy `default_forward`) to `/etc/nftables.conf` (Debian/Ubuntu) or `/etc/nftables/refit-filter.nft` included from `/etc/sysconfig/nftables.conf` (RPM), validated with `nft -c` (with the build host's nft when the image's own runs under qemu-user, which cannot reach nf_tables; reported unchecked when the host has none). firewalld: `firewall-offline-cmd` sets the default zone's target to DROP/REJECT, its services and ports to exactly SSH, DHCPv6 client and the allowed ports, and puts `allow_sources` in the trusted zone. ufw: default incoming policy in `/etc/default/ufw` and `ufw allow` rules (offline).",
 			check:   "refit_fw_rules check",
 			apply:   "refit_fw_rules fix",
 		},

@@ -144,14 +144,6 @@ func runProgram(t *testing.T, root string, cfg Config, shell ...string) (Report,
 	return rep, out
 }
 
-func lastLines(out []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // resultsByID indexes a report's results.
 func resultsByID(r Report) map[string]Result {
 	m := make(map[string]Result, len(r.Results))

@@ -23,16 +23,10 @@ type executeData struct {
 func showLine(ui packersdk.Ui, line string) {
 	results, err := hardening.ParseResults([]byte(line + "\n"))
 	if len(results) == 1 && (err == nil || errors.Is(err, hardening.ErrIncomplete)) {
-		r := results[0]
-		msg := fmt.Sprintf("refit-harden: %-7s %s", r.Status, r.ID)
-		if r.Detail != "" && r.Status != hardening.StatusOK {
-			msg += ": " + r.Detail
-		}
-		if r.Status == hardening.StatusFailed {
-			ui.Error(msg)
-		} else {
-			ui.Say(msg)
-		}
+		showResult(ui, results[0])
+		return
+	}
+	if strings.HasPrefix(line, "REFIT-NFT-HOSTCHECK\t") {
 		return
 	}
 	if strings.HasPrefix(line, "REFIT-OS\t") || strings.HasPrefix(line, "REFIT-PROFILE\t") || strings.HasPrefix(line, "REFIT-DONE\t") {
@@ -46,6 +40,19 @@ func showLine(ui packersdk.Ui, line string) {
 		return
 	}
 	ui.Say("refit-harden: " + line)
+}
+
+// showResult shows one rule's result (failures as errors).
+func showResult(ui packersdk.Ui, r hardening.Result) {
+	msg := fmt.Sprintf("refit-harden: %-7s %s", r.Status, r.ID)
+	if r.Detail != "" && r.Status != hardening.StatusOK {
+		msg += ": " + r.Detail
+	}
+	if r.Status == hardening.StatusFailed {
+		ui.Error(msg)
+	} else {
+		ui.Say(msg)
+	}
 }
 
 // reportFile is the JSON report.

@@ -388,6 +388,12 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		return fmt.Errorf("refit-harden was cancelled: %w", ctx.Err())
 	}
 	report, parseErr := hardening.ParseReport(out.Bytes())
+	if parseErr == nil && len(report.HostChecks) > 0 {
+		ui.Say("refit-harden: the image's nft cannot reach nf_tables (it runs under qemu-user): checking the ruleset with this host's nft")
+		for _, r := range hardening.CheckRulesetsOnHost(ctx, &report, comm.Download) {
+			showResult(ui, r)
+		}
+	}
 	if c.Report != "" {
 		if err := writeReport(c.Report, report); err != nil {
 			return err
