@@ -92,7 +92,7 @@ build {
 			if _, err := b.run(t); err != nil {
 				t.Fatalf("packer build failed: %v", err)
 			}
-			checkNoLeftovers(t, []string{b.Dir}, []string{b.Marker})
+			fixture.CheckNoLeftovers(t, []string{b.Dir}, []string{b.Marker})
 			if after := fileDigest(t, src); after != before {
 				t.Errorf("the source image changed: sha256 %s → %s", before, after)
 			}
@@ -211,7 +211,7 @@ build {
 	if !strings.Contains(out, "stopping processes still running inside the image") || !strings.Contains(out, b.Marker) {
 		t.Errorf("the build did not report stopping the daemon %s", b.Marker)
 	}
-	checkNoLeftovers(t, []string{b.Dir}, []string{b.Marker})
+	fixture.CheckNoLeftovers(t, []string{b.Dir}, []string{b.Marker})
 	if after := fileDigest(t, src); after != before {
 		t.Errorf("the source image changed: sha256 %s → %s", before, after)
 	}
@@ -341,7 +341,7 @@ build {
 			if !strings.Contains(out, tt.wantErr) {
 				t.Errorf("packer's output does not mention %q", tt.wantErr)
 			}
-			checkNoLeftovers(t, []string{b.Dir}, []string{b.Marker})
+			fixture.CheckNoLeftovers(t, []string{b.Dir}, []string{b.Marker})
 			if _, err := os.Stat(filepath.Join(b.Dir, "output-fail")); !os.IsNotExist(err) {
 				t.Errorf("the output folder of the failed build remains (%v)", err)
 			}
@@ -402,7 +402,7 @@ build {
 	if err == nil {
 		t.Error("packer build succeeded after SIGINT")
 	}
-	checkNoLeftovers(t, []string{b.Dir}, []string{b.Marker})
+	fixture.CheckNoLeftovers(t, []string{b.Dir}, []string{b.Marker})
 	if _, err := os.Stat(filepath.Join(b.Dir, "output-interrupted")); !os.IsNotExist(err) {
 		t.Errorf("the output folder of the interrupted build remains (%v)", err)
 	}
@@ -445,7 +445,7 @@ build {
 	if _, err := b.run(t); err != nil {
 		t.Fatalf("packer build failed: %v", err)
 	}
-	checkNoLeftovers(t, []string{b.Dir}, nil)
+	fixture.CheckNoLeftovers(t, []string{b.Dir}, nil)
 	for name, format := range map[string]string{"lvm": "raw", "qcow2": "qcow2"} {
 		out := filepath.Join(b.Dir, "output-"+name, name+"."+format)
 		checkOutput(t, out, diskimage.Format(format))

@@ -6,12 +6,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -158,76 +156,4 @@ func (b *accBuild) run(t *testing.T, args ...string) (string, error) {
 	out := b.Output()
 	t.Logf("$ packer build %s (in %s)\n%s", strings.Join(args, " "), b.Dir, out)
 	return out, err
-}
-
-// checkNoLeftovers fails the test if anything of the builds in dirs remains: a
-// loop device backed by a file under them, a mount point under them in any
-// process's mount namespace, a process whose command line, root or working
-// folder names one of them or one of the markers, or a temporary folder of refit's
-// ("refit-…": mount folders, staged-ESP read-back folders) in a build's TMPDIR.
-func checkNoLeftovers(t *testing.T, dirs []string, markers []string) {
-	t.Helper()
-	for _, d := range dirs {
-		entries, _ := os.ReadDir(filepath.Join(d, "tmp"))
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "refit-") {
-				t.Errorf("temporary folder left behind: %s", filepath.Join(d, "tmp", e.Name()))
-			}
-		}
-	}
-	under := func(p string) bool {
-		for _, d := range dirs {
-			if strings.HasPrefix(p, d+"/") || p == d {
-				return true
-			}
-		}
-		return false
-	}
-	out, err := exec.Command("losetup", "--list", "--noheadings", "--raw", "-O", "NAME,BACK-FILE").Output()
-	if err != nil {
-		t.Fatalf("losetup --list: %v", err)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && under(f[1]) {
-			t.Errorf("loop device left behind: %s", line)
-		}
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seenNS := map[string]bool{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		base := fmt.Sprintf("/proc/%d", pid)
-		cmdline, _ := os.ReadFile(base + "/cmdline")
-		args := strings.ReplaceAll(string(cmdline), "\x00", " ")
-		for _, m := range markers {
-			if strings.Contains(args, m) {
-				t.Errorf("process left behind: %d %s", pid, args)
-			}
-		}
-		for _, link := range []string{"root", "cwd"} {
-			if p, err := os.Readlink(base + "/" + link); err == nil && under(p) {
-				t.Errorf("process %d (%s) left behind with its %s in %s", pid, args, link, p)
-			}
-		}
-		ns, err := os.Readlink(base + "/ns/mnt")
-		if err != nil || seenNS[ns] {
-			continue
-		}
-		seenNS[ns] = true
-		mountinfo, err := os.ReadFile(base + "/mountinfo")
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(mountinfo), "\n") {
-			if f := strings.Fields(line); len(f) > 4 && under(f[4]) {
-				t.Errorf("mount left behind in the mount namespace of process %d (%s): %s", pid, args, line)
-			}
-		}
-	}
 }

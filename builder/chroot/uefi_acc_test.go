@@ -61,7 +61,7 @@ build {
 	if !strings.Contains(out, "this kernel has no vfat driver") {
 		t.Error("the build did not say that the ESP is staged")
 	}
-	checkNoLeftovers(t, []string{b.Dir}, nil)
+	fixture.CheckNoLeftovers(t, []string{b.Dir}, nil)
 	if after := fileDigest(t, src); after != before {
 		t.Errorf("the source image changed: sha256 %s → %s", before, after)
 	}

@@ -238,8 +238,8 @@ func addedSize(t *testing.T, img string, rep ipatch.Report) int64 {
 
 // patchTemplate writes a template whose build runs post-processor "refit-patch" on img
 // (source "file" makes a marker in dir) against repos (debianRepositories' shape), with
-// the shared package cache, and returns its path.
-func patchTemplate(t *testing.T, dir, img, report string, repos []map[string]interface{}) string {
+// the shared package cache and the settings lines extra, and returns its path.
+func patchTemplate(t *testing.T, dir, img, report string, repos []map[string]interface{}, extra ...string) string {
 	t.Helper()
 	return packertest.Template(t, fmt.Sprintf(`
 source "file" "marker" {
@@ -252,9 +252,10 @@ build {
     image     = %q
     report    = %q
     cache_dir = %q
+%s
 %s  }
 }
-`, filepath.Join(dir, "marker.txt"), img, report, filepath.Join(fixture.CacheDir(), "patch-cache"), repositoryBlocks(repos)))
+`, filepath.Join(dir, "marker.txt"), img, report, filepath.Join(fixture.CacheDir(), "patch-cache"), strings.Join(extra, "\n"), repositoryBlocks(repos)))
 }
 
 // repositoryBlocks are the HCL repository blocks of repos (debianRepositories).
