@@ -85,6 +85,10 @@ type ImageOutput struct {
 	OSID string `mapstructure:"os_id" json:"os_id"`
 	// The image's os-release VERSION_ID.
 	OSVersionID string `mapstructure:"os_version_id" json:"os_version_id"`
+	// The image's architecture, by its Debian name (`amd64`, `arm64` …): the one most
+	// packages in its record carry, whose APT indexes it was answered from; empty when the
+	// record does not say.
+	Architecture string `mapstructure:"architecture" json:"architecture"`
 	// The number of updates: refit-repodiff's `count` for this image alone.
 	Count int `mapstructure:"count" json:"count"`
 	// refit-repodiff's `security_count` for this image alone.
@@ -100,7 +104,7 @@ type ImageOutput struct {
 // DatasourceOutput is what the data source returns.
 type DatasourceOutput struct {
 	// One element per image, in the order of the records' paths: `{name, path, os_id,
-	// os_version_id, count, security_count, cves, severity}`.
+	// os_version_id, architecture, count, security_count, cves, severity}`.
 	Images []ImageOutput `mapstructure:"images" json:"images"`
 	// The names of the images with updates (`count > 0`): the ones to rebuild.
 	Outdated []string `mapstructure:"outdated" json:"outdated"`
@@ -231,7 +235,7 @@ func Run(ctx context.Context, c *Config, log func(string)) (*DatasourceOutput, *
 	}
 	out := &DatasourceOutput{Images: []ImageOutput{}, Outdated: rep.Outdated, TotalCount: rep.TotalCount, CVEs: rep.CVEList()}
 	for _, im := range rep.Images {
-		out.Images = append(out.Images, ImageOutput{Name: im.Name, Path: im.Path, OSID: im.OSID, OSVersionID: im.OSVersionID,
+		out.Images = append(out.Images, ImageOutput{Name: im.Name, Path: im.Path, OSID: im.OSID, OSVersionID: im.OSVersionID, Architecture: im.Architecture,
 			Count: im.Count, SecurityCount: im.SecurityCount, CVEs: im.CVEs, Severity: im.Severity})
 	}
 	return out, rep, nil

@@ -84,6 +84,7 @@ type FlatImageOutput struct {
 	Path          *string  `mapstructure:"path" json:"path" cty:"path" hcl:"path"`
 	OSID          *string  `mapstructure:"os_id" json:"os_id" cty:"os_id" hcl:"os_id"`
 	OSVersionID   *string  `mapstructure:"os_version_id" json:"os_version_id" cty:"os_version_id" hcl:"os_version_id"`
+	Architecture  *string  `mapstructure:"architecture" json:"architecture" cty:"architecture" hcl:"architecture"`
 	Count         *int     `mapstructure:"count" json:"count" cty:"count" hcl:"count"`
 	SecurityCount *int     `mapstructure:"security_count" json:"security_count" cty:"security_count" hcl:"security_count"`
 	CVEs          []string `mapstructure:"cves" json:"cves" cty:"cves" hcl:"cves"`
@@ -106,6 +107,7 @@ func (*FlatImageOutput) HCL2Spec() map[string]hcldec.Spec {
 		"path":           &hcldec.AttrSpec{Name: "path", Type: cty.String, Required: false},
 		"os_id":          &hcldec.AttrSpec{Name: "os_id", Type: cty.String, Required: false},
 		"os_version_id":  &hcldec.AttrSpec{Name: "os_version_id", Type: cty.String, Required: false},
+		"architecture":   &hcldec.AttrSpec{Name: "architecture", Type: cty.String, Required: false},
 		"count":          &hcldec.AttrSpec{Name: "count", Type: cty.Number, Required: false},
 		"security_count": &hcldec.AttrSpec{Name: "security_count", Type: cty.Number, Required: false},
 		"cves":           &hcldec.AttrSpec{Name: "cves", Type: cty.List(cty.String), Required: false},

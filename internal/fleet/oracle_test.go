@@ -310,6 +310,13 @@ func TestFleetMatchesOracles(t *testing.T) {
 	sev := map[string]string{}
 	for _, im := range rep.Images {
 		sev[im.Name] = im.Severity
+		want := arch.Host().Debian // the lab's and the host's Debian images
+		if a, ok := strings.CutPrefix(im.Name, "debian-12-"); ok && (a == "arm64" || a == "amd64") {
+			want = a // the other architecture's image
+		}
+		if im.Architecture != want {
+			t.Errorf("%s: architecture %q in the report, want %q", im.Name, im.Architecture, want)
+		}
 	}
 	// dnf updateinfo: the lab offers Critical fixes (kernel-core, demo-unsafe); the patched
 	// image has them and demo-lib's Important one, leaving Moderate (demo-kernel); base

@@ -59,12 +59,15 @@ type CVEImages struct {
 
 // ImageReport is one image in the report.
 type ImageReport struct {
-	Name           string   `json:"name"`
-	Path           string   `json:"path"`
-	OSID           string   `json:"os_id"`
-	OSVersionID    string   `json:"os_version_id"`
-	OSFamily       string   `json:"os_family"`
-	PackageManager string   `json:"package_manager"`
+	Name           string `json:"name"`
+	Path           string `json:"path"`
+	OSID           string `json:"os_id"`
+	OSVersionID    string `json:"os_version_id"`
+	OSFamily       string `json:"os_family"`
+	PackageManager string `json:"package_manager"`
+	// Architecture is the image's, by its Debian name (Record.Arch; "" when its record
+	// does not say).
+	Architecture   string   `json:"architecture"`
 	InstalledCount int      `json:"installed_count"`
 	Repositories   []string `json:"repositories"`
 	Count          int      `json:"count"`
@@ -95,6 +98,7 @@ func NewReport(res *Result) *Report {
 		ir := ImageReport{
 			Name: rec.Name, Path: rec.Path,
 			OSID: rec.OS.ID, OSVersionID: rec.OS.VersionID, OSFamily: rec.OS.Family, PackageManager: rec.PackageManager,
+			Architecture:   rec.Arch,
 			InstalledCount: rec.InstalledCount, Repositories: repoconfig.NonNil(im.Repositories),
 			Count: len(r.Updates), SecurityCount: r.SecurityCount, Severity: PendingSeverity(r),
 			CVEs: repoconfig.NonNil(r.CVEs), Advisories: []AdvisoryReport{}, Updates: []repoconfig.UpdateOutput{},
