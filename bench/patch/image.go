@@ -148,5 +148,5 @@ func runAuthorize(ctx context.Context, args []string) (err error) {
 	if err := img.Close(); err != nil {
 		return err
 	}
-	return diskimage.Convert(ctx, raw, out, diskimage.FormatQcow2, false)
+	return diskimage.Convert(ctx, raw, out, diskimage.FormatQcow2, diskimage.NoCompression)
 }

@@ -88,7 +88,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 		&StepPreUnmountCommands{Commands: c.PreUnmountCommands},
 		&StepTearDown{},
 		&StepWriteManifest{Enabled: *c.PackageManifest, SBOMs: len(c.SBOMFormats) > 0, MountPartition: c.MountPartition},
-		&StepConvertImage{Compress: c.OutputCompress},
+		&StepConvertImage{Compress: c.OutputCompress, Type: c.OutputCompressionType, Source: c.SourceImage},
 		&StepWriteChecksum{},
 		&StepWriteSBOMs{Formats: c.SBOMFormats},
 	}

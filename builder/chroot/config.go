@@ -41,12 +41,17 @@ type Config struct {
 	// The format of the output image: `qcow2` or `raw`. Defaults to the format of
 	// `source_image`. Both are written sparse.
 	OutputFormat string `mapstructure:"output_format" required:"false"`
-	// Compress the qcow2 output (qemu-img's zlib compression): a smaller file, but
+	// Compress the qcow2 output (qemu-img convert -c, with `output_compression_type`): a smaller file, but
 	// slower to write, and the first read of each cluster is slower for whatever boots
 	// or copies it (blocks rewritten later are stored uncompressed). Only for qcow2
 	// output. Either way, the blocks the build freed are discarded (fstrim) before the
 	// image is written, so the output holds only what the filesystems use.
 	OutputCompress bool `mapstructure:"output_compress" required:"false"`
+	// How `output_compress` compresses: `zlib`, which every qcow2 reader reads, or `zstd`,
+	// several times faster to write and a little smaller, which QEMU 5.1 and later read.
+	// Defaults to the compression of `source_image` (a zstd-compressed image stays zstd),
+	// else `zlib`.
+	OutputCompressionType string `mapstructure:"output_compression_type" required:"false"`
 	// Delete `output_directory` first when it exists, as Packer's `-force` flag does.
 	Force bool `mapstructure:"force" required:"false"`
 	// Which filesystem of the image is the root. By default (`""` or `"auto"`) it
@@ -175,8 +180,14 @@ func (c *Config) prepare(raws ...interface{}) ([]string, error) {
 		if c.OutputCompress {
 			add(errors.New(`output_compress needs output_format = "qcow2": raw images cannot be compressed`))
 		}
+		if c.OutputCompressionType != "" {
+			add(errors.New(`output_compression_type needs output_format = "qcow2": raw images cannot be compressed`))
+		}
 	default:
 		add(fmt.Errorf(`output_format %q: want "qcow2" or "raw"`, c.OutputFormat))
+	}
+	if err := diskimage.CheckCompression(c.OutputCompressionType); err != nil {
+		add(fmt.Errorf("output_compression_type: %w", err))
 	}
 	if n := c.OutputImageName; n != "" && (strings.ContainsRune(n, '/') || n == "." || n == "..") {
 		add(fmt.Errorf("output_image_name %q must be a file name without a folder: the image is written into output_directory", n))

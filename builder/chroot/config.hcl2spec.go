@@ -10,33 +10,34 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName     *string           `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType   *string           `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion   *string           `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug         *bool             `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce         *bool             `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError       *string           `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars      map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	SourceImage         *string           `mapstructure:"source_image" required:"true" cty:"source_image" hcl:"source_image"`
-	SourceImageChecksum *string           `mapstructure:"source_image_checksum" required:"false" cty:"source_image_checksum" hcl:"source_image_checksum"`
-	OutputDir           *string           `mapstructure:"output_directory" required:"false" cty:"output_directory" hcl:"output_directory"`
-	OutputImageName     *string           `mapstructure:"output_image_name" required:"false" cty:"output_image_name" hcl:"output_image_name"`
-	OutputFormat        *string           `mapstructure:"output_format" required:"false" cty:"output_format" hcl:"output_format"`
-	OutputCompress      *bool             `mapstructure:"output_compress" required:"false" cty:"output_compress" hcl:"output_compress"`
-	Force               *bool             `mapstructure:"force" required:"false" cty:"force" hcl:"force"`
-	MountPartition      *string           `mapstructure:"mount_partition" required:"false" cty:"mount_partition" hcl:"mount_partition"`
-	MountOptions        []string          `mapstructure:"mount_options" required:"false" cty:"mount_options" hcl:"mount_options"`
-	MountFstab          *bool             `mapstructure:"mount_fstab" required:"false" cty:"mount_fstab" hcl:"mount_fstab"`
-	ChrootMounts        [][]string        `mapstructure:"chroot_mounts" required:"false" cty:"chroot_mounts" hcl:"chroot_mounts"`
-	CopyFiles           []string          `mapstructure:"copy_files" required:"false" cty:"copy_files" hcl:"copy_files"`
-	PreMountCommands    []string          `mapstructure:"pre_mount_commands" required:"false" cty:"pre_mount_commands" hcl:"pre_mount_commands"`
-	PostMountCommands   []string          `mapstructure:"post_mount_commands" required:"false" cty:"post_mount_commands" hcl:"post_mount_commands"`
-	PreUnmountCommands  []string          `mapstructure:"pre_unmount_commands" required:"false" cty:"pre_unmount_commands" hcl:"pre_unmount_commands"`
-	CommandWrapper      *string           `mapstructure:"command_wrapper" required:"false" cty:"command_wrapper" hcl:"command_wrapper"`
-	PreventServiceStart *bool             `mapstructure:"prevent_service_start" required:"false" cty:"prevent_service_start" hcl:"prevent_service_start"`
-	PackageManifest     *bool             `mapstructure:"package_manifest" required:"false" cty:"package_manifest" hcl:"package_manifest"`
-	SBOMFormats         []string          `mapstructure:"sbom_formats" required:"false" cty:"sbom_formats" hcl:"sbom_formats"`
+	PackerBuildName       *string           `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType     *string           `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion     *string           `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug           *bool             `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce           *bool             `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError         *string           `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars        map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars   []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	SourceImage           *string           `mapstructure:"source_image" required:"true" cty:"source_image" hcl:"source_image"`
+	SourceImageChecksum   *string           `mapstructure:"source_image_checksum" required:"false" cty:"source_image_checksum" hcl:"source_image_checksum"`
+	OutputDir             *string           `mapstructure:"output_directory" required:"false" cty:"output_directory" hcl:"output_directory"`
+	OutputImageName       *string           `mapstructure:"output_image_name" required:"false" cty:"output_image_name" hcl:"output_image_name"`
+	OutputFormat          *string           `mapstructure:"output_format" required:"false" cty:"output_format" hcl:"output_format"`
+	OutputCompress        *bool             `mapstructure:"output_compress" required:"false" cty:"output_compress" hcl:"output_compress"`
+	OutputCompressionType *string           `mapstructure:"output_compression_type" required:"false" cty:"output_compression_type" hcl:"output_compression_type"`
+	Force                 *bool             `mapstructure:"force" required:"false" cty:"force" hcl:"force"`
+	MountPartition        *string           `mapstructure:"mount_partition" required:"false" cty:"mount_partition" hcl:"mount_partition"`
+	MountOptions          []string          `mapstructure:"mount_options" required:"false" cty:"mount_options" hcl:"mount_options"`
+	MountFstab            *bool             `mapstructure:"mount_fstab" required:"false" cty:"mount_fstab" hcl:"mount_fstab"`
+	ChrootMounts          [][]string        `mapstructure:"chroot_mounts" required:"false" cty:"chroot_mounts" hcl:"chroot_mounts"`
+	CopyFiles             []string          `mapstructure:"copy_files" required:"false" cty:"copy_files" hcl:"copy_files"`
+	PreMountCommands      []string          `mapstructure:"pre_mount_commands" required:"false" cty:"pre_mount_commands" hcl:"pre_mount_commands"`
+	PostMountCommands     []string          `mapstructure:"post_mount_commands" required:"false" cty:"post_mount_commands" hcl:"post_mount_commands"`
+	PreUnmountCommands    []string          `mapstructure:"pre_unmount_commands" required:"false" cty:"pre_unmount_commands" hcl:"pre_unmount_commands"`
+	CommandWrapper        *string           `mapstructure:"command_wrapper" required:"false" cty:"command_wrapper" hcl:"command_wrapper"`
+	PreventServiceStart   *bool             `mapstructure:"prevent_service_start" required:"false" cty:"prevent_service_start" hcl:"prevent_service_start"`
+	PackageManifest       *bool             `mapstructure:"package_manifest" required:"false" cty:"package_manifest" hcl:"package_manifest"`
+	SBOMFormats           []string          `mapstructure:"sbom_formats" required:"false" cty:"sbom_formats" hcl:"sbom_formats"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -65,6 +66,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"output_image_name":          &hcldec.AttrSpec{Name: "output_image_name", Type: cty.String, Required: false},
 		"output_format":              &hcldec.AttrSpec{Name: "output_format", Type: cty.String, Required: false},
 		"output_compress":            &hcldec.AttrSpec{Name: "output_compress", Type: cty.Bool, Required: false},
+		"output_compression_type":    &hcldec.AttrSpec{Name: "output_compression_type", Type: cty.String, Required: false},
 		"force":                      &hcldec.AttrSpec{Name: "force", Type: cty.Bool, Required: false},
 		"mount_partition":            &hcldec.AttrSpec{Name: "mount_partition", Type: cty.String, Required: false},
 		"mount_options":              &hcldec.AttrSpec{Name: "mount_options", Type: cty.List(cty.String), Required: false},

@@ -158,6 +158,11 @@ func TestPrepare(t *testing.T) {
 			wantErrs: []string{"output_compress needs output_format"},
 		},
 		{
+			name:     "compression type of a raw output, and an unknown one",
+			raw:      map[string]interface{}{"source_image": "in.raw", "output_format": "raw", "output_compression_type": "xz"},
+			wantErrs: []string{"output_compression_type needs output_format", `output_compression_type: "xz": want "zlib"`},
+		},
+		{
 			name:     "output name with a folder",
 			raw:      map[string]interface{}{"source_image": "in.raw", "output_image_name": "sub/x.qcow2"},
 			wantErrs: []string{"output_image_name"},

@@ -12,11 +12,15 @@ import (
 
 // StepConvertImage turns the detached working copy into the output image: a raw
 // output is the working copy itself, renamed; a qcow2 output is converted from it
-// (sparse, compressed with output_compress), and the working copy is removed.
+// (sparse, compressed with output_compress: as output_compression_type says, or like
+// the source image, else zlib), and the working copy is removed.
 //
 // Uses: ui, work_image, output_image, output_format. Produces nothing.
 type StepConvertImage struct {
 	Compress bool
+	// Type is output_compression_type; Source is source_image, whose compression an
+	// empty Type follows.
+	Type, Source string
 }
 
 // Run implements multistep.Step.
@@ -30,12 +34,23 @@ func (s *StepConvertImage) Run(ctx context.Context, state multistep.StateBag) mu
 		}
 		return multistep.ActionContinue
 	}
-	what := "qcow2"
+	what, compression := "qcow2", diskimage.NoCompression
 	if s.Compress {
-		what = "compressed qcow2"
+		compression = diskimage.Compression(s.Type)
+		if compression == diskimage.NoCompression {
+			source, err := diskimage.CompressionOf(ctx, s.Source)
+			if err != nil {
+				return halt(state, fmt.Errorf("reading how source_image is compressed: %w", err))
+			}
+			compression = source
+			if compression == diskimage.NoCompression {
+				compression = diskimage.CompressZlib
+			}
+		}
+		what = string(compression) + "-compressed qcow2"
 	}
 	ui.Say(fmt.Sprintf("Converting the image to %s: %s...", what, out))
-	if err := diskimage.Convert(ctx, work, out, format, s.Compress); err != nil {
+	if err := diskimage.Convert(ctx, work, out, format, compression); err != nil {
 		return halt(state, fmt.Errorf("writing the output image: %w", err))
 	}
 	if err := os.Remove(work); err != nil {

@@ -98,7 +98,7 @@ func Example() {
 		log.Print(err)
 		return
 	}
-	if err := diskimage.Convert(ctx, "work.raw", "out.qcow2", diskimage.FormatQcow2, true); err != nil {
+	if err := diskimage.Convert(ctx, "work.raw", "out.qcow2", diskimage.FormatQcow2, diskimage.CompressZlib); err != nil {
 		log.Print(err)
 	}
 }

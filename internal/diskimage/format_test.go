@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -152,11 +153,12 @@ func TestWorkingCopyAndConvert(t *testing.T) {
 	tests := []struct {
 		name     string
 		format   Format
-		compress bool
+		compress Compression
 	}{
-		{"qcow2", FormatQcow2, false},
-		{"qcow2 compressed", FormatQcow2, true},
-		{"raw", FormatRaw, false},
+		{"qcow2", FormatQcow2, NoCompression},
+		{"qcow2 zlib", FormatQcow2, CompressZlib},
+		{"qcow2 zstd", FormatQcow2, CompressZstd},
+		{"raw", FormatRaw, NoCompression},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,6 +171,34 @@ func TestWorkingCopyAndConvert(t *testing.T) {
 			}
 			if out, err := exec.Command("qemu-img", "check", "-f", string(tt.format), out).CombinedOutput(); err != nil && tt.format == FormatQcow2 {
 				t.Fatalf("qemu-img check: %v: %s", err, out)
+			}
+			if tt.format == FormatQcow2 {
+				// qemu-img is the oracle of how the clusters are compressed
+				info, err := exec.Command("qemu-img", "info", "--output=json", out).Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				check, err := exec.Command("qemu-img", "check", "--output=json", out).Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var counts struct {
+					Compressed int `json:"compressed-clusters"` // absent when none
+				}
+				if err := json.Unmarshal(check, &counts); err != nil {
+					t.Fatal(err)
+				}
+				compressed := counts.Compressed > 0
+				typ := "zlib"
+				if strings.Contains(string(info), `"compression-type": "zstd"`) {
+					typ = "zstd"
+				}
+				if compressed != (tt.compress != NoCompression) || compressed && typ != string(tt.compress) {
+					t.Errorf("qemu-img: compressed %v, type %s; want %q", compressed, typ, tt.compress)
+				}
+			}
+			if got, err := CompressionOf(ctx, out); err != nil || got != tt.compress {
+				t.Errorf("CompressionOf = %q, %v; want %q", got, err, tt.compress)
 			}
 			back := filepath.Join(dir, "back-"+filepath.Base(out))
 			format, err := MakeWorkingCopy(ctx, out, back)
@@ -189,11 +219,14 @@ func TestWorkingCopyAndConvert(t *testing.T) {
 	if fileSHA256(t, src) != srcSum {
 		t.Errorf("the input image changed")
 	}
-	if err := Convert(ctx, src, filepath.Join(dir, "x"), FormatRaw, true); !errors.Is(err, ErrUnsupportedFormat) {
+	if err := Convert(ctx, src, filepath.Join(dir, "x"), FormatRaw, CompressZlib); !errors.Is(err, ErrUnsupportedFormat) {
 		t.Errorf("compressed raw: err = %v", err)
 	}
-	if err := Convert(ctx, src, filepath.Join(dir, "x"), "vmdk", false); !errors.Is(err, ErrUnsupportedFormat) {
+	if err := Convert(ctx, src, filepath.Join(dir, "x"), "vmdk", NoCompression); !errors.Is(err, ErrUnsupportedFormat) {
 		t.Errorf("vmdk: err = %v", err)
+	}
+	if err := Convert(ctx, src, filepath.Join(dir, "x"), FormatQcow2, "lz4"); !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), "zstd") {
+		t.Errorf("lz4: err = %v", err)
 	}
 }
 
@@ -207,7 +240,7 @@ func TestConvertCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	dst := filepath.Join(dir, "out.qcow2")
-	if err := Convert(ctx, src, dst, FormatQcow2, false); err == nil {
+	if err := Convert(ctx, src, dst, FormatQcow2, NoCompression); err == nil {
 		t.Fatal("Convert succeeded with a cancelled context")
 	}
 	for _, p := range []string{dst, dst + ".partial"} {
@@ -229,4 +262,61 @@ func fileSHA256(t testing.TB, path string) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// BenchmarkConvertCompression writes the same 128 MiB raw image, filled with real files (the
+// Go toolchain's sources and binaries: text and machine code, as a root filesystem holds),
+// as qcow2 uncompressed and compressed with zlib and with zstd, and reports the output size.
+func BenchmarkConvertCompression(b *testing.B) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		b.Skip("needs qemu-img (Debian package qemu-utils)")
+	}
+	src := filepath.Join(b.TempDir(), "src.raw")
+	f, err := os.Create(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const size = 128 << 20
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		b.Skipf("needs the go command to find real files to fill the image with: %v", err)
+	}
+	var written int64
+	_ = filepath.WalkDir(strings.TrimSpace(string(goroot)), func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || written >= size {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		data = data[:min(int64(len(data)), size-written)]
+		n, err := f.Write(data)
+		written += int64(n)
+		return err
+	})
+	if err := f.Truncate(size); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	for _, c := range []Compression{NoCompression, CompressZlib, CompressZstd} {
+		name := string(c)
+		if name == "" {
+			name = "none"
+		}
+		b.Run(name, func(b *testing.B) {
+			out := filepath.Join(b.TempDir(), "out.qcow2")
+			for b.Loop() {
+				if err := Convert(context.Background(), src, out, FormatQcow2, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+			fi, err := os.Stat(out)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(fi.Size())/(1<<20), "MiB-out")
+			b.SetBytes(size)
+		})
+	}
 }

@@ -292,7 +292,7 @@ func TestAttachMountTeardown(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := filepath.Join(t.TempDir(), "out.qcow2")
-			if err := Convert(ctx, work, out, FormatQcow2, true); err != nil {
+			if err := Convert(ctx, work, out, FormatQcow2, CompressZlib); err != nil {
 				t.Fatal(err)
 			}
 			if b, err := exec.Command("qemu-img", "check", out).CombinedOutput(); err != nil {
@@ -668,7 +668,7 @@ func TestAttachRefusesBusyFile(t *testing.T) {
 	if _, err := Attach(ctx, work, Options{}); !errors.Is(err, ErrStillAttached) {
 		t.Errorf("second Attach: %v, want ErrStillAttached", err)
 	}
-	if err := Convert(ctx, work, work+".qcow2", FormatQcow2, false); !errors.Is(err, ErrStillAttached) {
+	if err := Convert(ctx, work, work+".qcow2", FormatQcow2, NoCompression); !errors.Is(err, ErrStillAttached) {
 		t.Errorf("Convert: %v, want ErrStillAttached", err)
 	}
 	// A read-only attach of the same file is allowed and independent.

@@ -55,27 +55,51 @@ func ImageSize(path string) (Size, error) {
 	return s, nil
 }
 
-// Compressed reports whether the qcow2 image at path holds compressed clusters (it
-// was written with `qemu-img convert -c`, as most distributions' cloud images are).
-// A raw image is never compressed.
-func Compressed(ctx context.Context, path string) (bool, error) {
+// CompressionOf returns how the clusters of the qcow2 image at path are compressed:
+// NoCompression when it holds none (it was not written with `qemu-img convert -c`) or is raw,
+// else its header's compression type, CompressZlib (every qcow2 reader) or CompressZstd
+// (QEMU 5.1 and later), as qemu-img reports them.
+func CompressionOf(ctx context.Context, path string) (Compression, error) {
 	format, err := DetectFormat(path)
 	if err != nil || format != FormatQcow2 {
-		return false, err
+		return NoCompression, err
 	}
 	if err := lookTool(qemuImg); err != nil {
-		return false, err
+		return NoCompression, err
 	}
-	// qemu-img check exits 0 for a clean image; it only reads the metadata.
+	// qemu-img check exits 0 for a clean image; it and info only read the metadata.
 	out, err := runCommand(ctx, "qemu-img", "check", "--output=json", "-f", "qcow2", path)
 	if err != nil {
-		return false, fmt.Errorf("checking %s: %w", path, err)
+		return NoCompression, fmt.Errorf("checking %s: %w", path, err)
 	}
 	var check struct {
 		CompressedClusters int64 `json:"compressed-clusters"`
 	}
 	if err := json.Unmarshal([]byte(out), &check); err != nil {
-		return false, fmt.Errorf("checking %s: reading qemu-img check: %w", path, err)
+		return NoCompression, fmt.Errorf("checking %s: reading qemu-img check: %w", path, err)
 	}
-	return check.CompressedClusters > 0, nil
+	if check.CompressedClusters == 0 {
+		return NoCompression, nil
+	}
+	if out, err = runCommand(ctx, "qemu-img", "info", "--output=json", "-f", "qcow2", path); err != nil {
+		return NoCompression, fmt.Errorf("reading %s: %w", path, err)
+	}
+	var info struct {
+		Specific struct {
+			Data struct {
+				CompressionType string `json:"compression-type"`
+			} `json:"data"`
+		} `json:"format-specific"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		return NoCompression, fmt.Errorf("reading %s: reading qemu-img info: %w", path, err)
+	}
+	switch c := Compression(info.Specific.Data.CompressionType); c {
+	case "", CompressZlib: // qemu-img before 5.1 names no type: zlib is the only one
+		return CompressZlib, nil
+	case CompressZstd:
+		return c, nil
+	default:
+		return NoCompression, fmt.Errorf("%w: %s compresses its clusters with %q; refit writes zlib or zstd", ErrUnsupportedFormat, path, c)
+	}
 }

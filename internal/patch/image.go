@@ -36,6 +36,9 @@ type ImageOptions struct {
 	// slower to write, and slower on first reads of each cluster. nil follows Input:
 	// compressed when Input holds compressed clusters. It needs a qcow2 Input.
 	Compress *bool
+	// CompressionType is the compression of a compressed Output: diskimage.CompressZlib
+	// or CompressZstd; empty follows Input's (zlib when Input holds no compressed cluster).
+	CompressionType diskimage.Compression
 	// SBOMFormats are the SBOMs (sbom.FormatCycloneDX, sbom.FormatSPDX) written beside
 	// Output from the patched image's package database; none when empty.
 	SBOMFormats []string
@@ -162,8 +165,8 @@ func PatchImage(ctx context.Context, o ImageOptions) (res *ImageResult, err erro
 		return nil, err
 	}
 	what := string(format)
-	if compress {
-		what = "compressed " + what
+	if compress != diskimage.NoCompression {
+		what = string(compress) + "-compressed " + what
 	}
 	opts.log("writing %s (%s)", o.Output, what)
 	if err := diskimage.Convert(ctx, raw, o.Output, format, compress); err != nil {
@@ -173,7 +176,7 @@ func PatchImage(ctx context.Context, o ImageOptions) (res *ImageResult, err erro
 	if err != nil {
 		return nil, err
 	}
-	rep.Image = &ImageSizes{Input: inSize, Output: outSize, Compressed: compress}
+	rep.Image = &ImageSizes{Input: inSize, Output: outSize, Compressed: compress != diskimage.NoCompression, Compression: compress}
 	opts.log("%s: %s (the input: %s)", o.Output, outSize, inSize)
 	res = &ImageResult{Report: rep, Manifest: m, ManifestPath: o.Output + ".manifest.json", Format: format, Sizes: *rep.Image}
 	if err := m.Write(res.ManifestPath); err != nil {
@@ -195,20 +198,28 @@ func PatchImage(ctx context.Context, o ImageOptions) (res *ImageResult, err erro
 	return res, nil
 }
 
-// outputCompression decides whether Output is compressed: as asked, or like Input.
-func outputCompression(ctx context.Context, o ImageOptions) (bool, error) {
+// outputCompression decides how Output is compressed: as asked, or like Input.
+func outputCompression(ctx context.Context, o ImageOptions) (diskimage.Compression, error) {
 	if o.Compress != nil && !*o.Compress {
-		return false, nil
+		return diskimage.NoCompression, nil
 	}
 	format, err := diskimage.DetectFormat(o.Input)
 	if err != nil {
-		return false, err
+		return diskimage.NoCompression, err
 	}
-	if o.Compress != nil {
-		if format != diskimage.FormatQcow2 {
-			return false, fmt.Errorf("%w: compressing the output needs a qcow2 image; %s is %s (the output keeps the input's format)", diskimage.ErrUnsupportedFormat, o.Input, format)
-		}
-		return true, nil
+	if o.Compress != nil && format != diskimage.FormatQcow2 {
+		return diskimage.NoCompression, fmt.Errorf("%w: compressing the output needs a qcow2 image; %s is %s (the output keeps the input's format)", diskimage.ErrUnsupportedFormat, o.Input, format)
 	}
-	return diskimage.Compressed(ctx, o.Input)
+	input, err := diskimage.CompressionOf(ctx, o.Input)
+	switch {
+	case err != nil:
+		return diskimage.NoCompression, err
+	case o.Compress == nil && input == diskimage.NoCompression:
+		return diskimage.NoCompression, nil
+	case o.CompressionType != "":
+		return o.CompressionType, nil
+	case input != diskimage.NoCompression:
+		return input, nil
+	}
+	return diskimage.CompressZlib, nil
 }

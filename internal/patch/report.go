@@ -47,6 +47,8 @@ type ImageSizes struct {
 	Output diskimage.Size `json:"output"`
 	// Compressed is set when the output qcow2 was written compressed.
 	Compressed bool `json:"compressed,omitempty"`
+	// Compression is how it was compressed: "zlib" or "zstd".
+	Compression diskimage.Compression `json:"compression,omitempty"`
 }
 
 // PackageReport is one package of the report.

@@ -11,36 +11,37 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName     *string                       `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType   *string                       `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion   *string                       `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug         *bool                         `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce         *bool                         `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError       *string                       `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars      map[string]string             `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars []string                      `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	Image               *string                       `mapstructure:"image" cty:"image" hcl:"image"`
-	ContainerScripts    *string                       `mapstructure:"container_scripts" cty:"container_scripts" hcl:"container_scripts"`
-	Platform            *string                       `mapstructure:"platform" cty:"platform" hcl:"platform"`
-	MountPartition      *string                       `mapstructure:"mount_partition" cty:"mount_partition" hcl:"mount_partition"`
-	Repositories        []repoconfig.FlatRepository   `mapstructure:"repository" cty:"repository" hcl:"repository"`
-	Updates             []repoconfig.FlatUpdateOutput `mapstructure:"updates" cty:"updates" hcl:"updates"`
-	UpdatesJSON         *string                       `mapstructure:"updates_json" cty:"updates_json" hcl:"updates_json"`
-	SecurityOnly        *bool                         `mapstructure:"security_only" cty:"security_only" hcl:"security_only"`
-	MinSeverity         *string                       `mapstructure:"min_severity" cty:"min_severity" hcl:"min_severity"`
-	Include             []string                      `mapstructure:"include" cty:"include" hcl:"include"`
-	Exclude             []string                      `mapstructure:"exclude" cty:"exclude" hcl:"exclude"`
-	GPGKeys             []string                      `mapstructure:"gpg_keys" cty:"gpg_keys" hcl:"gpg_keys"`
-	RequireSignatures   *bool                         `mapstructure:"require_signatures" cty:"require_signatures" hcl:"require_signatures"`
-	Scriptlets          *string                       `mapstructure:"scriptlets" cty:"scriptlets" hcl:"scriptlets"`
-	Kernel              *string                       `mapstructure:"kernel" cty:"kernel" hcl:"kernel"`
-	Output              *string                       `mapstructure:"output" cty:"output" hcl:"output"`
-	OutputCompress      *bool                         `mapstructure:"output_compress" cty:"output_compress" hcl:"output_compress"`
-	InPlace             *bool                         `mapstructure:"in_place" cty:"in_place" hcl:"in_place"`
-	Report              *string                       `mapstructure:"report" cty:"report" hcl:"report"`
-	SBOMFormats         []string                      `mapstructure:"sbom_formats" cty:"sbom_formats" hcl:"sbom_formats"`
-	CacheDir            *string                       `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
-	Timeout             *string                       `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
+	PackerBuildName       *string                       `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType     *string                       `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion     *string                       `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug           *bool                         `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce           *bool                         `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError         *string                       `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars        map[string]string             `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars   []string                      `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Image                 *string                       `mapstructure:"image" cty:"image" hcl:"image"`
+	ContainerScripts      *string                       `mapstructure:"container_scripts" cty:"container_scripts" hcl:"container_scripts"`
+	Platform              *string                       `mapstructure:"platform" cty:"platform" hcl:"platform"`
+	MountPartition        *string                       `mapstructure:"mount_partition" cty:"mount_partition" hcl:"mount_partition"`
+	Repositories          []repoconfig.FlatRepository   `mapstructure:"repository" cty:"repository" hcl:"repository"`
+	Updates               []repoconfig.FlatUpdateOutput `mapstructure:"updates" cty:"updates" hcl:"updates"`
+	UpdatesJSON           *string                       `mapstructure:"updates_json" cty:"updates_json" hcl:"updates_json"`
+	SecurityOnly          *bool                         `mapstructure:"security_only" cty:"security_only" hcl:"security_only"`
+	MinSeverity           *string                       `mapstructure:"min_severity" cty:"min_severity" hcl:"min_severity"`
+	Include               []string                      `mapstructure:"include" cty:"include" hcl:"include"`
+	Exclude               []string                      `mapstructure:"exclude" cty:"exclude" hcl:"exclude"`
+	GPGKeys               []string                      `mapstructure:"gpg_keys" cty:"gpg_keys" hcl:"gpg_keys"`
+	RequireSignatures     *bool                         `mapstructure:"require_signatures" cty:"require_signatures" hcl:"require_signatures"`
+	Scriptlets            *string                       `mapstructure:"scriptlets" cty:"scriptlets" hcl:"scriptlets"`
+	Kernel                *string                       `mapstructure:"kernel" cty:"kernel" hcl:"kernel"`
+	Output                *string                       `mapstructure:"output" cty:"output" hcl:"output"`
+	OutputCompress        *bool                         `mapstructure:"output_compress" cty:"output_compress" hcl:"output_compress"`
+	OutputCompressionType *string                       `mapstructure:"output_compression_type" cty:"output_compression_type" hcl:"output_compression_type"`
+	InPlace               *bool                         `mapstructure:"in_place" cty:"in_place" hcl:"in_place"`
+	Report                *string                       `mapstructure:"report" cty:"report" hcl:"report"`
+	SBOMFormats           []string                      `mapstructure:"sbom_formats" cty:"sbom_formats" hcl:"sbom_formats"`
+	CacheDir              *string                       `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
+	Timeout               *string                       `mapstructure:"timeout" cty:"timeout" hcl:"timeout"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -80,6 +81,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"kernel":                     &hcldec.AttrSpec{Name: "kernel", Type: cty.String, Required: false},
 		"output":                     &hcldec.AttrSpec{Name: "output", Type: cty.String, Required: false},
 		"output_compress":            &hcldec.AttrSpec{Name: "output_compress", Type: cty.Bool, Required: false},
+		"output_compression_type":    &hcldec.AttrSpec{Name: "output_compression_type", Type: cty.String, Required: false},
 		"in_place":                   &hcldec.AttrSpec{Name: "in_place", Type: cty.Bool, Required: false},
 		"report":                     &hcldec.AttrSpec{Name: "report", Type: cty.String, Required: false},
 		"sbom_formats":               &hcldec.AttrSpec{Name: "sbom_formats", Type: cty.List(cty.String), Required: false},

@@ -20,8 +20,8 @@ import (
 // returns the patched image as the artifact: the same format, one new layer per platform.
 func (p *PostProcessor) patchContainer(ctx context.Context, ui packersdk.Ui, input, output string, format container.Format) (packersdk.Artifact, bool, bool, error) {
 	c := &p.config
-	if c.MountPartition != "" || c.OutputCompress != nil {
-		return nil, false, false, errors.New("refit-patch: mount_partition and output_compress are for disk images; the input is a container image")
+	if c.MountPartition != "" || c.OutputCompress != nil || c.OutputCompressionType != "" {
+		return nil, false, false, errors.New("refit-patch: mount_partition, output_compress and output_compression_type are for disk images; the input is a container image")
 	}
 	ui.Say(fmt.Sprintf("refit-patch: patching the %s %s offline into %s", format, input, output))
 	o := options(c, input, output, func(s string) { ui.Say(s) })

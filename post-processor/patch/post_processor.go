@@ -21,6 +21,7 @@ import (
 	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
 
 	"github.com/refit-images/packer-plugin-refit/internal/container"
+	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
 	"github.com/refit-images/packer-plugin-refit/internal/repoconfig"
 	"github.com/refit-images/packer-plugin-refit/internal/sbom"
@@ -98,7 +99,7 @@ func outputImage(c *Config, input string) string {
 
 // options turns the configuration into the internal job.
 func options(c *Config, input, output string, log func(string)) ipatch.ImageOptions {
-	o := ipatch.ImageOptions{Input: input, Output: output, MountPartition: c.MountPartition, Compress: c.OutputCompress,
+	o := ipatch.ImageOptions{Input: input, Output: output, MountPartition: c.MountPartition, Compress: c.OutputCompress, CompressionType: diskimage.Compression(c.OutputCompressionType),
 		SBOMFormats: c.SBOMFormats, ToolVersion: version.PluginVersion.String(), Patch: ipatch.Options{
 			Filter:     c.Filters.UpdatesFilter(),
 			Scriptlets: c.Scriptlets, Kernel: c.Kernel, CacheDir: c.CacheDir, Log: log,
@@ -158,8 +159,8 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, a pack
 			"image": output, "image_format": string(res.Format), "manifest": res.ManifestPath,
 			"bytes_on_disk": res.Sizes.Output.OnDisk, "virtual_size": res.Sizes.Output.Virtual,
 			"input_bytes_on_disk": res.Sizes.Input.OnDisk, "input_virtual_size": res.Sizes.Input.Virtual,
-			"compressed": res.Sizes.Compressed,
-			"os_id":      res.Manifest.OS.ID, "os_version_id": res.Manifest.OS.VersionID, "os_family": res.Manifest.OS.Family,
+			"compressed": res.Sizes.Compressed, "compression": string(res.Sizes.Compression),
+			"os_id": res.Manifest.OS.ID, "os_version_id": res.Manifest.OS.VersionID, "os_family": res.Manifest.OS.Family,
 			"package_manager": res.Manifest.PackageManager,
 			"generated_data": map[string]interface{}{
 				"updated": len(res.Report.Updated), "deferred": len(res.Report.Deferred), "held_back": len(res.Report.HeldBack),

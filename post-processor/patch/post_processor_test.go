@@ -166,9 +166,13 @@ func TestPostProcessDebianQcow2(t *testing.T) {
 	if outSize.Virtual != inSize.Virtual {
 		t.Errorf("virtual size %d, want the input's %d", outSize.Virtual, inSize.Virtual)
 	}
-	// The input is a compressed qcow2: by default the output is compressed too.
-	if rep.Image == nil || rep.Image.Input != inSize || rep.Image.Output != outSize || !rep.Image.Compressed {
-		t.Errorf("report image sizes %+v; want input %+v, output %+v, compressed", rep.Image, inSize, outSize)
+	// The input is a compressed qcow2: by default the output is compressed too, the same
+	// way, as qemu-img tells of both
+	inType, outType := qcow2CompressionType(t, img), qcow2CompressionType(t, want)
+	if rep.Image == nil || rep.Image.Input != inSize || rep.Image.Output != outSize || !rep.Image.Compressed ||
+		outType != inType || string(rep.Image.Compression) != outType || art.State("compression") != outType {
+		t.Errorf("report image sizes %+v, artifact compression %v, qemu-img: output %s; want input %+v, output %+v, compressed as the input (%s)",
+			rep.Image, art.State("compression"), outType, inSize, outSize, inType)
 	}
 	if art.State("bytes_on_disk") != outSize.OnDisk || art.State("virtual_size") != outSize.Virtual ||
 		art.State("input_bytes_on_disk") != inSize.OnDisk || art.State("input_virtual_size") != inSize.Virtual {
@@ -381,4 +385,23 @@ func checkSBOMs(t *testing.T, art packersdk.Artifact, image, input string, rep *
 	if len(rep.CVEs) > 0 && l["cves_fixed"] != strings.Join(rep.CVEs, ",") {
 		t.Errorf("cves_fixed label %q, report %q", l["cves_fixed"], rep.CVEs)
 	}
+}
+
+// qcow2CompressionType is qemu-img info's compression type of the qcow2 image at path.
+func qcow2CompressionType(t *testing.T, path string) string {
+	t.Helper()
+	b, err := exec.Command("qemu-img", "info", "--output=json", path).Output()
+	if err != nil {
+		t.Fatalf("qemu-img info %s: %v", path, err)
+	}
+	var info any // {"format-specific": {"data": {"compression-type": "zstd"}}}
+	if err := json.Unmarshal(b, &info); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"format-specific", "data", "compression-type"} {
+		m, _ := info.(map[string]any)
+		info = m[key]
+	}
+	typ, _ := info.(string)
+	return typ
 }
