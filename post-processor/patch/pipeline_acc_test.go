@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refit-images/packer-plugin-refit/internal/arch"
+	"github.com/refit-images/packer-plugin-refit/internal/evr"
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/packertest"
 	ipatch "github.com/refit-images/packer-plugin-refit/internal/patch"
@@ -43,12 +45,36 @@ const (
 //
 // Needs PACKER_ACC=1, root, this machine's apt sources for bookworm, -updates and -security, and
 // the tools fixture.DebianImage and vmtest.Boot name.
-func TestAccPipeline(t *testing.T) {
+func TestAccPipeline(t *testing.T) { accPipeline(t, arch.Host().Debian) }
+
+// TestAccPipelineArm64 is TestAccPipeline on the arm64 UEFI image, built on this host: the
+// image's own arm64 apt, dpkg and maintainer scripts run under qemu-user (binfmt_misc), the
+// Packages indexes read are arm64's, the oracle is apt-get -s upgrade for arm64, and the
+// patched image boots under qemu-system-aarch64 with AAVMF, where uname -m is aarch64 and the
+// kernel running is the newest one installed (offline, when the suites carry an update).
+func TestAccPipelineArm64(t *testing.T) { accPipeline(t, "arm64") }
+
+// accPipeline runs TestAccPipeline on the Debian image of architecture debArch.
+func accPipeline(t *testing.T, debArch string) {
 	env := packertest.Setup(t)
 	fixture.NeedRoot(t)
 	fixture.Need(t, "apt-get", "dpkg")
+	a, err := arch.Lookup(debArch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Native() {
+		fixture.Emulate(t, debArch)
+	}
 	mirror, security, keyring := debianMirrors(t)
-	src := filepath.Join(fixture.DebianImage(t), "debian12.qcow2")
+	var dir string
+	machine := vmtest.BIOS
+	if a.Native() {
+		dir = fixture.DebianImage(t)
+	} else {
+		dir, machine = fixture.DebianImageArch(t, debArch), vmtest.UEFIMachine(t, debArch)
+	}
+	src := filepath.Join(dir, "debian12.qcow2")
 	key := vmtest.NewKey(t)
 	srcSum := sum(t, src)
 	srcResolv := fixture.ReadImage(t, src, true, nil, "/etc/resolv.conf")["/etc/resolv.conf"]
@@ -74,6 +100,12 @@ func TestAccPipeline(t *testing.T) {
 		t.Fatalf("packer build example/pipeline: %v", err)
 	}
 	t.Logf("packer build (chroot, harden, patch) took %v", time.Since(start).Round(time.Second))
+	fixture.CheckNoLeftovers(t, []string{work, out}, nil)
+	// The image's nft runs under qemu-user, which cannot open a netfilter socket: refit-harden
+	// checks the ruleset it wrote with this host's nft instead, and says so.
+	if hostChecked := strings.Contains(log, "checked with the build host's nft -c -f"); hostChecked == a.Native() {
+		t.Errorf("refit-harden checked the ruleset with the host's nft: %v, want %v (the image is foreign: %v)", hostChecked, !a.Native(), !a.Native())
+	}
 	// An image with its own /etc/resolv.conf has that file rewritten by refit-harden (set aside
 	// while the build resolves names through the host's copy), so copy_files puts it back; without
 	// one, the build's copy becomes the image's file and copy_files says it kept it. Either way the
@@ -139,8 +171,19 @@ func TestAccPipeline(t *testing.T) {
 		return // booting takes minutes: not for an image already known to be wrong
 	}
 
-	vm := vmtest.Boot(t, patched, key, vmtest.Options{Login: pipelineUser, LoginKey: key})
+	vm := vmtest.Boot(t, patched, key, vmtest.Options{Login: pipelineUser, LoginKey: key, Machine: machine})
 	checkBooted(t, vm, key, want)
+	if got := strings.TrimSpace(vm.Run("uname -m")); got != a.RPM {
+		t.Errorf("uname -m in the booted image: %q, want %q", got, a.RPM)
+	}
+	checkRunningKernel(t, vm, hardenedVersions, want, a)
+	// root is refused even with the admin's key, and sshd offers no password authentication.
+	if out, err := vm.RunAs(ctx0(t), "root", key, "true"); err == nil {
+		t.Errorf("root logged in over SSH: %s", out)
+	}
+	if out, _ := exec.Command("ssh", append(vm.SSHArgs(pipelineUser, vmtest.NewKey(t)), "-o", "PreferredAuthentications=password,keyboard-interactive", "true")...).CombinedOutput(); !strings.Contains(string(out), "Permission denied (publickey)") {
+		t.Errorf("sshd offers more than publickey authentication: %s", out)
+	}
 	// Control: sshd does not let just any key in.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -224,6 +267,50 @@ func checkBooted(t *testing.T, vm *vmtest.VM, key vmtest.Key, want map[string]st
 		t.Errorf("the booted image's packages differ from apt-get upgrade of the hardened image:\n%s", strings.Join(diff, "\n"))
 	}
 	t.Logf("running kernel %s", strings.TrimSpace(vm.Run("uname -r")))
+}
+
+// ctx0 is a one-minute context for one SSH command.
+func ctx0(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// checkRunningKernel checks that the booted kernel is the newest kernel package apt-get upgrade
+// installs (a linux-image-ABI package that is not in the hardened image), when there is one:
+// refit-patch installed it offline (initramfs, grub.cfg) and the firmware booted it.
+func checkRunningKernel(t *testing.T, vm *vmtest.VM, before, want map[string]string, a arch.Arch) {
+	t.Helper()
+	var newest, version string
+	for name, v := range want {
+		abi, ok := strings.CutPrefix(name, "linux-image-")
+		if !ok || !strings.HasSuffix(abi, "-"+a.Debian) || before[name] != "" || abi == a.Debian {
+			continue
+		}
+		if newest == "" || evr.CompareDeb(mustDebEVR(t, v), mustDebEVR(t, version)) > 0 {
+			newest, version = abi, v
+		}
+	}
+	running := strings.TrimSpace(vm.Run("uname -r"))
+	if newest == "" {
+		t.Logf("the suites carry no new %s kernel today: the kernel running is %s", a.Debian, running)
+		return
+	}
+	if running != newest {
+		t.Errorf("the running kernel is %s; the one installed offline is %s (%s)", running, newest, version)
+		return
+	}
+	t.Logf("the running kernel %s is the one refit-patch installed offline (linux-image-%s %s)", running, newest, version)
+}
+
+// mustDebEVR parses a Debian version.
+func mustDebEVR(t *testing.T, v string) evr.EVR {
+	t.Helper()
+	e, err := evr.ParseDeb(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // diffVersions lists the packages whose versions differ between got and want (name → version).
