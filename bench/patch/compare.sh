@@ -16,6 +16,10 @@
 #
 #   sudo bench/patch/compare.sh          (README.md next to this file says how to read it)
 #
+# ARCH=arm64 (bench/arm64/run.sh) runs it on the arm64 UEFI image instead: (a) runs the image's
+# own arm64 dpkg and scripts under qemu-user (binfmt_misc), (c) boots qemu-system-aarch64 -M virt
+# with AAVMF; (b) is left out (the libguestfs appliance runs the host's architecture).
+#
 # Needs root, Go, qemu-img, qemu-system-x86_64, libguestfs-tools (virt-customize), apt-utils
 # (apt-ftparchive), gpg, openssh-client, dpkg-query, and this machine's Debian apt sources
 # for the -updates and -security suites (read from /etc/apt, never written here). The image
@@ -26,8 +30,24 @@ set -euo pipefail
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || die "needs root (loop devices, mounts, chroot): run it with sudo"
-for tool in go qemu-img qemu-system-x86_64 virt-customize virt-sparsify apt-get apt-ftparchive gpg gpgv gpgconf ssh ssh-keygen dpkg-query awk; do
-	command -v "$tool" >/dev/null || die "needs $tool on PATH (apt-get install golang qemu-utils qemu-system-x86 libguestfs-tools apt-utils gpg openssh-client)"
+arch=${ARCH:-$(dpkg --print-architecture)}
+case $arch in
+amd64)
+	qemu=(qemu-system-x86_64 -accel tcg)
+	contenders="refit virt vm"
+	;;
+arm64)
+	qemu=(qemu-system-aarch64 -M virt -cpu max -accel tcg
+		-drive if=pflash,format=raw,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd)
+	contenders="refit vm"
+	[[ -r /usr/share/AAVMF/AAVMF_VARS.fd ]] || die "needs /usr/share/AAVMF (apt-get install qemu-efi-aarch64)"
+	;;
+*) die "ARCH=$arch: no boot set-up for that architecture (amd64 or arm64)" ;;
+esac
+tools="go qemu-img ${qemu[0]} apt-get apt-ftparchive gpg gpgv gpgconf ssh ssh-keygen dpkg-query awk"
+[[ $contenders != *virt* ]] || tools="$tools virt-customize virt-sparsify"
+for tool in $tools; do
+	command -v "$tool" >/dev/null || die "needs $tool on PATH (apt-get install golang qemu-utils qemu-system-x86 qemu-system-arm libguestfs-tools apt-utils gpg openssh-client)"
 done
 cd "$(dirname "$0")/../.."
 
@@ -66,7 +86,7 @@ echo "== machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (
 
 echo "== set-up (not timed)"
 go build -o "$work/bench" ./bench/patch
-fixture=$("$work/bench" image)
+fixture=$("$work/bench" image -arch "$arch")
 # One uncompressed qcow2 is the starting point of all three (the cached fixture is compressed).
 qemu-img convert -O qcow2 "$fixture" "$work/base.qcow2"
 mkdir -p "$work/apt"/{conf.d,sources.list.d,preferences.d,state/lists/partial,cache,archives/partial,log} "$work/mirror/pool"
@@ -90,8 +110,8 @@ Dir::State::status "$work/apt/status";
 Dir::Cache "$work/apt/cache";
 Dir::Cache::archives "$work/apt/archives/";
 Dir::Log "$work/apt/log";
-APT::Architecture "amd64";
-APT::Architectures { "amd64"; };
+APT::Architecture "$arch";
+APT::Architectures { "$arch"; };
 APT::Sandbox::User "root";
 Acquire::Languages "none";
 Acquire::Retries "3";
@@ -109,12 +129,12 @@ echo "   upgrade: $planned packages, $(du -sh "$work/mirror/pool" | cut -f1) of 
 
 # Publish them as a signed repository: suite $suite, component main, a throw-away ed25519 key.
 dists=$work/mirror/dists/$suite
-mkdir -p "$dists/main/binary-amd64"
-(cd "$work/mirror" && apt-ftparchive packages pool) >"$dists/main/binary-amd64/Packages"
-gzip -9nk "$dists/main/binary-amd64/Packages"
+mkdir -p "$dists/main/binary-$arch"
+(cd "$work/mirror" && apt-ftparchive packages pool) >"$dists/main/binary-$arch/Packages"
+gzip -9nk "$dists/main/binary-$arch/Packages"
 apt-ftparchive -o APT::FTPArchive::Release::Origin=$suite -o APT::FTPArchive::Release::Label=$suite \
 	-o APT::FTPArchive::Release::Suite=$suite -o APT::FTPArchive::Release::Codename=$suite \
-	-o APT::FTPArchive::Release::Architectures=amd64 -o APT::FTPArchive::Release::Components=main \
+	-o APT::FTPArchive::Release::Architectures="$arch" -o APT::FTPArchive::Release::Components=main \
 	release "$dists" >"$work/Release"
 mv "$work/Release" "$dists/Release"
 # A short GnuPG home whatever TMPDIR is: gpg-agent's socket path has at most 108 bytes.
@@ -155,6 +175,8 @@ t_refit=$(since "$start")
 debs_refit=$(fetched "$mark")
 echo "   $t_refit s: $(sed 's/^refit-patch: [0-9.]* s; //' "$work/refit.out")"
 
+t_virt= debs_virt=
+if [[ $contenders == *virt* ]]; then
 echo "== (b) virt-customize --network --update (libguestfs appliance, TCG, 2 vCPUs like (c))"
 cp --sparse=always "$work/base.qcow2" "$work/virt.qcow2"
 mark=$(requests)
@@ -170,6 +192,7 @@ LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg \
 t_virt=$(since "$start")
 debs_virt=$(fetched "$mark")
 echo "   $t_virt s"
+fi
 
 echo "== (c) boot (qemu TCG, 2 vCPUs, 2 GiB), apt-get update && apt-get -y upgrade over SSH, power off"
 ssh-keygen -q -t ed25519 -N '' -C refit-bench -f "$work/id_ed25519"
@@ -181,13 +204,14 @@ vm_ssh() {
 }
 mark=$(requests)
 start=$(now)
-qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -drive "file=$work/vm.qcow2,if=virtio,format=qcow2" \
+[[ $arch == amd64 ]] || { cp /usr/share/AAVMF/AAVMF_VARS.fd "$work/efivars.fd"; qemu+=(-drive "if=pflash,format=raw,file=$work/efivars.fd"); }
+"${qemu[@]}" -m 2048 -smp 2 -nographic -drive "file=$work/vm.qcow2,if=virtio,format=qcow2" \
 	-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$ssh_port-:22" -device virtio-net-pci,netdev=n0 \
 	-serial "file:$work/serial.log" -monitor none -display none >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
 until vm_ssh true 2>/dev/null; do
 	kill -0 "$qemu_pid" 2>/dev/null || fail_with_log "$work/serial.log" "qemu ended before SSH answered"
-	[[ $(since "$start" | cut -d. -f1) -lt 900 ]] || fail_with_log "$work/serial.log" "no SSH login within 15 minutes"
+	[[ $(since "$start" | cut -d. -f1) -lt 1800 ]] || fail_with_log "$work/serial.log" "no SSH login within 30 minutes"
 	sleep 1
 done
 t_boot=$(since "$start")
@@ -215,19 +239,19 @@ debs_vm=$(fetched "$mark")
 echo "   $t_vm s (boot to SSH $t_boot s, apt-get $t_upgrade s, power-off $t_shutdown s)"
 
 echo "== correctness: the installed versions of the three results (dpkg-query on each image)"
-for c in refit virt vm; do "$work/bench" versions "$work/$c.qcow2" >"$work/$c.versions"; done
+for c in $contenders; do "$work/bench" versions "$work/$c.qcow2" >"$work/$c.versions"; done
 changed=$(diff "$work/base.versions" "$work/refit.versions" | grep -c '^>' || true)
 same=yes
-for c in virt vm; do
+for c in ${contenders#refit }; do
 	if ! cmp -s "$work/refit.versions" "$work/$c.versions"; then
 		same=no
 		echo "   refit-patch and $c differ (name:arch version dpkg-status):"
 		diff -u --label refit-patch --label "$c" "$work/refit.versions" "$work/$c.versions" | sed 's/^/   /' || true
 	fi
 done
-not_installed=$(awk '$3 != "ii"' "$work/refit.versions" "$work/virt.versions" "$work/vm.versions" | sort -u)
+not_installed=$(for c in $contenders; do awk '$3 != "ii"' "$work/$c.versions"; done | sort -u)
 [[ -z $not_installed ]] || { same=no; echo "   packages not fully installed (dpkg status other than ii):"; echo "$not_installed" | sed 's/^/   /'; }
-[[ $same == yes ]] || die "the three results differ: no ratios (they would compare different work)"
+[[ $same == yes ]] || die "the results differ: no ratios (they would compare different work)"
 [[ $changed -gt 0 ]] || die "no package changed in any result: no ratios (nothing was upgraded)"
 echo "   identical: $(wc -l <"$work/refit.versions") packages each, $changed of them upgraded ($planned planned)"
 
@@ -235,17 +259,19 @@ echo "== result (load average now $(cut -d' ' -f1-3 /proc/loadavg))"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fx", a / b }'; }
 printf '   %-52s %9s %6s %14s\n' contender seconds .debs "vs refit-patch"
 printf '   %-52s %9s %6s %14s\n' "(a) refit-patch" "$t_refit" "$debs_refit" "1.0x"
-printf '   %-52s %9s %6s %14s\n' "(b) virt-customize --network --update" "$t_virt" "$debs_virt" "$(ratio "$t_virt" "$t_refit")"
+[[ -z $t_virt ]] || printf '   %-52s %9s %6s %14s\n' "(b) virt-customize --network --update" "$t_virt" "$debs_virt" "$(ratio "$t_virt" "$t_refit")"
 printf '   %-52s %9s %6s %14s\n' "(c) boot + apt-get update/upgrade + power-off" "$t_vm" "$debs_vm" "$(ratio "$t_vm" "$t_refit")"
 aim() { awk -v r="$(awk -v a="$1" -v b="$t_refit" 'BEGIN { print a / b }')" -v want="$2" 'BEGIN { print (r >= want ? "met" : "NOT met") }'; }
-echo "   aims of issue 5: >= 5x vs virt-customize: $(aim "$t_virt" 5); >= 10x vs boot + apt-get: $(aim "$t_vm" 10)"
+[[ -z $t_virt ]] || echo "   aims of issue 5: >= 5x vs virt-customize: $(aim "$t_virt" 5); >= 10x vs boot + apt-get: $(aim "$t_vm" 10)"
 
 echo "== output images: bytes allocated on this host (du), virtual size (qemu-img info); not timed"
+if [[ -n $t_virt ]]; then
 sparsify_start=$(now)
 LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg \
 	virt-sparsify --format qcow2 --convert qcow2 "$work/virt.qcow2" "$work/virt-sparsified.qcow2" >"$work/sparsify.log" 2>&1 ||
 	fail_with_log "$work/sparsify.log" "virt-sparsify failed"
 t_sparsify=$(since "$sparsify_start")
+fi
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f MiB", b / 1048576 }'; }
 size_row() {
 	local virtual
@@ -255,6 +281,8 @@ size_row() {
 printf '   %-52s %12s %12s\n' image "on disk" virtual
 size_row "input (the same for all three)" "$work/base.qcow2"
 size_row "(a) refit-patch" "$work/refit.qcow2"
-size_row "(b) virt-customize --update" "$work/virt.qcow2"
-size_row "(b) then virt-sparsify ($t_sparsify s)" "$work/virt-sparsified.qcow2"
+if [[ -n $t_virt ]]; then
+	size_row "(b) virt-customize --update" "$work/virt.qcow2"
+	size_row "(b) then virt-sparsify ($t_sparsify s)" "$work/virt-sparsified.qcow2"
+fi
 size_row "(c) boot + apt-get upgrade" "$work/vm.qcow2"

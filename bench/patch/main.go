@@ -40,7 +40,7 @@ type subcommand struct {
 func subcommands() map[string]subcommand {
 	return map[string]subcommand{
 		"patch":           {"-image IN -output OUT -repo URL -suite SUITE -gpg-key KEY", runPatch},
-		"image":           {"", runImage},
+		"image":           {"[-arch DEBIAN-ARCH]", runImage},
 		"container-image": {"", runContainerImage},
 		"patch-container": {"-image IN -output OUT", runPatchContainer},
 		"podman-config":   {"DIR", runPodmanConfig},
