@@ -132,7 +132,7 @@ var ssgRules = map[string][]string{
 	"fs.perm.audit-config":               {"file_permissions_etc_audit_auditd", "file_ownership_audit_configuration", "file_groupownership_audit_configuration"},
 	"fs.perm.audit-rules":                {"file_permissions_etc_audit_rules", "file_permissions_etc_audit_rulesd"},
 	"fs.perm.audit-logs":                 {"directory_permissions_var_log_audit", "file_permissions_var_log_audit"},
-	"fs.perm.var-log":                    {"permissions_local_var_log", "file_permissions_var_log_syslog", "file_permissions_var_log_auth", "file_permissions_var_log_messages", "file_permissions_var_log_lastlog", "file_permissions_var_log_wbtmp"},
+	"fs.perm.var-log":                    {"file_permissions_var_log_syslog", "file_permissions_var_log_auth", "file_permissions_var_log_messages"},
 	"fs.perm.system-paths":               {"file_permissions_binary_dirs", "file_ownership_binary_dirs", "dir_system_commands_root_owned", "dir_system_commands_group_root_owned"},
 	"fs.cron-allow":                      {"file_cron_allow_exists", "file_cron_deny_not_exist", "file_permissions_cron_allow", "file_owner_cron_allow", "file_groupowner_cron_allow", "file_at_allow_exists"},
 	"fs.dev-shm":                         {"mount_option_dev_shm_nodev", "mount_option_dev_shm_noexec", "mount_option_dev_shm_nosuid"},
@@ -191,6 +191,12 @@ var ssgRules = map[string][]string{
 	"services.logrotate":                 {"ensure_logrotate_activated"},
 	"services.journald-syslog":           {"journald_forward_to_syslog"},
 	"packages.install.audispd-plugins":   {"package_audit-audispd-plugins_installed"},
+	"packages.install.aide":              {"package_aide_installed"},
+	"integrity.aide-audit-tools":         {"aide_check_audit_tools"},
+	"integrity.aide-timer":               {"aide_periodic_checking_systemd_timer"},
+	"integrity.aide-database":            {"aide_build_database"},
+	"fs.perm.login-records":              {"permissions_local_var_log", "file_permissions_var_log_lastlog", "file_permissions_var_log_wbtmp"},
+	"pam.unix-rounds":                    {"accounts_password_pam_unix_rounds_password_auth"},
 	// ssg ids end
 }
 
@@ -288,7 +294,7 @@ func costly(id string) bool {
 			return k.costly
 		}
 	}
-	return slices.Contains(costlySysctls, strings.TrimPrefix(id, "sysctl.")) ||
+	return slices.Contains(costlySysctls, strings.TrimPrefix(id, "sysctl.")) || slices.Contains(costlyRules, id) ||
 		slices.Contains(costlyPackages, strings.TrimPrefix(id, "packages.install."))
 }
 

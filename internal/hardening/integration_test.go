@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 )
 
 // integrationConfig asks for a bit of everything: a user with keys and sudo, a user to remove,
@@ -42,7 +44,13 @@ func TestDebianChroot(t *testing.T) {
 	if out, err := inRoot(t, root, "useradd", "-m", "olduser"); err != nil {
 		t.Fatalf("useradd olduser: %v\n%s", err, out)
 	}
+	// logrotate's rotation of the login records, as Debian's logrotate package ships it (this
+	// minimal root has no logrotate)
+	for name, mode := range map[string]string{"wtmp": "0664", "btmp": "0660"} {
+		writeFile(t, root, "etc/logrotate.d/"+name, "/var/log/"+name+" {\n    missingok\n    monthly\n    create "+mode+" root utmp\n    rotate 1\n}\n")
+	}
 	cfg := integrationConfig(t)
+	cfg.Extra = []string{"pam.unix-rounds"} // an ANSSI rule, outside the baseline
 
 	first, out := runProgram(t, root, cfg, "/bin/sh")
 	if first.OSID != "debian" || first.Family != "debian" || first.Live {
@@ -66,6 +74,8 @@ func TestDebianChroot(t *testing.T) {
 		"ssh.validate":                       StatusOK,
 		"firewall.rules":                     StatusChanged,
 		"sysctl.net.ipv4.conf.all.rp_filter": StatusChanged,
+		"pam.unix-rounds":                    StatusChanged,
+		"fs.perm.login-records":              StatusChanged,
 	} {
 		if got := byID[id].Status; got != want {
 			t.Errorf("%s: %s (%s), want %s", id, got, byID[id].Detail, want)
@@ -180,6 +190,57 @@ func TestDebianChroot(t *testing.T) {
 		} {
 			if got := readFile(t, root, file); !strings.Contains(got, want) {
 				t.Errorf("%s lacks %q:\n%s", file, want, got)
+			}
+		}
+	})
+	t.Run("pam_unix rounds", func(t *testing.T) {
+		// a password set through PAM (chpasswd reads common-password) against one hashed by
+		// chpasswd itself at login.defs' default cost: the yescrypt setting's N (its second
+		// character, log2 N in crypt's base-64 alphabet) is 2^6 larger at cost 11 than at cost 5
+		const alphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		cost := func(user string, chpasswd string) int {
+			t.Helper()
+			if out, err := inRoot(t, root, "sh", "-c", "useradd "+user+" && echo '"+user+":Xk9#vLq2!mWz7@Rt' | "+chpasswd); err != nil {
+				t.Fatalf("%s for %s: %v\n%s", chpasswd, user, err, out)
+			}
+			for _, l := range strings.Split(readFile(t, root, "etc/shadow"), "\n") {
+				if f := strings.Split(l, ":"); f[0] == user && len(f) > 1 && strings.HasPrefix(f[1], "$y$") && len(f[1]) > 5 {
+					return strings.IndexByte(alphabet, f[1][4])
+				}
+			}
+			t.Fatalf("%s has no yescrypt hash in /etc/shadow", user)
+			return 0
+		}
+		// this root has no cracklib dictionary for pam_pwquality's dictcheck
+		if out, err := inRoot(t, root, "sed", "-i", "s/^dictcheck.*/dictcheck = 0/", "/etc/security/pwquality.conf"); err != nil {
+			t.Fatalf("sed: %v\n%s", err, out)
+		}
+		pam, own := cost("probepam", "chpasswd"), cost("probeown", "chpasswd -c YESCRYPT")
+		if pam-own != 11-5 {
+			t.Errorf("yescrypt log2 N through PAM %d, at the default cost %d: want 6 more (cost 11, not 5)", pam, own)
+		}
+	})
+	t.Run("login records", func(t *testing.T) {
+		for _, f := range []string{"/var/log/wtmp", "/var/log/btmp", "/var/log/lastlog"} {
+			if out, _ := inRoot(t, root, "stat", "-c", "%a %U", f); strings.TrimSpace(out) != "640 root" {
+				t.Errorf("%s is %q, want 640 root", f, strings.TrimSpace(out))
+			}
+		}
+		// this machine's systemd-tmpfiles, on the root, as at boot: our line wins over var.conf's 0664
+		fixture.Need(t, "systemd-tmpfiles")
+		wtmp := filepath.Join(root, "var/log/wtmp")
+		if err := os.Chmod(wtmp, 0o664); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("systemd-tmpfiles", "--root="+root, "--create", "--prefix=/var/log/wtmp").CombinedOutput(); err != nil {
+			t.Fatalf("systemd-tmpfiles --create: %v\n%s", err, out)
+		}
+		if fi, err := os.Stat(wtmp); err != nil || fi.Mode().Perm() != 0o640 {
+			t.Errorf("after systemd-tmpfiles --create, /var/log/wtmp is %v (%v), want 0640", fi.Mode().Perm(), err)
+		}
+		for _, name := range []string{"wtmp", "btmp"} {
+			if got := readFile(t, root, "etc/logrotate.d/"+name); !strings.Contains(got, "    create 0640 root utmp\n") {
+				t.Errorf("/etc/logrotate.d/%s:\n%s", name, got)
 			}
 		}
 	})

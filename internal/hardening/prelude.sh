@@ -992,6 +992,16 @@ refit_efi_image() {
 
 # ---- scans over logs and home directories --------------------------------------------------
 
+# refit_scan_result fix|"" FIXED FOUND: ends a scan that collected paths in refit_bad: after a fix
+# the detail is FIXED and the paths; otherwise the scan fails with FOUND and the paths, if any.
+refit_scan_result() {
+	if [ "$1" = fix ]; then
+		REFIT_DETAIL="$2$refit_bad"
+		return 0
+	fi
+	[ -z "$refit_bad" ] || refit_detail "$3$refit_bad"
+}
+
 # refit_varlog_scan [fix]: files under /var/log at most 0640 (wtmp/lastlog 0664, btmp 0660).
 refit_varlog_scan() {
 	[ -d /var/log ] || return 0
@@ -1007,11 +1017,7 @@ refit_varlog_scan() {
 		if [ "${1:-}" = fix ]; then refit_mode_fix "$refit_f" $refit_max || return 1; fi
 		refit_bad="$refit_bad ${refit_f#/var/log/}"
 	done <"$REFIT_TMP/varlog"
-	if [ "${1:-}" = fix ]; then
-		REFIT_DETAIL="fixed:$refit_bad"
-		return 0
-	fi
-	[ -z "$refit_bad" ] || refit_detail "too permissive:$refit_bad"
+	refit_scan_result "${1:-}" "fixed:" "too permissive:"
 }
 
 # refit_homes_scan [fix]: regular users' home directories at most 0750 and owned by the user;
@@ -1026,11 +1032,7 @@ refit_homes_scan() {
 		if [ "${1:-}" = fix ]; then refit_mode_fix "$refit_h" 0750 "$refit_u" || return 1; fi
 		refit_bad="$refit_bad $refit_h"
 	done
-	if [ "${1:-}" = fix ]; then
-		REFIT_DETAIL="fixed:$refit_bad"
-		return 0
-	fi
-	[ -z "$refit_bad" ] || refit_detail "too open or not owned by their user:$refit_bad"
+	refit_scan_result "${1:-}" "fixed:" "too open or not owned by their user:"
 }
 
 # refit_dotfiles_scan [fix]: dot files in regular users' homes at most 0740 (.bash_history 0600).
@@ -1047,11 +1049,7 @@ refit_dotfiles_scan() {
 			refit_bad="$refit_bad $refit_f"
 		done
 	done
-	if [ "${1:-}" = fix ]; then
-		REFIT_DETAIL="fixed:$refit_bad"
-		return 0
-	fi
-	[ -z "$refit_bad" ] || refit_detail "too permissive:$refit_bad"
+	refit_scan_result "${1:-}" "fixed:" "too permissive:"
 }
 
 # refit_trustfiles_scan NAMES SYSTEM-FILES [fix]: none of NAMES in root's and regular users'
@@ -1894,4 +1892,138 @@ refit_fw_live() {
 		REFIT_DETAIL="loaded table inet filter"
 		;;
 	esac
+}
+
+# ---- file integrity (AIDE) -----------------------------------------------------------------
+
+# refit_aide_conf: AIDE's configuration file (Debian/Ubuntu: /etc/aide/aide.conf; RPM: /etc/aide.conf).
+refit_aide_conf() {
+	if [ "$REFIT_FAMILY" = debian ]; then printf '/etc/aide/aide.conf'; else printf '/etc/aide.conf'; fi
+}
+
+# refit_aide_db: AIDE's database, the one its checks read (Debian/Ubuntu: /var/lib/aide/aide.db;
+# RPM: /var/lib/aide/aide.db.gz).
+refit_aide_db() {
+	if [ "$REFIT_FAMILY" = debian ]; then printf '/var/lib/aide/aide.db'; else printf '/var/lib/aide/aide.db.gz'; fi
+}
+
+# refit_aide_installed: AIDE and its configuration are installed (returns 2 with a reason otherwise).
+refit_aide_installed() {
+	[ -x /usr/bin/aide ] || [ -x /usr/sbin/aide ] || refit_na "AIDE is not installed" || return 2
+	[ -f "$(refit_aide_conf)" ] || refit_na "AIDE's configuration $(refit_aide_conf) is missing (Debian: aide-common)" || return 2
+}
+
+# refit_aide_db_check: the database exists and was built after the last change of AIDE's
+# configuration.
+refit_aide_db_check() {
+	refit_aide_installed || return 2
+	refit_db=$(refit_aide_db)
+	[ -s "$refit_db" ] || refit_detail "AIDE has no database ($refit_db)" || return 1
+	refit_newer=$(find "$(refit_aide_conf)" /etc/aide/aide.conf.d /etc/aide/aide.settings.d -newer "$refit_db" 2>/dev/null | head -n 1)
+	[ -z "$refit_newer" ] || refit_detail "$refit_newer changed after $refit_db was built" || return 1
+	return 0
+}
+
+# refit_aide_db_build: builds the database from the image as it is now.
+refit_aide_db_build() {
+	if [ "$REFIT_FAMILY" = debian ]; then
+		# aideinit runs AIDE as _aide: its database folder as aide-common's tmpfiles.d makes it at
+		# boot (systemd-tmpfiles cannot run where /proc is not mounted)
+		if refit_user_exists _aide && [ -d /var/lib/aide ]; then
+			chown _aide:root /var/lib/aide && chmod 0700 /var/lib/aide || { REFIT_DETAIL="cannot give /var/lib/aide to _aide"; return 1; }
+		fi
+		refit_run aideinit --yes --force || return 1
+		# aideinit's logs take the rest of /var/log's modes (fs.perm.var-log)
+		for refit_f in /var/log/aide/aideinit.log /var/log/aide/aideinit.errors; do
+			[ ! -f "$refit_f" ] || chmod o-rwx,g-wx "$refit_f" || return 1
+		done
+	else
+		refit_run aide --init && mv -f /var/lib/aide/aide.db.new.gz /var/lib/aide/aide.db.gz || return 1
+	fi
+	REFIT_DETAIL="built $(refit_aide_db) from the image"
+}
+
+# ---- login records -------------------------------------------------------------------------
+
+REFIT_LOGIN_RECORDS='/var/log/wtmp /var/log/btmp /var/log/lastlog'
+REFIT_LOGIN_TMPFILES=/etc/tmpfiles.d/00-refit-login-records.conf
+REFIT_LOGIN_TMPFILES_CONF='# Managed by refit-harden (fs.perm.login-records): the login records are readable by root and
+# the utmp group only. This file sorts before systemd'"'"'s var.conf, so its modes win at boot.
+f /var/log/wtmp 0640 root utmp -
+f /var/log/btmp 0640 root utmp -
+f /var/log/lastlog 0640 root utmp -
+'
+# awk program: logrotate "create MODE ..." lines with group write or any permission for others
+# become mode 0640 (with fix=1; without, the exit status says whether one is there)
+REFIT_AWK_LOGROTATE_CREATE='
+$1 == "create" && $2 ~ /^[0-7]+$/ {
+	m = $2; g = substr(m, length(m) - 1, 1); o = substr(m, length(m), 1)
+	if ((g != "0" && g != "4") || o != "0") { bad = 1; if (fix) sub(/create[ \t]+[0-7]+/, "create 0640") }
+}
+fix { print }
+END { if (!fix) exit bad }'
+
+# refit_login_records [fix]: wtmp, btmp and lastlog at most 0640 now, at boot (tmpfiles.d) and
+# after logrotate creates them anew.
+refit_login_records() {
+	refit_bad=
+	for refit_f in $REFIT_LOGIN_RECORDS /var/log/wtmp.1 /var/log/btmp.1; do
+		refit_mode_at_most "$refit_f" 0640 root && continue
+		if [ "${1:-}" = fix ]; then refit_mode_fix "$refit_f" 0640 root || return 1; fi
+		refit_bad="$refit_bad $refit_f"
+	done
+	if [ -d /usr/lib/tmpfiles.d ] || [ -d /lib/tmpfiles.d ]; then
+		if ! refit_file_is "$REFIT_LOGIN_TMPFILES" 0644 root:root "$REFIT_LOGIN_TMPFILES_CONF"; then
+			if [ "${1:-}" = fix ]; then refit_put "$REFIT_LOGIN_TMPFILES" 0644 root:root "$REFIT_LOGIN_TMPFILES_CONF" || return 1; fi
+			refit_bad="$refit_bad $REFIT_LOGIN_TMPFILES"
+		fi
+	fi
+	for refit_f in /etc/logrotate.d/wtmp /etc/logrotate.d/btmp; do
+		[ -f "$refit_f" ] || continue
+		awk "$REFIT_AWK_LOGROTATE_CREATE" "$refit_f" && continue
+		if [ "${1:-}" = fix ]; then refit_filter "$refit_f" "$REFIT_AWK_LOGROTATE_CREATE" -v fix=1 || return 1; fi
+		refit_bad="$refit_bad $refit_f"
+	done
+	refit_scan_result "${1:-}" "mode 0640 on" "readable by others or writable by the group:"
+}
+
+# ---- pam_unix hashing cost -----------------------------------------------------------------
+
+# awk program: on the pam_unix lines of the Password sections of a pam-auth-update profile (or of
+# the password lines of a PAM file, with file=1), rounds= is the cost the hashing method takes
+# (yescrypt: 11; sha512, sha256: 65536); without fix=1 the exit status says whether a line lacks it.
+REFIT_AWK_PAM_ROUNDS='
+/^[A-Za-z-]+:/ { section = $1 }
+{
+	line = $0
+	if ((file ? line ~ /^[ \t]*password[ \t]/ : section ~ /^Password/) && line ~ /pam_unix\.so/ && line !~ /^[ \t]*#/) {
+		want = ""
+		if (line ~ /[ \t]yescrypt([ \t]|$)/) want = 11
+		else if (line ~ /[ \t](sha512|sha256)([ \t]|$)/) want = 65536
+		if (want != "" && line !~ ("[ \t]rounds=" want "([ \t]|$)")) {
+			bad = 1
+			gsub(/[ \t]rounds=[^ \t]*/, "", line)
+			line = line " rounds=" want
+		}
+	}
+	if (fix) print line
+}
+END { if (!fix) exit bad }'
+
+# refit_pam_rounds check|fix: pam_unix hashes new passwords with the hashing method's high cost.
+refit_pam_rounds() {
+	refit_f=/etc/pam.d/common-password
+	[ -f "$refit_f" ] || refit_na "$refit_f is missing" || return 2
+	grep -Eq '^[[:space:]]*password[[:space:]].*pam_unix\.so.*[[:space:]](yescrypt|sha512|sha256)([[:space:]]|$)' "$refit_f" ||
+		refit_na "pam_unix in $refit_f names no yescrypt or SHA-crypt method" || return 2
+	if [ "$1" != fix ]; then
+		awk -v file=1 "$REFIT_AWK_PAM_ROUNDS" "$refit_f" || refit_detail "pam_unix in $refit_f has no rounds= for its hashing method"
+		return
+	fi
+	if [ -f /usr/share/pam-configs/unix ]; then
+		refit_filter /usr/share/pam-configs/unix "$REFIT_AWK_PAM_ROUNDS" -v fix=1 || return 1
+		DEBIAN_FRONTEND=noninteractive refit_run pam-auth-update --package || return 1
+	fi
+	refit_filter "$refit_f" "$REFIT_AWK_PAM_ROUNDS" -v fix=1 -v file=1 || return 1
+	REFIT_DETAIL="pam_unix hashes with $(grep -Eo 'rounds=[0-9]+' "$refit_f" | head -n 1)"
 }

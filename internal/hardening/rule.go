@@ -10,20 +10,21 @@ import (
 
 // Rule groups, in the order the program applies them.
 const (
-	GroupPackages = "packages"
-	GroupSysctl   = "sysctl"
-	GroupModules  = "modules"
-	GroupFiles    = "files"
-	GroupAccounts = "accounts"
-	GroupPAM      = "pam"
-	GroupAudit    = "audit"
-	GroupBoot     = "boot"
-	GroupServices = "services"
-	GroupSSH      = "ssh"
-	GroupUsers    = "users"
-	GroupNetwork  = "network"
-	GroupFirewall = "firewall"
-	GroupLive     = "live"
+	GroupPackages  = "packages"
+	GroupSysctl    = "sysctl"
+	GroupModules   = "modules"
+	GroupFiles     = "files"
+	GroupAccounts  = "accounts"
+	GroupPAM       = "pam"
+	GroupAudit     = "audit"
+	GroupBoot      = "boot"
+	GroupServices  = "services"
+	GroupSSH       = "ssh"
+	GroupUsers     = "users"
+	GroupNetwork   = "network"
+	GroupFirewall  = "firewall"
+	GroupIntegrity = "integrity"
+	GroupLive      = "live"
 )
 
 // Rule is one entry of the catalogue: a stable id, what it changes, and the shell code that
@@ -47,7 +48,8 @@ type Rule struct {
 // that depend on nothing else (when cfg.Hardening), the SSH, user, network and firewall rules the
 // configuration asks for, the hardening rules that cover what those install or create (sudo
 // defaults, file permissions and logs, PAM, home directories, audit rules), the DNS rule (after
-// every rule that may install packages), then the live-apply steps. Rules listed in cfg.Skip are included (they are reported as skipped).
+// every rule that may install packages), the file integrity rules (AIDE's database records the
+// image as the other rules leave it), then the live-apply steps. Rules listed in cfg.Skip are included (they are reported as skipped).
 func Catalogue(cfg Config) ([]Rule, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -57,10 +59,13 @@ func Catalogue(cfg Config) ([]Rule, error) {
 
 // rules assembles the catalogue of a configuration that has its defaults filled in.
 func (c Config) rules() ([]Rule, error) {
-	var rules, late []Rule
+	var rules, late, final []Rule
 	if c.Hardening {
 		rules, late = baselineRules(c)
 		rules, late = c.inProfile(rules), c.inProfile(late)
+		// the integrity rules come last (baselineRules lists them at the end of late)
+		final = slices.DeleteFunc(slices.Clone(late), func(r Rule) bool { return r.Group != GroupIntegrity })
+		late = slices.DeleteFunc(late, func(r Rule) bool { return r.Group == GroupIntegrity })
 	}
 	rules = append(rules, sshRules(c)...)
 	rules = append(rules, userRules(c)...)
@@ -69,6 +74,7 @@ func (c Config) rules() ([]Rule, error) {
 	rules = append(rules, firewallRules(c)...)
 	rules = append(rules, late...)
 	rules = append(rules, dns...)
+	rules = append(rules, final...)
 	if !c.Audit {
 		rules = append(rules, liveRules()...)
 	}

@@ -14,11 +14,16 @@ var costlySysctls = []string{"kernel.panic_on_oops"}
 // and whose updates run maintainer scripts refit-patch defers to the first boot (update-binfmts).
 var costlyPackages = []string{"apparmor-utils"}
 
+// costlyRules are other rules only the profiles whose benchmark asks for them apply: pam_unix at
+// yescrypt's highest cost spends about 3 s of CPU and 1 GiB of memory on every password login.
+var costlyRules = []string{"pam.unix-rounds"}
+
 // baselineRules is the hardening catalogue of the baseline profile: what dev-sec's os_hardening
 // role covers, plus the CIS Debian 12 and ANSSI BP-028 items that can be set offline. The late
 // rules run after the ssh, user, network and firewall rules, because those create home
 // directories and may install packages (sudo, nftables, an NTP client) whose configuration, logs
 // and setuid programs the late rules cover: run before them, a second run would find work left.
+// The integrity rules end the late ones; Config.rules moves them after the DNS rule.
 func baselineRules(c Config) (early, late []Rule) {
 	// rules that need none of the installed packages come first: apt-get update runs in the
 	// background meanwhile
@@ -37,9 +42,11 @@ func baselineRules(c Config) (early, late []Rule) {
 	late = append(late, sudoRules()...)
 	late = append(late, files...)
 	late = append(late, pamRules()...)
+	late = append(late, unixRoundsRule())
 	late = append(late, homes...)
 	late = append(late, auditRules()...)
 	late = append(late, logrotateRule(), journaldSyslogRule())
+	late = append(late, integrityRules()...)
 	return early, late
 }
 
@@ -87,6 +94,7 @@ var wantedPackages = []wantedPackage{
 	{"logrotate", "logrotate", "logrotate", "logrotate, which rotates the log files of rsyslog before they fill the disk"},
 	{"audispd-plugins", "audispd-plugins", "audispd-plugins", "the audit dispatcher plugins (audisp-remote, audisp-syslog), for sending audit records off the machine"},
 	{"cron", "cron", "cronie", "cron, for periodic jobs (CIS checks its permissions and allow-list)"},
+	{"aide", "aide-common", "aide", "AIDE, which detects changed system files (its database is built last, by integrity.aide-database)"},
 }
 
 // insecurePackage is a package (family) removed when present; names of all distributions.
@@ -336,6 +344,7 @@ func fileRules() (rules, homes []Rule) {
 	}
 	suid := shWords(suidRemoved...)
 	rules = append(rules,
+		loginRecordsRule(),
 		Rule{
 			ID: "fs.perm.var-log", Group: GroupFiles, Title: "log files are not world-readable",
 			Changes: "Clears group write/execute and all other permissions on files under `/var/log` (`wtmp`, `lastlog` and `btmp` keep group write for their `utmp` group).",

@@ -124,13 +124,14 @@ func TestAccHardenChroot(t *testing.T) {
 // SCAP Security Guide's CIS and ANSSI profiles evaluated by OpenSCAP (fixture.JudgeSSG), must find
 // on the image TestAccHardenChroot hardens (the baseline profile). Issue 14's targets, CIS L1
 // 97 % and ANSSI BP-028 intermediary 92 %, are not reached yet: these floors are the figures this
-// test reached (2026-12-07: CIS L1 311 pass / 19 fail, ANSSI intermediary 166 / 25), so that any
-// drop fails. docs/provisioners/harden.mdx lists the rules that still fail and why; this
-// template's NTP server is not one of the pool servers SSG's service_timesyncd_configured
-// accepts, so CIS L1 is one rule lower here than in the docs' measurement.
+// test reached (2026-12-07, with AIDE and the login records' modes: CIS L1 313 pass / 17 fail,
+// ANSSI intermediary 167 / 24), so that any drop fails. docs/provisioners/harden.mdx lists the
+// rules that still fail and why; this template's NTP server is not one of the pool servers SSG's
+// service_timesyncd_configured accepts, so CIS L1 is one rule lower here than in the docs'
+// measurement.
 var judgeFloors = map[string]float64{
-	"cis_level1_server":       94.2,
-	"anssi_bp28_intermediary": 86.9,
+	"cis_level1_server":       94.8,
+	"anssi_bp28_intermediary": 87.4,
 }
 
 // judgeHardenedImage judges the source image and the hardened one with the SSG profiles of
