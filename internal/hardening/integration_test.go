@@ -98,7 +98,7 @@ func TestDebianChroot(t *testing.T) {
 			t.Fatalf("sshd -T: %v\n%s", err, eff)
 		}
 		for _, want := range []string{"permitrootlogin no", "passwordauthentication no", "kbdinteractiveauthentication no",
-			"maxauthtries 3", "allowgroups ssh-users", "x11forwarding no", "banner /etc/issue.net",
+			"maxauthtries 3", "allowgroups ssh-users", "x11forwarding no", "disableforwarding yes", "allowstreamlocalforwarding no", "banner /etc/issue.net",
 			"macs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,hmac-sha2-512,hmac-sha2-256"} {
 			if !strings.Contains(eff, want+"\n") {
 				t.Errorf("sshd -T lacks %q", want)
