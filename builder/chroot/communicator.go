@@ -1,6 +1,7 @@
 package chroot
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,14 +11,15 @@ import (
 
 	sdkchroot "github.com/hashicorp/packer-plugin-sdk/chroot"
 	"github.com/hashicorp/packer-plugin-sdk/common"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/refit-images/packer-plugin-refit/internal/diskimage"
 )
 
 // communicator is the SDK's chroot communicator, whose commands run through the
 // build's command wrapper and so inside the image's mount namespace. Start is the
-// SDK's. The SDK reads downloads with this process's own file system view, which
-// does not see the image (it is mounted only in its namespace), so Download reads
+// SDK's, without the host's TMPDIR. The SDK reads downloads with this process's own
+// file system view, which does not see the image (it is mounted only in its namespace), so Download reads
 // through Mounts.ResolvePath and DownloadDir copies inside the namespace; and the
 // SDK's uploads drop cp's error message, so Upload and UploadDir keep it and name
 // the image's filesystem that could not be mounted when the destination is on one
@@ -25,6 +27,15 @@ import (
 type communicator struct {
 	*sdkchroot.Communicator
 	mounts *diskimage.Mounts
+}
+
+// Start runs cmd inside the image as the SDK does, without the build host's TMPDIR: the
+// plugin inherits Packer's environment, and a TMPDIR naming a host folder (as CI systems
+// set it) does not exist in the image, so mktemp and the package scripts that use it
+// (apparmor's postinst among them) failed there. Inside, programs fall back to /tmp.
+func (c *communicator) Start(ctx context.Context, cmd *packersdk.RemoteCmd) error {
+	cmd.Command = "unset TMPDIR; " + cmd.Command
+	return c.Communicator.Start(ctx, cmd)
 }
 
 // newCommunicator returns the communicator for the image mounted at mounts.
