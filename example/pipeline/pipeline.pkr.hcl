@@ -100,10 +100,12 @@ build {
   # auditd, …) come from the image's own repositories.
   provisioner "refit-harden" {
     report = "harden-report.json"
-    # refit-patch changes packages after this build, so a database AIDE built here would report
-    # their files at its first check: build it on the finished image instead (aideinit --yes
-    # --force at first boot). See "AIDE" in docs/provisioners/harden.mdx.
-    skip = ["integrity.aide-database"]
+    # No AIDE in this pipeline: refit-patch changes packages after this build, so a database
+    # AIDE built here would report their files at its first check, and an aide-common update
+    # runs its postinst at the first boot. Add AIDE where the image is final (a last
+    # refit-harden with only the AIDE rules, or aideinit at first boot). See "AIDE" in
+    # docs/provisioners/harden.mdx.
+    skip = ["packages.install.aide", "integrity.aide-database"]
 
     user {
       name                = var.admin_user
