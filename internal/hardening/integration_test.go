@@ -49,6 +49,9 @@ func TestDebianChroot(t *testing.T) {
 	for name, mode := range map[string]string{"wtmp": "0664", "btmp": "0660"} {
 		writeFile(t, root, "etc/logrotate.d/"+name, "/var/log/"+name+" {\n    missingok\n    monthly\n    create "+mode+" root utmp\n    rotate 1\n}\n")
 	}
+	// an administrator's own AllowGroups line: sshd adds up AllowGroups lines, so it would widen
+	// the configured list
+	writeFile(t, root, "etc/ssh/sshd_config", readFile(t, root, "etc/ssh/sshd_config")+"AllowGroups wheel\n")
 	cfg := integrationConfig(t)
 	cfg.Extra = []string{"pam.unix-rounds"} // an ANSSI rule, outside the baseline
 
@@ -103,6 +106,9 @@ func TestDebianChroot(t *testing.T) {
 			if !strings.Contains(eff, want+"\n") {
 				t.Errorf("sshd -T lacks %q", want)
 			}
+		}
+		if n := strings.Count(eff, "\nallowgroups "); n != 1 {
+			t.Errorf("sshd -T has %d allowgroups entries, want only ssh-users:\n%s", n, eff)
 		}
 	})
 	t.Run("sudo", func(t *testing.T) {

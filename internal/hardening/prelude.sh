@@ -694,9 +694,10 @@ refit_sshd_main_get() {
 	awk -v key="$1" -v cfg="$REFIT_SSHD_MAIN" -v main=1 "$REFIT_AWK_SSHD" </dev/null
 }
 
-# refit_sshd_is KEY VALUE: the effective value equals VALUE (case-insensitively), and so does the
-# main file's own value: settings live in refit's drop-in, and are mirrored into sshd_config for
-# the tools that read only that file (such as the SCAP Security Guide's Debian checks).
+# refit_sshd_is KEY VALUE [list]: the effective value equals VALUE (case-insensitively), and so
+# does the main file's own value: settings live in refit's drop-in, and are mirrored into
+# sshd_config for the tools that read only that file (such as the SCAP Security Guide's Debian
+# checks). With "list" (see refit_sshd_list_set), the main file must not set KEY at all.
 refit_sshd_is() {
 	refit_sshd_present || refit_na "the OpenSSH server is not installed" || return 2
 	refit_cur=$(refit_sshd_get "$1")
@@ -706,6 +707,11 @@ refit_sshd_is() {
 	fi
 	[ "$(refit_sshd_target)" != "$REFIT_SSHD_MAIN" ] || return 0
 	refit_cur=$(refit_sshd_main_get "$1")
+	if [ "${3:-}" = list ]; then
+		[ -z "$refit_cur" ] && return 0
+		REFIT_DETAIL="$REFIT_SSHD_MAIN itself says $1 $refit_cur, which sshd adds to the drop-in's list"
+		return 1
+	fi
 	refit_same_ci "$refit_cur" "$2" && return 0
 	REFIT_DETAIL="$REFIT_SSHD_MAIN itself says $1 ${refit_cur:-nothing}, want $2 there too"
 	return 1
@@ -750,6 +756,27 @@ refit_sshd_set() {
 		REFIT_DETAIL="set $1 $2 in $REFIT_SSHD_MAIN"
 	fi
 	return 0
+}
+
+# refit_sshd_list_set KEY VALUE: for AllowUsers and AllowGroups, whose lines sshd adds up instead
+# of taking the first: VALUE goes into refit's drop-in only, and sshd_config loses its own lines
+# outside Match blocks (they would widen the list). Checked with refit_sshd_is KEY VALUE list.
+refit_sshd_list_set() {
+	refit_t=$(refit_sshd_target)
+	[ "$refit_t" != "$REFIT_SSHD_MAIN" ] || { refit_sshd_set "$1" "$2"; return; }
+	refit_sshd_save
+	if [ ! -e "$refit_t" ]; then
+		refit_put "$refit_t" 0600 root:root "# Managed by refit-harden: sshd takes the first value of each keyword, so this file sorts first.
+" || return 1
+	fi
+	refit_sshd_set_in "$refit_t" "$1" "$2" || return 1
+	refit_filter "$REFIT_SSHD_MAIN" '
+		{ t = $0; sub(/^[ \t]+/, "", t); k = t; sub(/[ \t=].*$/, "", k); k = tolower(k)
+		  if (k == "match") inmatch = 1
+		  if (!inmatch && k == tolower(key)) next
+		  print }' -v key="$1" || return 1
+	REFIT_SSHD_DIRTY=1
+	REFIT_DETAIL="set $1 $2 in $refit_t only (sshd adds up $1 lines)"
 }
 
 # refit_sshd_unset_is KEY / refit_sshd_unset KEY: a setting the configuration no longer makes is

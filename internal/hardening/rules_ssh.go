@@ -115,7 +115,12 @@ refit_sshd_set Banner /etc/issue.net`,
 	}{{"AllowUsers", "ssh.allow-users", "allow_users", s.AllowUsers}, {"AllowGroups", "ssh.allow-groups", "allow_groups", s.AllowGroups}} {
 		if len(l.list) > 0 {
 			v := strings.Join(l.list, " ")
-			rules = append(rules, sshRule(l.id, "SSH login restricted to "+v, "`ssh."+l.field+"`", sshKeyword{l.key, v}))
+			rules = append(rules, Rule{
+				ID: l.id, Group: GroupSSH, Title: "SSH login restricted to " + v,
+				Changes: fmt.Sprintf("`%s %s` in refit's sshd drop-in (`ssh.%s`). sshd adds up every `%s` line instead of taking the first, so a `%s` line of `sshd_config` outside Match blocks, which would widen the list, is removed; without drop-in support, the line is set in `sshd_config`.", l.key, v, l.field, l.key, l.key),
+				check:   fmt.Sprintf("refit_sshd_is %s %s list", l.key, shq(v)),
+				apply:   fmt.Sprintf("refit_sshd_list_set %s %s", l.key, shq(v)),
+			})
 			continue
 		}
 		rules = append(rules, Rule{
