@@ -112,6 +112,7 @@ var ssgRules = map[string][]string{
 	"sudo.timestamp-timeout":             {"sudo_require_reauthentication"},
 	"sudo.env-reset":                     {"sudo_add_env_reset"},
 	"sudo.ignore-dot":                    {"sudo_add_ignore_dot"},
+	"sudo.umask":                         {"sudo_add_umask"},
 	"fs.perm.passwd":                     {"file_permissions_etc_passwd", "file_owner_etc_passwd", "file_groupowner_etc_passwd", "file_permissions_backup_etc_passwd", "file_owner_backup_etc_passwd", "file_groupowner_backup_etc_passwd"},
 	"fs.perm.group":                      {"file_permissions_etc_group", "file_owner_etc_group", "file_groupowner_etc_group", "file_permissions_backup_etc_group", "file_owner_backup_etc_group", "file_groupowner_backup_etc_group"},
 	"fs.perm.shadow":                     {"file_permissions_etc_shadow", "file_owner_etc_shadow", "file_groupowner_etc_shadow", "file_permissions_backup_etc_shadow", "file_owner_backup_etc_shadow", "file_groupowner_backup_etc_shadow"},
@@ -298,12 +299,22 @@ func costly(id string) bool {
 		slices.Contains(costlyPackages, strings.TrimPrefix(id, "packages.install."))
 }
 
+// paidWhere are costly rules the baseline applies where the image has already paid their price:
+// the shell condition that says it has, why the rule is not applicable where it has not, and
+// where it applies (the rule table's baseline cell).
+var paidWhere = map[string]struct{ cond, unpaid, where string }{
+	"packages.install.apparmor-utils": {"refit_pkg_installed python3",
+		`the image has no Python 3, which apparmor-utils would pull in (extra_rules = ["packages.install.apparmor-utils"] installs it anyway)`,
+		"with Python 3"},
+}
+
 // InProfile reports whether a hardening rule belongs to a profile: the baseline has every rule
-// but the costly ones;
+// but the costly ones (those in paidWhere only where the image has paid their price);
 // the other profiles take the rules that answer at least one SSG rule their benchmark level selects.
 func InProfile(profile, id string) bool {
 	if profile == ProfileBaseline {
-		return !costly(id)
+		_, paid := paidWhere[id]
+		return !costly(id) || paid
 	}
 	want, ok := profileSSG[profile]
 	if !ok {

@@ -79,6 +79,8 @@ type SSH struct {
 	ClientAliveCountMax int
 	// LoginGraceTime is the number of seconds a client has to authenticate.
 	LoginGraceTime int
+	// LogLevel is sshd's LogLevel, INFO or VERBOSE.
+	LogLevel string
 	// Banner is the pre-login banner text written to /etc/issue.net; empty for the default.
 	Banner string
 }
@@ -146,6 +148,7 @@ const (
 	DefaultClientAliveInterval = 300
 	DefaultClientAliveCountMax = 3
 	DefaultLoginGraceTime      = 60
+	DefaultSSHLogLevel         = "INFO"
 	DefaultHomeMode            = "0750"
 	DefaultBanner              = "Authorized users only. All activity on this system may be monitored and reported. Unauthorized access is prohibited by law and policy."
 )
@@ -183,6 +186,7 @@ func DefaultConfig() Config {
 			ClientAliveInterval: DefaultClientAliveInterval,
 			ClientAliveCountMax: DefaultClientAliveCountMax,
 			LoginGraceTime:      DefaultLoginGraceTime,
+			LogLevel:            DefaultSSHLogLevel,
 		},
 		Firewall: Firewall{
 			Backend:        BackendAuto,
@@ -220,6 +224,9 @@ func (c Config) withDefaults() Config {
 	}
 	if s.LoginGraceTime == 0 {
 		s.LoginGraceTime = DefaultLoginGraceTime
+	}
+	if s.LogLevel == "" {
+		s.LogLevel = DefaultSSHLogLevel
 	}
 	if s.Banner == "" {
 		s.Banner = DefaultBanner

@@ -53,7 +53,7 @@ func TestDebianChroot(t *testing.T) {
 	// the configured list
 	writeFile(t, root, "etc/ssh/sshd_config", readFile(t, root, "etc/ssh/sshd_config")+"AllowGroups wheel\n")
 	cfg := integrationConfig(t)
-	cfg.Extra = []string{"pam.unix-rounds"} // an ANSSI rule, outside the baseline
+	cfg.Extra = []string{"pam.unix-rounds", "sudo.umask"} // ANSSI rules, outside the baseline
 
 	first, out := runProgram(t, root, cfg, "/bin/sh")
 	if first.OSID != "debian" || first.Family != "debian" || first.Live {
@@ -79,10 +79,15 @@ func TestDebianChroot(t *testing.T) {
 		"sysctl.net.ipv4.conf.all.rp_filter": StatusChanged,
 		"pam.unix-rounds":                    StatusChanged,
 		"fs.perm.login-records":              StatusChanged,
+		"sudo.umask":                         StatusChanged,
 	} {
 		if got := byID[id].Status; got != want {
 			t.Errorf("%s: %s (%s), want %s", id, got, byID[id].Detail, want)
 		}
+	}
+	// the baseline installs apparmor-utils only where the image already has Python 3; this root has none
+	if r := byID["packages.install.apparmor-utils"]; r.Status != StatusSkipped || !strings.Contains(r.Detail, "no Python 3") {
+		t.Errorf("packages.install.apparmor-utils: %s (%s), want skipped for want of Python 3", r.Status, r.Detail)
 	}
 
 	// idempotent, and the same with busybox sh
@@ -101,7 +106,7 @@ func TestDebianChroot(t *testing.T) {
 			t.Fatalf("sshd -T: %v\n%s", err, eff)
 		}
 		for _, want := range []string{"permitrootlogin no", "passwordauthentication no", "kbdinteractiveauthentication no",
-			"maxauthtries 3", "allowgroups ssh-users", "x11forwarding no", "disableforwarding yes", "allowstreamlocalforwarding no", "banner /etc/issue.net",
+			"maxauthtries 3", "allowgroups ssh-users", "loglevel INFO", "x11forwarding no", "disableforwarding yes", "allowstreamlocalforwarding no", "banner /etc/issue.net",
 			"macs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,hmac-sha2-512,hmac-sha2-256"} {
 			if !strings.Contains(eff, want+"\n") {
 				t.Errorf("sshd -T lacks %q", want)
@@ -114,6 +119,12 @@ func TestDebianChroot(t *testing.T) {
 	t.Run("sudo", func(t *testing.T) {
 		if out, err := inRoot(t, root, "visudo", "-c"); err != nil {
 			t.Fatalf("visudo -c: %v\n%s", err, out)
+		}
+		// sudo.umask: sudo itself runs commands with umask 0077 (the union with root's 0022); the
+		// output's last line is the command's (sudo may first warn that it cannot resolve the host name)
+		out, err := inRoot(t, root, "sudo", "-n", "sh", "-c", "umask")
+		if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || lines[len(lines)-1] != "0077" {
+			t.Errorf("umask under sudo: %q, %v; want 0077", out, err)
 		}
 		for file, want := range map[string]string{
 			"etc/sudoers.d/90-refit-user-deploy":  "deploy ALL=(ALL:ALL) NOPASSWD: ALL\n",

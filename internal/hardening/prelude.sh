@@ -1370,8 +1370,10 @@ refit_audit_rules() {
 				"-a always,exit -F arch=$refit_a -S $refit_del $refit_u -k delete" \
 				"-a always,exit -F arch=$refit_a -S $refit_mod $refit_u -k kernel_modules"
 		done
+		# written whether or not the program is installed yet (the acl package is often missing): a
+		# path rule watches its folder, so a chacl or setfacl installed later is recorded too
 		for refit_p in /usr/bin/chcon /usr/bin/setfacl /usr/bin/chacl /usr/sbin/usermod; do
-			[ ! -x "$refit_p" ] || printf '%s\n' "-a always,exit -F path=$refit_p -F perm=x $refit_u -k perm_chng"
+			printf '%s\n' "-a always,exit -F path=$refit_p -F perm=x $refit_u -k perm_chng"
 		done
 		for refit_p in /usr/bin/kmod /usr/sbin/insmod /usr/sbin/rmmod /usr/sbin/modprobe; do
 			[ ! -x "$refit_p" ] || [ -L "$refit_p" ] || printf '%s\n' "-a always,exit -F path=$refit_p -F perm=x $refit_u -k kernel_modules"

@@ -130,6 +130,8 @@ func RuleTable(w io.Writer) error {
 			switch {
 			case !hardening[r.ID]:
 				cells = append(cells, "setting")
+			case p == ProfileBaseline && paidWhere[r.ID].where != "":
+				cells = append(cells, paidWhere[r.ID].where)
 			case InProfile(p, r.ID):
 				cells = append(cells, "✓")
 			default:
@@ -154,9 +156,25 @@ func RuleIDs() []string {
 	return ids
 }
 
-// inProfile keeps the hardening rules of the configuration's profile and its extra rules.
+// inProfile keeps the hardening rules of the configuration's profile and its extra rules. A costly
+// rule the baseline has only where its price is paid (paidWhere) is not applicable elsewhere,
+// unless extra_rules names it.
 func (c Config) inProfile(rules []Rule) []Rule {
-	return slices.DeleteFunc(rules, func(r Rule) bool { return !c.profileHas(r.ID) })
+	rules = slices.DeleteFunc(rules, func(r Rule) bool { return !c.profileHas(r.ID) })
+	for i, r := range rules {
+		if c.onlyWherePaid(r.ID) {
+			p := paidWhere[r.ID]
+			rules[i].check = fmt.Sprintf("%s || refit_na %s || return 2\n%s", p.cond, shq(p.unpaid), r.check)
+		}
+	}
+	return rules
+}
+
+// onlyWherePaid reports whether the configuration applies a costly rule only where the image has
+// paid its price (paidWhere): in the baseline, unless extra_rules names it.
+func (c Config) onlyWherePaid(id string) bool {
+	_, ok := paidWhere[id]
+	return ok && c.Profile == ProfileBaseline && !slices.ContainsFunc(c.Extra, func(x string) bool { return skipMatches(x, id) })
 }
 
 // profileHas reports whether a hardening rule is in the configuration's profile or its extra rules.

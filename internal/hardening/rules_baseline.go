@@ -15,8 +15,10 @@ var costlySysctls = []string{"kernel.panic_on_oops"}
 var costlyPackages = []string{"apparmor-utils"}
 
 // costlyRules are other rules only the profiles whose benchmark asks for them apply: pam_unix at
-// yescrypt's highest cost spends about 3 s of CPU and 1 GiB of memory on every password login.
-var costlyRules = []string{"pam.unix-rounds"}
+// yescrypt's highest cost spends about 3 s of CPU and 1 GiB of memory on every password login;
+// sudo's umask 0077 (ANSSI) makes the files that later provisioning creates through sudo (a
+// service's configuration, a folder under /opt) unreadable to the services that run as other users.
+var costlyRules = []string{"pam.unix-rounds", "sudo.umask"}
 
 // baselineRules is the hardening catalogue of the baseline profile: what dev-sec's os_hardening
 // role covers, plus the CIS Debian 12 and ANSSI BP-028 items that can be set offline. The late

@@ -137,7 +137,8 @@ func configVars(c Config) string {
 	var pkgs []string
 	if c.Hardening {
 		for _, p := range wantedPackages {
-			if id := "packages.install." + p.id; !c.skipped(id) && c.profileHas(id) {
+			// a package installed only where its price is paid is left to its own rule's condition
+			if id := "packages.install." + p.id; !c.skipped(id) && c.profileHas(id) && !c.onlyWherePaid(id) {
 				pkgs = append(pkgs, p.deb+":"+p.rpm)
 			}
 		}

@@ -368,6 +368,7 @@ func sudoRules() []Rule {
 		sudoDefaultRule("timestamp-timeout", "Defaults timestamp_timeout=15", "sudo asks again after 15 minutes"),
 		sudoDefaultRule("env-reset", "Defaults env_reset", "sudo resets the environment"),
 		sudoDefaultRule("ignore-dot", "Defaults ignore_dot", "sudo ignores . in PATH"),
+		sudoDefaultRule("umask", "Defaults umask=0077", "files that commands run through sudo create are private to their owner"),
 	}
 }
 

@@ -333,6 +333,7 @@ var ssgData = map[string]ssgRule{
 	"sshd_use_strong_macs":                                 {[]string{"5.1.15"}, nil, ssgCIS1 | ssgCIS2},
 	"sudo_add_env_reset":                                   {nil, []string{"R39"}, ssgANSSIHigh | ssgANSSIIntermediary},
 	"sudo_add_ignore_dot":                                  {nil, []string{"R39"}, ssgANSSIHigh | ssgANSSIIntermediary},
+	"sudo_add_umask":                                       {nil, []string{"R39"}, ssgANSSIHigh | ssgANSSIIntermediary},
 	"sudo_add_use_pty":                                     {[]string{"5.2.2"}, []string{"R39"}, ssgANSSIHigh | ssgANSSIIntermediary | ssgCIS1 | ssgCIS2},
 	"sudo_custom_logfile":                                  {[]string{"5.2.3"}, nil, ssgCIS1 | ssgCIS2},
 	"sudo_require_reauthentication":                        {[]string{"5.2.6"}, nil, ssgCIS1 | ssgCIS2},

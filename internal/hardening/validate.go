@@ -131,6 +131,9 @@ func (s SSH) validate() error {
 	if s.LoginGraceTime < 1 || s.LoginGraceTime > 3600 {
 		errs = append(errs, invalid("ssh.login_grace_time must be between 1 and 3600 seconds, not %d", s.LoginGraceTime))
 	}
+	if s.LogLevel != "INFO" && s.LogLevel != "VERBOSE" {
+		errs = append(errs, invalid("ssh.log_level must be INFO or VERBOSE (the levels CIS accepts), not %q", s.LogLevel))
+	}
 	if strings.ContainsAny(s.Banner, "\x00") || len(s.Banner) > 4096 {
 		errs = append(errs, invalid("ssh.banner must be text of at most 4096 bytes"))
 	}

@@ -64,8 +64,9 @@ func TestValidate(t *testing.T) {
 			c.SSH.Ciphers = []string{"aes128-ctr", "AES 256"}
 			c.SSH.AllowUsers = []string{"ok", "has space"}
 			c.SSH.MaxAuthTries = 1000
+			c.SSH.LogLevel = "DEBUG3"
 			return c
-		}(), []string{"permit_root_login", "port 70000", `"AES 256" is not an OpenSSH algorithm`, `"has space"`, "max_auth_tries"}},
+		}(), []string{"permit_root_login", "port 70000", `"AES 256" is not an OpenSSH algorithm`, `"has space"`, "max_auth_tries", `log_level must be INFO or VERBOSE (the levels CIS accepts), not "DEBUG3"`}},
 		{"bad network", func() Config {
 			c := DefaultConfig()
 			c.Network = Network{Hostname: "web_01", Domain: "-bad.example", DNSServers: []string{"192.0.2.1", "dns.example.com", "::1", "192.0.2.3"},

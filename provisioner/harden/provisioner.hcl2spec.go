@@ -161,6 +161,7 @@ type FlatSSHConfig struct {
 	ClientAliveInterval    *int     `mapstructure:"client_alive_interval" cty:"client_alive_interval" hcl:"client_alive_interval"`
 	ClientAliveCountMax    *int     `mapstructure:"client_alive_count_max" cty:"client_alive_count_max" hcl:"client_alive_count_max"`
 	LoginGraceTime         *int     `mapstructure:"login_grace_time" cty:"login_grace_time" hcl:"login_grace_time"`
+	LogLevel               *string  `mapstructure:"log_level" cty:"log_level" hcl:"log_level"`
 	Banner                 *string  `mapstructure:"banner" cty:"banner" hcl:"banner"`
 }
 
@@ -188,6 +189,7 @@ func (*FlatSSHConfig) HCL2Spec() map[string]hcldec.Spec {
 		"client_alive_interval":   &hcldec.AttrSpec{Name: "client_alive_interval", Type: cty.Number, Required: false},
 		"client_alive_count_max":  &hcldec.AttrSpec{Name: "client_alive_count_max", Type: cty.Number, Required: false},
 		"login_grace_time":        &hcldec.AttrSpec{Name: "login_grace_time", Type: cty.Number, Required: false},
+		"log_level":               &hcldec.AttrSpec{Name: "log_level", Type: cty.String, Required: false},
 		"banner":                  &hcldec.AttrSpec{Name: "banner", Type: cty.String, Required: false},
 	}
 	return s
