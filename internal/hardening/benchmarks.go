@@ -198,6 +198,8 @@ var ssgRules = map[string][]string{
 	"integrity.aide-database":            {"aide_build_database"},
 	"fs.perm.login-records":              {"permissions_local_var_log", "file_permissions_var_log_lastlog", "file_permissions_var_log_wbtmp"},
 	"pam.unix-rounds":                    {"accounts_password_pam_unix_rounds_password_auth"},
+	"logging.journal-upload":             {"package_systemd-journal-remote_installed", "systemd_journal_upload_url", "systemd_journal_upload_server_tls", "service_systemd-journal-upload_enabled", "socket_systemd-journal-remote_disabled"},
+	"mail.root-alias":                    {"postfix_client_configure_mail_alias"},
 	// ssg ids end
 }
 

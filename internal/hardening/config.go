@@ -54,6 +54,11 @@ type Config struct {
 	Network Network
 	// Firewall configures the host firewall when Enabled.
 	Firewall Firewall
+	// RemoteLogging sends the journal to a log server when its URL is set.
+	RemoteLogging RemoteLogging
+	// RootMailAlias is the mailbox (user@domain) or local user that receives root's mail through
+	// the root: line of /etc/aliases; empty leaves /etc/aliases alone.
+	RootMailAlias string
 }
 
 // SSH is the sshd configuration. Empty lists and zero numbers mean the defaults of DefaultConfig.
@@ -141,6 +146,21 @@ type Firewall struct {
 	DenySSH bool
 }
 
+// RemoteLogging has systemd-journal-upload send the journal to a systemd-journal-remote server
+// over HTTPS. The three TLS files are paths inside the image, which the user's PKI provides.
+type RemoteLogging struct {
+	// URL is the server, https://host[:port] (systemd-journal-remote listens on 19532).
+	URL string
+	// ServerKeyFile and ServerCertificateFile are this machine's TLS client key and certificate;
+	// TrustedCertificateFile is the CA that signed the server's certificate.
+	ServerKeyFile          string
+	ServerCertificateFile  string
+	TrustedCertificateFile string
+}
+
+// Enabled reports whether remote logging is configured.
+func (r RemoteLogging) Enabled() bool { return r.URL != "" }
+
 // Default values.
 const (
 	DefaultSSHPort             = 22
@@ -150,7 +170,11 @@ const (
 	DefaultLoginGraceTime      = 60
 	DefaultSSHLogLevel         = "INFO"
 	DefaultHomeMode            = "0750"
-	DefaultBanner              = "Authorized users only. All activity on this system may be monitored and reported. Unauthorized access is prohibited by law and policy."
+	// systemd-journal-upload's own defaults (journal-upload.conf(5)).
+	DefaultJournalUploadKey     = "/etc/ssl/private/journal-upload.pem"
+	DefaultJournalUploadCert    = "/etc/ssl/certs/journal-upload.pem"
+	DefaultJournalUploadTrusted = "/etc/ssl/ca/trusted.pem"
+	DefaultBanner               = "Authorized users only. All activity on this system may be monitored and reported. Unauthorized access is prohibited by law and policy."
 )
 
 // Default algorithm lists: what the OpenSSH project and the CIS and ANSSI guides agree on. Names an
@@ -251,6 +275,20 @@ func (c Config) withDefaults() Config {
 	}
 	if f.DefaultForward == "" {
 		f.DefaultForward = PolicyDrop
+	}
+	if r := &c.RemoteLogging; r.Enabled() {
+		for _, d := range []struct {
+			field *string
+			def   string
+		}{
+			{&r.ServerKeyFile, DefaultJournalUploadKey},
+			{&r.ServerCertificateFile, DefaultJournalUploadCert},
+			{&r.TrustedCertificateFile, DefaultJournalUploadTrusted},
+		} {
+			if *d.field == "" {
+				*d.field = d.def
+			}
+		}
 	}
 	return c
 }

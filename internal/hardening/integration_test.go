@@ -261,6 +261,14 @@ func TestDebianChroot(t *testing.T) {
 			}
 		}
 	})
+	t.Run("user choices unset", func(t *testing.T) {
+		// without remote_logging and root_mail_alias nothing of theirs is written
+		for _, p := range []string{"etc/aliases", strings.TrimPrefix(JournalUploadDropIn, "/"), "etc/systemd/system/multi-user.target.wants/systemd-journal-upload.service"} {
+			if fileExists(filepath.Join(root, p)) {
+				t.Errorf("/%s exists after a run without the settings", p)
+			}
+		}
+	})
 	t.Run("files written verbatim", func(t *testing.T) {
 		// multi-line file contents pass through the rendered program's quoting: nothing may be
 		// added to them (a render that indents function bodies once put a tab after every newline)

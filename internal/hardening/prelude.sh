@@ -15,7 +15,7 @@ REFIT_NL='
 REFIT_DETAIL= REFIT_ESC=
 REFIT_N_CHANGED=0 REFIT_N_OK=0 REFIT_N_SKIPPED=0 REFIT_N_FAILED=0
 REFIT_N_COMPLIANT=0 REFIT_N_WOULD=0 REFIT_N_NA=0
-REFIT_SYSCTL_DIRTY=0 REFIT_SSHD_DIRTY=0 REFIT_FIREWALL_DIRTY=0 REFIT_HOSTNAME_DIRTY=0 REFIT_NETWORK_DIRTY=0
+REFIT_SYSCTL_DIRTY=0 REFIT_SSHD_DIRTY=0 REFIT_FIREWALL_DIRTY=0 REFIT_HOSTNAME_DIRTY=0 REFIT_NETWORK_DIRTY=0 REFIT_UPLOAD_DIRTY=0
 REFIT_HOSTNAME= REFIT_FW= REFIT_MANAGED_USERS= REFIT_WANT_PKGS= REFIT_BATCH=
 REFIT_SYSCTL_LIST= REFIT_SYSCTL_OWN=0 REFIT_APT_UPDATED=0 REFIT_APT_PID= REFIT_POLICY_GUARD=0 REFIT_TMP= REFIT_SSHD_ERR= REFIT_REMOVE=0 REFIT_SELF=
 
@@ -2055,4 +2055,136 @@ refit_pam_rounds() {
 	fi
 	refit_filter "$refit_f" "$REFIT_AWK_PAM_ROUNDS" -v fix=1 -v file=1 || return 1
 	REFIT_DETAIL="pam_unix hashes with $(grep -Eo 'rounds=[0-9]+' "$refit_f" | head -n 1)"
+}
+
+# ---- remote logging (systemd-journal-upload) -----------------------------------------------
+
+REFIT_UPLOAD_DROPIN=/etc/systemd/journal-upload.conf.d/zz-refit-remote-logging.conf
+
+# awk program: the [Upload] keys of systemd-journal-upload's configuration files that set URL or a
+# TLS file to another value than refit's (url, key, cert, trust); with fix=1 it prints the file
+# with those lines commented out, else it prints "FILE:KEY" for each.
+REFIT_AWK_UPLOAD='
+BEGIN { want["URL"] = url; want["ServerKeyFile"] = key; want["ServerCertificateFile"] = cert; want["TrustedCertificateFile"] = trust }
+FNR == 1 { section = "" }
+{
+	t = $0; sub(/^[ \t]+/, "", t)
+	if (t ~ /^\[/) { section = t; sub(/[ \t]+$/, "", section) }
+	else if (section == "[Upload]" && t !~ /^[#;]/ && t ~ /=/) {
+		k = t; sub(/[ \t]*=.*$/, "", k); v = t; sub(/^[^=]*=[ \t]*/, "", v); sub(/[ \t]+$/, "", v)
+		if ((k in want) && v != want[k]) {
+			if (!fix) { print FILENAME ":" k; next }
+			print "# " $0 "  # replaced by refit-harden (logging.journal-upload)"; next
+		}
+	}
+	if (fix) print
+}'
+
+# refit_upload_others: journal-upload.conf and its other drop-ins in /etc.
+refit_upload_others() {
+	for refit_f in /etc/systemd/journal-upload.conf /etc/systemd/journal-upload.conf.d/*.conf; do
+		[ -f "$refit_f" ] && [ "$refit_f" != "$REFIT_UPLOAD_DROPIN" ] && printf '%s\n' "$refit_f"
+	done
+	return 0
+}
+
+# refit_journal_upload check|fix CONTENT URL KEY CERT TRUST: systemd-journal-remote is installed,
+# refit's drop-in holds CONTENT, no other file in /etc gives the keys other values, and
+# systemd-journal-upload.service starts at boot.
+refit_journal_upload() {
+	refit_u=systemd-journal-upload.service
+	if ! refit_pkg_installed systemd-journal-remote; then
+		[ "$1" = fix ] || refit_detail "systemd-journal-remote is not installed" || return 1
+		refit_pkg_install systemd-journal-remote || return 1
+	fi
+	refit_unit_exists "$refit_u" || refit_detail "systemd-journal-remote is installed but $refit_u is missing" || return 1
+	refit_conflicts=
+	for refit_f in $(refit_upload_others); do
+		refit_c=$(awk -v url="$3" -v key="$4" -v cert="$5" -v trust="$6" "$REFIT_AWK_UPLOAD" "$refit_f") || return 3
+		[ -n "$refit_c" ] || continue
+		if [ "$1" = fix ]; then
+			refit_filter "$refit_f" "$REFIT_AWK_UPLOAD" -v url="$3" -v key="$4" -v cert="$5" -v trust="$6" -v fix=1 || return 1
+		fi
+		refit_conflicts="$refit_conflicts $(printf '%s' "$refit_c" | tr '\n' ' ')"
+	done
+	# the package also brings the receiver (systemd-journal-remote, port 19532): a client does not
+	# run it (CIS Debian 12 6.1.2.1.4), unless the image enables it, being a log server itself
+	refit_receiver=
+	if [ "$(systemctl is-enabled systemd-journal-remote.socket 2>/dev/null)" != enabled ]; then
+		for refit_r in systemd-journal-remote.socket systemd-journal-remote.service; do
+			refit_unit_masked "$refit_r" || refit_receiver="$refit_receiver $refit_r"
+		done
+	fi
+	if [ "$1" != fix ]; then
+		refit_file_is "$REFIT_UPLOAD_DROPIN" 0644 root:root "$2" || return 1
+		[ -z "$refit_conflicts" ] || refit_detail "other values of the upload settings:$refit_conflicts" || return 1
+		refit_unit_enabled "$refit_u" || refit_detail "$refit_u is not enabled" || return 1
+		[ -z "$refit_receiver" ] || refit_detail "the log receiver is not masked:$refit_receiver" || return 1
+		return 0
+	fi
+	refit_put "$REFIT_UPLOAD_DROPIN" 0644 root:root "$2" || return 1
+	refit_unit_enabled "$refit_u" || refit_unit_enable "$refit_u" || return 1
+	for refit_r in $refit_receiver; do
+		refit_unit_mask "$refit_r" || return 1
+	done
+	REFIT_UPLOAD_DIRTY=1
+	REFIT_DETAIL="wrote $REFIT_UPLOAD_DROPIN (URL=$3), enabled $refit_u"
+	[ -z "$refit_receiver" ] || REFIT_DETAIL="$REFIT_DETAIL, masked$refit_receiver"
+	[ -z "$refit_conflicts" ] || REFIT_DETAIL="$REFIT_DETAIL; commented out:$refit_conflicts"
+	return 0
+}
+
+# ---- root's mail alias ---------------------------------------------------------------------
+
+# awk program: the root: lines of /etc/aliases (any case, quoted or not) with their continuation
+# lines; with fix=1 it prints the file with one "want" line in place of the first and without the
+# others (or with want appended), else its exit status says whether want is the only one.
+REFIT_AWK_ROOT_ALIAS='
+{
+	if (cont && $0 ~ /^[ \t]/ && $0 !~ /^[ \t]*$/) { bad = 1; next }
+	cont = 0
+	l = tolower($0)
+	if (l ~ /^("root"|root)[ \t]*:/) {
+		n++; cont = 1
+		if ($0 != want) bad = 1
+		if (fix && !done) { print want; done = 1 }
+		next
+	}
+	if (fix) print
+}
+END {
+	if (fix && !done) print want
+	if (!fix) exit !(n == 1 && !bad)
+}'
+
+# refit_alias_db_stale: the mail system keeps an alias database older than /etc/aliases.
+refit_alias_db_stale() {
+	refit_has newaliases || return 1
+	for refit_db in /etc/aliases.db /etc/aliases.lmdb /etc/aliases.cdb; do
+		[ -f "$refit_db" ] && [ /etc/aliases -nt "$refit_db" ] && return 0
+	done
+	return 1
+}
+
+# refit_root_alias check|fix ALIAS: "root: ALIAS" is the only root line of /etc/aliases, and the
+# alias database (where there is one) follows.
+refit_root_alias() {
+	refit_want="root: $2"
+	if [ "$1" != fix ]; then
+		[ -f /etc/aliases ] || refit_detail "/etc/aliases is missing" || return 1
+		awk -v want="$refit_want" "$REFIT_AWK_ROOT_ALIAS" /etc/aliases || refit_detail "/etc/aliases lacks \"$refit_want\" as its only root line" || return 1
+		! refit_alias_db_stale || refit_detail "the alias database is older than /etc/aliases (newaliases)" || return 1
+		return 0
+	fi
+	if [ -f /etc/aliases ]; then
+		refit_filter /etc/aliases "$REFIT_AWK_ROOT_ALIAS" -v want="$refit_want" -v fix=1 || return 1
+	else
+		refit_put /etc/aliases 0644 root:root "$refit_want$REFIT_NL" || return 1
+	fi
+	REFIT_DETAIL="\"$refit_want\" in /etc/aliases"
+	if refit_has newaliases; then
+		refit_run newaliases || return 1
+		REFIT_DETAIL="$REFIT_DETAIL; ran newaliases"
+	fi
+	return 0
 }

@@ -23,6 +23,8 @@ const (
 	GroupUsers     = "users"
 	GroupNetwork   = "network"
 	GroupFirewall  = "firewall"
+	GroupLogging   = "logging"
+	GroupMail      = "mail"
 	GroupIntegrity = "integrity"
 	GroupLive      = "live"
 )
@@ -46,7 +48,7 @@ type Rule struct {
 
 // Catalogue returns the rules one run of cfg applies, in order: the profile's hardening rules
 // that depend on nothing else (when cfg.Hardening), the SSH, user, network and firewall rules the
-// configuration asks for, the hardening rules that cover what those install or create (sudo
+// configuration asks for, the remote logging and root mail alias rules, the hardening rules that cover what those install or create (sudo
 // defaults, file permissions and logs, PAM, home directories, audit rules), the DNS rule (after
 // every rule that may install packages), the file integrity rules (AIDE's database records the
 // image as the other rules leave it), then the live-apply steps. Rules listed in cfg.Skip are included (they are reported as skipped).
@@ -72,11 +74,13 @@ func (c Config) rules() ([]Rule, error) {
 	network, dns := networkRules(c)
 	rules = append(rules, network...)
 	rules = append(rules, firewallRules(c)...)
+	rules = append(rules, choiceRules(c)...)
 	rules = append(rules, late...)
 	rules = append(rules, dns...)
 	rules = append(rules, final...)
 	if !c.Audit {
 		rules = append(rules, liveRules()...)
+		rules = append(rules, choiceLiveRules(c)...)
 	}
 	seen := make(map[string]bool, len(rules))
 	for _, r := range rules {
@@ -100,6 +104,8 @@ func documentationConfig() Config {
 	c.Network = Network{Hostname: "host", Domain: "example.com", DNSServers: []string{"192.0.2.53"},
 		DNSSearch: []string{"example.com"}, NTPServers: []string{"ntp.example.com"}, DisableIPv6: true, DisableIPv6Kernel: true}
 	c.Firewall.Enabled = true
+	c.RemoteLogging = RemoteLogging{URL: "https://logs.example.com:19532"}
+	c.RootMailAlias = "security@example.com"
 	return c
 }
 

@@ -83,18 +83,22 @@ REFIT_DETAIL=%s`, shq(hostsLine), shq("set "+strings.ReplaceAll(hostsLine, "\t",
 	return rules, dns
 }
 
+// liveRule applies on a running system what the rules that set the shell variable dirty to 1
+// changed; apply may return 2 (skipped) when there is nothing to apply it to.
+func liveRule(id, title, changes, dirty, apply string) Rule {
+	return Rule{
+		ID: id, Group: GroupLive, Title: title, Changes: changes,
+		check: fmt.Sprintf(`[ "$%s" = 1 ] || { REFIT_DETAIL="nothing to apply"; return 0; }
+[ "$REFIT_LIVE" = 1 ] || refit_na "not a running system: takes effect at the next boot" || return 2
+return 1`, dirty),
+		apply: apply + "\n" + dirty + "=0",
+	}
+}
+
 // liveRules apply on a running system what the rules changed persistently; offline they are
 // skipped (the changes take effect at the next boot).
 func liveRules() []Rule {
-	live := func(id, title, changes, dirty, apply string) Rule {
-		return Rule{
-			ID: id, Group: GroupLive, Title: title, Changes: changes,
-			check: fmt.Sprintf(`[ "$%s" = 1 ] || { REFIT_DETAIL="nothing to apply"; return 0; }
-[ "$REFIT_LIVE" = 1 ] || refit_na "not a running system: takes effect at the next boot" || return 2
-return 1`, dirty),
-			apply: apply + "\n" + dirty + "=0",
-		}
-	}
+	live := liveRule
 	return []Rule{
 		live("live.sysctl", "kernel parameters are applied now", "On a running system, loads `/etc/sysctl.d/zz-refit-hardening.conf` with `sysctl -e -p` when a sysctl rule changed, and sets its `net.ipv4.conf.default.*` and `net.ipv6.conf.default.*` values on the network interfaces that exist already (except `lo`, and where the sysctl files name the interface), as they would get them at the next boot.",
 			"REFIT_SYSCTL_DIRTY", `refit_sysctl_live`),

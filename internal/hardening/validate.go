@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"path"
 	"regexp"
 	"slices"
@@ -84,6 +85,8 @@ func (c Config) Validate() error {
 	}
 	add(c.Network.validate())
 	add(c.Firewall.validate())
+	add(c.RemoteLogging.validate())
+	add(validateMailAlias(c.RootMailAlias))
 	if len(errs) == 0 { // skip patterns are checked against the ids of a valid configuration only
 		add(c.validateSkip())
 	}
@@ -316,6 +319,67 @@ func (f Firewall) validate() error {
 		errs = append(errs, invalid("firewall.default_forward must be drop or accept, not %q", f.DefaultForward))
 	}
 	return errors.Join(errs...)
+}
+
+func (r RemoteLogging) validate() error {
+	if !r.Enabled() {
+		return nil
+	}
+	var errs []error
+	u, err := url.Parse(r.URL)
+	switch {
+	case err != nil || strings.ContainsAny(r.URL, " \t\r\n\"'\\"):
+		errs = append(errs, invalid("remote_logging.url %q is not a URL; write it as https://logs.example.com:19532", r.URL))
+	case u.Scheme == "http":
+		errs = append(errs, invalid("remote_logging.url %q would send the journal unencrypted: use https:// (systemd-journal-remote's --listen-https; CIS Debian 12 6.1.2.1.2 asks for TLS)", r.URL))
+	case u.Scheme != "https" || u.Opaque != "":
+		errs = append(errs, invalid("remote_logging.url %q must be an https:// URL such as https://logs.example.com:19532", r.URL))
+	case u.Hostname() == "":
+		errs = append(errs, invalid("remote_logging.url %q names no host; write it as https://logs.example.com:19532", r.URL))
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		errs = append(errs, invalid("remote_logging.url %q has credentials, a query or a fragment, which systemd-journal-upload does not use; give https://host[:port] only", r.URL))
+	case u.Port() != "":
+		if p, err := strconv.Atoi(u.Port()); err != nil || validPort(p) != nil {
+			errs = append(errs, invalid("remote_logging.url %q: port %q is outside 1-65535", r.URL, u.Port()))
+		}
+	}
+	if u != nil && u.Hostname() != "" && !validHostName(u.Hostname()) {
+		if _, err := netip.ParseAddr(u.Hostname()); err != nil {
+			errs = append(errs, invalid("remote_logging.url %q: %q is neither a host name nor an IP address", r.URL, u.Hostname()))
+		}
+	}
+	for _, f := range []struct{ field, path string }{
+		{"server_key_file", r.ServerKeyFile},
+		{"server_certificate_file", r.ServerCertificateFile},
+		{"trusted_certificate_file", r.TrustedCertificateFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if !strings.HasPrefix(f.path, "/") || path.Clean(f.path) != f.path || !shellRE.MatchString(f.path) {
+			errs = append(errs, invalid("remote_logging.%s %q must be an absolute, clean path inside the image (letters, digits, . _ + - and /), such as /etc/ssl/private/journal-upload.pem", f.field, f.path))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// mailLocalRE is the local part of a mailbox, or a local user: no spaces, quotes, commas, colons,
+// pipes or slashes, which /etc/aliases would read as more recipients, a command or a file.
+var mailLocalRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+=-]{0,63}$`)
+
+// validateMailAlias checks root_mail_alias: one mailbox (user@domain) or one local user.
+func validateMailAlias(alias string) error {
+	if alias == "" {
+		return nil
+	}
+	local, domain, hasDomain := strings.Cut(alias, "@")
+	if !mailLocalRE.MatchString(local) || (hasDomain && !validHostName(domain)) {
+		return invalid("root_mail_alias %q must be one mailbox such as security@example.com or one local user name (no spaces, commas, colons, quotes, pipes or slashes: /etc/aliases would read those as more recipients, a command or a file)", alias)
+	}
+	if !hasDomain && strings.EqualFold(local, "root") {
+		return invalid("root_mail_alias %q would send root's mail to itself; name the mailbox or user who reads it", alias)
+	}
+	return nil
 }
 
 // parseSource parses a CIDR or a single address (taken as a /32 or /128), masking host bits.

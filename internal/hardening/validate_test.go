@@ -85,12 +85,67 @@ func TestValidate(t *testing.T) {
 				AllowSources: []string{"10.0.0.0/8", "10.0.0.0/33", "fe80::1%eth0", "host"}, DefaultInbound: "accept", DefaultForward: "reject"}
 			return c
 		}(), []string{"firewall.backend", "port 0", "port 65536", `"10.0.0.0/33"`, `"fe80::1%eth0"`, `"host"`, "default_inbound", "default_forward"}},
+		{"remote logging with systemd's TLS files", func() Config {
+			c := DefaultConfig()
+			c.RemoteLogging = RemoteLogging{URL: "https://logs.example.com:19532"}
+			c.RootMailAlias = "security@example.com"
+			return c
+		}(), nil},
+		{"remote logging to an address, own TLS files, local user", func() Config {
+			c := DefaultConfig()
+			c.RemoteLogging = RemoteLogging{URL: "https://[2001:db8::5]", ServerKeyFile: "/etc/pki/upload/key.pem",
+				ServerCertificateFile: "/etc/pki/upload/cert.pem", TrustedCertificateFile: "/etc/pki/upload/ca.pem"}
+			c.RootMailAlias = "ops"
+			return c
+		}(), nil},
+		{"remote logging in clear text", func() Config {
+			c := DefaultConfig()
+			c.RemoteLogging = RemoteLogging{URL: "http://logs.example.com:19532"}
+			return c
+		}(), []string{`remote_logging.url "http://logs.example.com:19532" would send the journal unencrypted: use https://`}},
+		{"bad remote logging", func() Config {
+			c := DefaultConfig()
+			c.RemoteLogging = RemoteLogging{URL: "https://logs.example.com:99999", ServerKeyFile: "etc/key.pem",
+				ServerCertificateFile: "/etc/ssl/../cert.pem", TrustedCertificateFile: "/etc/ssl/ca dir/ca.pem"}
+			return c
+		}(), []string{"port \"99999\" is outside 1-65535", "remote_logging.server_key_file \"etc/key.pem\" must be an absolute, clean path",
+			"remote_logging.server_certificate_file", "remote_logging.trusted_certificate_file"}},
+		{"remote logging URLs", func() Config {
+			c := DefaultConfig()
+			c.RemoteLogging = RemoteLogging{URL: "logs.example.com"}
+			return c
+		}(), []string{`must be an https:// URL such as https://logs.example.com:19532`}},
+		{"remote logging without a host", func() Config {
+			c := DefaultConfig()
+			c.RemoteLogging = RemoteLogging{URL: "https:///path"}
+			return c
+		}(), []string{"names no host"}},
+		{"remote logging with credentials", func() Config {
+			c := DefaultConfig()
+			c.RemoteLogging = RemoteLogging{URL: "https://user:pw@logs.example.com/?x=1"}
+			return c
+		}(), []string{"credentials, a query or a fragment"}},
+	}
+	for _, alias := range []string{"a@b.example, evil@example.com", "root", "x\nroot: |/bin/sh", "a:b", "|/usr/bin/evil", "/var/mail/file", "\"q\"@example.com", "a@bad_domain", ":include:/etc/x"} {
+		c := DefaultConfig()
+		c.RootMailAlias = alias
+		cases = append(cases, struct {
+			name    string
+			cfg     Config
+			wantErr []string
+		}{"root_mail_alias " + alias, c, []string{"root_mail_alias"}})
+	}
+	cases = append(cases, []struct {
+		name    string
+		cfg     Config
+		wantErr []string
+	}{
 		{"skip patterns", func() Config {
 			c := DefaultConfig()
 			c.Skip = []string{"sysctl.net.ipv6.*", "modules.udf", "nosuch.rule", "[bad"}
 			return c
 		}(), []string{`"nosuch.rule" names no rule`, `"[bad" is not a valid pattern`}},
-	}
+	}...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

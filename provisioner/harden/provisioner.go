@@ -1,4 +1,4 @@
-//go:generate packer-sdc mapstructure-to-hcl2 -type Config,SSHConfig,UserConfig,NetworkConfig,FirewallConfig
+//go:generate packer-sdc mapstructure-to-hcl2 -type Config,SSHConfig,UserConfig,NetworkConfig,FirewallConfig,RemoteLoggingConfig
 //go:generate packer-sdc struct-markdown
 //go:generate go run ../../internal/hardening/cmd/ruletable -o ../../docs/provisioners/harden.mdx
 
@@ -144,6 +144,30 @@ type FirewallConfig struct {
 	AllowSSH *bool `mapstructure:"allow_ssh"`
 }
 
+// RemoteLoggingConfig is the `remote_logging` block: systemd-journal-upload sends the journal to a
+// systemd-journal-remote server over HTTPS (CIS Debian 12 6.1.2.1). Without the block, the image's
+// upload configuration is not touched.
+//
+// The three TLS files are paths inside the image, and refit-harden does not create them: your
+// PKI provides them (a later provisioner, cloud-init, or a certificate agent at boot); until they
+// exist the service fails and retries. The service runs as a dynamic user in the
+// `systemd-journal` group, so the key must be readable by that group (for example owner root,
+// group systemd-journal, mode 0640).
+type RemoteLoggingConfig struct {
+	// The log server, `https://host[:port]` (systemd-journal-remote listens on 19532). An `http://`
+	// URL is refused: the journal would travel unencrypted, and the benchmarks ask for TLS.
+	URL string `mapstructure:"url" required:"true"`
+	// This machine's TLS client key (`ServerKeyFile`), a path inside the image. Defaults to
+	// systemd's own default, `/etc/ssl/private/journal-upload.pem`.
+	ServerKeyFile string `mapstructure:"server_key_file"`
+	// This machine's TLS client certificate (`ServerCertificateFile`), a path inside the image.
+	// Defaults to `/etc/ssl/certs/journal-upload.pem`.
+	ServerCertificateFile string `mapstructure:"server_certificate_file"`
+	// The CA certificate that signed the server's certificate (`TrustedCertificateFile`), a path
+	// inside the image. Defaults to `/etc/ssl/ca/trusted.pem`.
+	TrustedCertificateFile string `mapstructure:"trusted_certificate_file"`
+}
+
 // Config is the configuration of the refit-harden provisioner.
 type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
@@ -183,6 +207,15 @@ type Config struct {
 	Network NetworkConfig `mapstructure:"network"`
 	// The host firewall. Leave the block out to keep the image's firewall as it is.
 	Firewall *FirewallConfig `mapstructure:"firewall"`
+	// Send the journal to a remote log server (rule `logging.journal-upload`): installs
+	// systemd-journal-remote, configures and enables systemd-journal-upload. Leave the block out to
+	// keep the image's logging as it is.
+	RemoteLogging *RemoteLoggingConfig `mapstructure:"remote_logging"`
+	// Who reads root's mail: one mailbox (`security@example.com`) or local user, written as the
+	// `root:` line of `/etc/aliases` (rule `mail.root-alias`; the file is created when missing,
+	// other lines are kept, and `newaliases` runs where the image has it). Mail to root comes from
+	// cron, AIDE's daily check and other services; empty leaves `/etc/aliases` alone.
+	RootMailAlias string `mapstructure:"root_mail_alias"`
 	// Check every changed rule again after applying it; a rule still not in effect is reported
 	// as failed. Defaults to true.
 	Verify *bool `mapstructure:"verify"`
@@ -262,6 +295,9 @@ func (c *Config) prepare() error {
 				errs = packersdk.MultiErrorAppend(errs, fmt.Errorf("report: the folder %s does not exist; create it first", dir))
 			}
 		}
+	}
+	if c.RemoteLogging != nil && c.RemoteLogging.URL == "" {
+		errs = packersdk.MultiErrorAppend(errs, errors.New("remote_logging: url is required, the log server such as https://logs.example.com:19532 (leave the block out to keep the image's logging as it is)"))
 	}
 	hc := c.hardeningConfig()
 	if err := hc.Validate(); err != nil {
@@ -343,6 +379,11 @@ func (c *Config) hardeningConfig() hardening.Config {
 		setIf(&hc.Firewall.DefaultForward, f.DefaultForward)
 		hc.Firewall.DenySSH = !boolOr(f.AllowSSH, true)
 	}
+	if r := c.RemoteLogging; r != nil {
+		hc.RemoteLogging = hardening.RemoteLogging{URL: r.URL, ServerKeyFile: r.ServerKeyFile,
+			ServerCertificateFile: r.ServerCertificateFile, TrustedCertificateFile: r.TrustedCertificateFile}
+	}
+	hc.RootMailAlias = c.RootMailAlias
 	return hc
 }
 

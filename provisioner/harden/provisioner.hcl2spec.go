@@ -10,30 +10,32 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName     *string             `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType   *string             `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion   *string             `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug         *bool               `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce         *bool               `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError       *string             `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars      map[string]string   `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars []string            `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	Profile             *string             `mapstructure:"profile" cty:"profile" hcl:"profile"`
-	Mode                *string             `mapstructure:"mode" cty:"mode" hcl:"mode"`
-	Hardening           *bool               `mapstructure:"hardening" cty:"hardening" hcl:"hardening"`
-	Skip                []string            `mapstructure:"skip" cty:"skip" hcl:"skip"`
-	ExtraRules          []string            `mapstructure:"extra_rules" cty:"extra_rules" hcl:"extra_rules"`
-	InstallPackages     *bool               `mapstructure:"install_packages" cty:"install_packages" hcl:"install_packages"`
-	SSH                 *FlatSSHConfig      `mapstructure:"ssh" cty:"ssh" hcl:"ssh"`
-	Users               []FlatUserConfig    `mapstructure:"user" cty:"user" hcl:"user"`
-	RemoveUsers         []string            `mapstructure:"remove_users" cty:"remove_users" hcl:"remove_users"`
-	Network             *FlatNetworkConfig  `mapstructure:"network" cty:"network" hcl:"network"`
-	Firewall            *FlatFirewallConfig `mapstructure:"firewall" cty:"firewall" hcl:"firewall"`
-	Verify              *bool               `mapstructure:"verify" cty:"verify" hcl:"verify"`
-	Report              *string             `mapstructure:"report" cty:"report" hcl:"report"`
-	FailOn              *string             `mapstructure:"fail_on" cty:"fail_on" hcl:"fail_on"`
-	ExecuteCommand      *string             `mapstructure:"execute_command" cty:"execute_command" hcl:"execute_command"`
-	RemotePath          *string             `mapstructure:"remote_path" cty:"remote_path" hcl:"remote_path"`
+	PackerBuildName     *string                  `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType   *string                  `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion   *string                  `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug         *bool                    `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce         *bool                    `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError       *string                  `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars      map[string]string        `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars []string                 `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	Profile             *string                  `mapstructure:"profile" cty:"profile" hcl:"profile"`
+	Mode                *string                  `mapstructure:"mode" cty:"mode" hcl:"mode"`
+	Hardening           *bool                    `mapstructure:"hardening" cty:"hardening" hcl:"hardening"`
+	Skip                []string                 `mapstructure:"skip" cty:"skip" hcl:"skip"`
+	ExtraRules          []string                 `mapstructure:"extra_rules" cty:"extra_rules" hcl:"extra_rules"`
+	InstallPackages     *bool                    `mapstructure:"install_packages" cty:"install_packages" hcl:"install_packages"`
+	SSH                 *FlatSSHConfig           `mapstructure:"ssh" cty:"ssh" hcl:"ssh"`
+	Users               []FlatUserConfig         `mapstructure:"user" cty:"user" hcl:"user"`
+	RemoveUsers         []string                 `mapstructure:"remove_users" cty:"remove_users" hcl:"remove_users"`
+	Network             *FlatNetworkConfig       `mapstructure:"network" cty:"network" hcl:"network"`
+	Firewall            *FlatFirewallConfig      `mapstructure:"firewall" cty:"firewall" hcl:"firewall"`
+	RemoteLogging       *FlatRemoteLoggingConfig `mapstructure:"remote_logging" cty:"remote_logging" hcl:"remote_logging"`
+	RootMailAlias       *string                  `mapstructure:"root_mail_alias" cty:"root_mail_alias" hcl:"root_mail_alias"`
+	Verify              *bool                    `mapstructure:"verify" cty:"verify" hcl:"verify"`
+	Report              *string                  `mapstructure:"report" cty:"report" hcl:"report"`
+	FailOn              *string                  `mapstructure:"fail_on" cty:"fail_on" hcl:"fail_on"`
+	ExecuteCommand      *string                  `mapstructure:"execute_command" cty:"execute_command" hcl:"execute_command"`
+	RemotePath          *string                  `mapstructure:"remote_path" cty:"remote_path" hcl:"remote_path"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -67,6 +69,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"remove_users":               &hcldec.AttrSpec{Name: "remove_users", Type: cty.List(cty.String), Required: false},
 		"network":                    &hcldec.BlockSpec{TypeName: "network", Nested: hcldec.ObjectSpec((*FlatNetworkConfig)(nil).HCL2Spec())},
 		"firewall":                   &hcldec.BlockSpec{TypeName: "firewall", Nested: hcldec.ObjectSpec((*FlatFirewallConfig)(nil).HCL2Spec())},
+		"remote_logging":             &hcldec.BlockSpec{TypeName: "remote_logging", Nested: hcldec.ObjectSpec((*FlatRemoteLoggingConfig)(nil).HCL2Spec())},
+		"root_mail_alias":            &hcldec.AttrSpec{Name: "root_mail_alias", Type: cty.String, Required: false},
 		"verify":                     &hcldec.AttrSpec{Name: "verify", Type: cty.Bool, Required: false},
 		"report":                     &hcldec.AttrSpec{Name: "report", Type: cty.String, Required: false},
 		"fail_on":                    &hcldec.AttrSpec{Name: "fail_on", Type: cty.String, Required: false},
@@ -142,6 +146,35 @@ func (*FlatNetworkConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ntp_servers":         &hcldec.AttrSpec{Name: "ntp_servers", Type: cty.List(cty.String), Required: false},
 		"disable_ipv6":        &hcldec.AttrSpec{Name: "disable_ipv6", Type: cty.Bool, Required: false},
 		"disable_ipv6_kernel": &hcldec.AttrSpec{Name: "disable_ipv6_kernel", Type: cty.Bool, Required: false},
+	}
+	return s
+}
+
+// FlatRemoteLoggingConfig is an auto-generated flat version of RemoteLoggingConfig.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatRemoteLoggingConfig struct {
+	URL                    *string `mapstructure:"url" required:"true" cty:"url" hcl:"url"`
+	ServerKeyFile          *string `mapstructure:"server_key_file" cty:"server_key_file" hcl:"server_key_file"`
+	ServerCertificateFile  *string `mapstructure:"server_certificate_file" cty:"server_certificate_file" hcl:"server_certificate_file"`
+	TrustedCertificateFile *string `mapstructure:"trusted_certificate_file" cty:"trusted_certificate_file" hcl:"trusted_certificate_file"`
+}
+
+// FlatMapstructure returns a new FlatRemoteLoggingConfig.
+// FlatRemoteLoggingConfig is an auto-generated flat version of RemoteLoggingConfig.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*RemoteLoggingConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatRemoteLoggingConfig)
+}
+
+// HCL2Spec returns the hcl spec of a RemoteLoggingConfig.
+// This spec is used by HCL to read the fields of RemoteLoggingConfig.
+// The decoded values from this spec will then be applied to a FlatRemoteLoggingConfig.
+func (*FlatRemoteLoggingConfig) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"url":                      &hcldec.AttrSpec{Name: "url", Type: cty.String, Required: false},
+		"server_key_file":          &hcldec.AttrSpec{Name: "server_key_file", Type: cty.String, Required: false},
+		"server_certificate_file":  &hcldec.AttrSpec{Name: "server_certificate_file", Type: cty.String, Required: false},
+		"trusted_certificate_file": &hcldec.AttrSpec{Name: "trusted_certificate_file", Type: cty.String, Required: false},
 	}
 	return s
 }

@@ -44,6 +44,16 @@ func TestPrepare(t *testing.T) {
 		{"bad fail_on and report", map[string]interface{}{"fail_on": "never", "report": "/nonexistent/dir/r.json"}, "qemu", []string{"fail_on must be", "the folder /nonexistent/dir does not exist"}},
 		{"bad execute_command", map[string]interface{}{"execute_command": "sh {{.Path"}, "qemu", []string{"execute_command"}},
 		{"unknown skip", map[string]interface{}{"skip": []string{"no.such.rule"}}, "qemu", []string{`"no.such.rule" names no rule`}},
+		{"remote logging and root mail", map[string]interface{}{
+			"remote_logging":  map[string]interface{}{"url": "https://logs.example.com:19532", "server_key_file": "/etc/pki/upload/key.pem"},
+			"root_mail_alias": "security@example.com",
+		}, "qemu", nil},
+		{"remote logging without url", map[string]interface{}{"remote_logging": map[string]interface{}{"server_key_file": "/etc/pki/key.pem"}}, "qemu",
+			[]string{"remote_logging: url is required"}},
+		{"bad remote logging and root mail", map[string]interface{}{
+			"remote_logging":  map[string]interface{}{"url": "http://logs.example.com", "trusted_certificate_file": "ca.pem"},
+			"root_mail_alias": "a@example.com, b@example.com",
+		}, "qemu", []string{"use https://", "remote_logging.trusted_certificate_file \"ca.pem\" must be an absolute", "root_mail_alias"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,6 +105,13 @@ func TestHardeningConfig(t *testing.T) {
 	}
 	if (&Config{}).hardeningConfig().Firewall.Enabled {
 		t.Error("the firewall is configured without a firewall block")
+	}
+	if hc := (&Config{}).hardeningConfig(); hc.RemoteLogging.Enabled() || hc.RootMailAlias != "" {
+		t.Errorf("remote logging %+v, root mail alias %q without the settings", hc.RemoteLogging, hc.RootMailAlias)
+	}
+	rl := (&Config{RemoteLogging: &RemoteLoggingConfig{URL: "https://logs.example.com", TrustedCertificateFile: "/etc/pki/ca.pem"}, RootMailAlias: "ops"}).hardeningConfig()
+	if want := (hardening.RemoteLogging{URL: "https://logs.example.com", TrustedCertificateFile: "/etc/pki/ca.pem"}); rl.RemoteLogging != want || rl.RootMailAlias != "ops" {
+		t.Errorf("remote logging %+v, root mail alias %q", rl.RemoteLogging, rl.RootMailAlias)
 	}
 }
 
