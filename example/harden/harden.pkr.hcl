@@ -73,5 +73,18 @@ build {
       allow_tcp     = [80, 443]
       allow_sources = ["10.0.0.0/8"]
     }
+
+    # Your log server (systemd-journal-remote): systemd-journal-upload sends the journal there over
+    # TLS. The key and certificates are paths on the VM that your PKI provides (systemd's defaults
+    # shown); CIS Debian 12 6.1.2.1. Leave the block out to keep the VM's logging as it is.
+    remote_logging {
+      url                      = "https://logs.example.com:19532"
+      server_key_file          = "/etc/ssl/private/journal-upload.pem"
+      server_certificate_file  = "/etc/ssl/certs/journal-upload.pem"
+      trusted_certificate_file = "/etc/ssl/ca/trusted.pem"
+    }
+
+    # Who reads root's mail (cron, AIDE's daily report): the root: line of /etc/aliases (ANSSI R75).
+    root_mail_alias = "security@example.com"
   }
 }
