@@ -171,6 +171,7 @@ var ssgRules = map[string][]string{
 	"audit.conf.admin_space_left_action": {"auditd_data_retention_admin_space_left_action"},
 	"audit.conf.disk_full_action":        {"auditd_data_disk_full_action"},
 	"audit.conf.disk_error_action":       {"auditd_data_disk_error_action"},
+	"audit.conf.log_group":               {"file_group_ownership_var_log_audit"},
 	"audit.service":                      {"service_auditd_enabled"},
 	"audit.immutable":                    {"audit_rules_immutable"},
 	"boot.cmdline.pti":                   {"grub2_pti_argument"},

@@ -303,7 +303,7 @@ var permSettings = []permSetting{
 	{"crypttab", "the encrypted volume table", "/etc/crypttab", "0600", "root", "root"},
 	{"audit-config", "the audit configuration", "/etc/audit/auditd.conf", "0640", "root", "root"},
 	{"audit-rules", "the audit rules", "/etc/audit/audit.rules /etc/audit/rules.d/*.rules", "0600", "root", "root"},
-	{"audit-logs", "the audit log directory", "/var/log/audit", "0700", "root", "-"},
+	{"audit-logs", "the audit log directory", "/var/log/audit", "0700", "root", "root"},
 }
 
 func permRule(p permSetting) Rule {

@@ -59,6 +59,7 @@ var auditdConf = []kvSetting{
 	{"admin_space_left_action", "single", "single-user mode when disk space is critical"},
 	{"disk_full_action", "single", "single-user mode when the disk is full"},
 	{"disk_error_action", "syslog", "disk errors logged"},
+	{"log_group", "root", "audit logs readable by root only, not by the adm group"},
 }
 
 func kvRule(id, group, file, sep string, s kvSetting, guard string) Rule {

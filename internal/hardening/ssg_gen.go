@@ -137,6 +137,7 @@ var ssgData = map[string]ssgRule{
 	"file_at_allow_exists":                                 {[]string{"2.4.2.1"}, nil, ssgCIS1 | ssgCIS2},
 	"file_cron_allow_exists":                               {[]string{"2.4.1.2"}, nil, ssgCIS1 | ssgCIS2},
 	"file_cron_deny_not_exist":                             {[]string{"2.4.1.8"}, nil, ssgCIS1 | ssgCIS2},
+	"file_group_ownership_var_log_audit":                   {[]string{"6.2.4.3"}, nil, ssgCIS2},
 	"file_groupowner_backup_etc_group":                     {[]string{"7.1.4"}, nil, ssgCIS1 | ssgCIS2},
 	"file_groupowner_backup_etc_gshadow":                   {[]string{"7.1.8"}, nil, ssgCIS1 | ssgCIS2},
 	"file_groupowner_backup_etc_passwd":                    {[]string{"7.1.2"}, nil, ssgCIS1 | ssgCIS2},
