@@ -75,6 +75,7 @@ var ssgRules = map[string][]string{
 	"accounts.securetty":                 {"no_direct_root_logins"},
 	"boot.cmdline.audit":                 {"grub2_audit_argument", "grub2_audit_backlog_limit_argument"},
 	"boot.cmdline.apparmor":              {"grub2_enable_apparmor"},
+	"boot.grub-password":                 {"grub2_password"},
 	"services.journald":                  {"journald_compress", "journald_storage"},
 	"packages.install.auditd":            {"package_audit_installed"},
 	"packages.install.pwquality":         {"package_pam_pwquality_installed"},

@@ -59,6 +59,8 @@ type Config struct {
 	// RootMailAlias is the mailbox (user@domain) or local user that receives root's mail through
 	// the root: line of /etc/aliases; empty leaves /etc/aliases alone.
 	RootMailAlias string
+	// Bootloader sets a GRUB superuser password when its PasswordHash is given.
+	Bootloader Bootloader
 }
 
 // SSH is the sshd configuration. Empty lists and zero numbers mean the defaults of DefaultConfig.
@@ -161,8 +163,20 @@ type RemoteLogging struct {
 // Enabled reports whether remote logging is configured.
 func (r RemoteLogging) Enabled() bool { return r.URL != "" }
 
+// Bootloader is the GRUB superuser: with a password, editing boot entries, the GRUB shell and the
+// entries that are not marked --unrestricted (the Advanced options submenu, firmware settings)
+// need it, while the normal boot entries stay bootable without it.
+type Bootloader struct {
+	// Superuser is GRUB's superuser name (not a system account); DefaultGrubSuperuser when empty.
+	Superuser string
+	// PasswordHash is what grub-mkpasswd-pbkdf2 prints: grub.pbkdf2.sha512.<iterations>.<salt>.<hash>.
+	// Empty: no boot loader password (the rule is not applicable).
+	PasswordHash string
+}
+
 // Default values.
 const (
+	DefaultGrubSuperuser       = "root"
 	DefaultSSHPort             = 22
 	DefaultMaxAuthTries        = 3
 	DefaultClientAliveInterval = 300
@@ -266,6 +280,9 @@ func (c Config) withDefaults() Config {
 		users[i] = u
 	}
 	c.Users = users
+	if c.Bootloader.Superuser == "" {
+		c.Bootloader.Superuser = DefaultGrubSuperuser
+	}
 	f := &c.Firewall
 	if f.Backend == "" {
 		f.Backend = BackendAuto

@@ -80,6 +80,7 @@ func TestDebianChroot(t *testing.T) {
 		"pam.unix-rounds":                    StatusChanged,
 		"fs.perm.login-records":              StatusChanged,
 		"sudo.umask":                         StatusChanged,
+		"boot.grub-password":                 StatusSkipped, // no bootloader block (TestGrubPasswordImage sets one)
 	} {
 		if got := byID[id].Status; got != want {
 			t.Errorf("%s: %s (%s), want %s", id, got, byID[id].Detail, want)
@@ -353,10 +354,14 @@ func TestRPMFamilyChroot(t *testing.T) {
 	// accounts.umask and services.logrotate edit)
 	writeFile(t, root, "etc/bashrc", "if [ $UID -gt 199 ] && [ \"`/usr/bin/id -gn`\" = \"`/usr/bin/id -un`\" ]; then\n    umask 002\nelse\n    umask 022\nfi\n")
 	writeFile(t, root, "etc/logrotate.conf", "# see \"man logrotate\" for details\n\n# global options do not affect preceding include directives\n\n# rotate log files weekly\nweekly\n\n# keep 4 weeks worth of backlogs\nrotate 4\n\n# create new (empty) log files after rotating old ones\ncreate\n\n# use date as a suffix of the rotated file\ndateext\n\n# packages drop log rotation information into this directory\ninclude /etc/logrotate.d\n")
+	// the 01_users section that grub2-mkconfig writes into grub.cfg from RHEL's /etc/grub.d/01_users:
+	// it reads GRUB2_PASSWORD from user.cfg at boot
+	writeFile(t, root, "boot/grub2/grub.cfg", "### BEGIN /etc/grub.d/01_users ###\nif [ -f ${prefix}/user.cfg ]; then\n  source ${prefix}/user.cfg\n  if [ -n \"${GRUB2_PASSWORD}\" ]; then\n    set superusers=\"root\"\n    export superusers\n    password_pbkdf2 root ${GRUB2_PASSWORD}\n  fi\nfi\n### END /etc/grub.d/01_users ###\n")
 	if out, err := inRoot(t, root, "rpm", "--initdb"); err != nil {
 		t.Fatalf("rpm --initdb: %v\n%s", err, out)
 	}
 	cfg := integrationConfig(t)
+	cfg.Bootloader.PasswordHash = fixture.GrubPasswordHash
 	first, _ := runProgram(t, root, cfg, "/bin/sh")
 	if first.OSID != "rocky" || first.Family != "rhel" {
 		t.Errorf("system %s/%s, want rocky/rhel", first.OSID, first.Family)
@@ -375,6 +380,7 @@ func TestRPMFamilyChroot(t *testing.T) {
 		"accounts.umask":            StatusChanged, // /etc/bashrc
 		"services.logrotate":        StatusChanged,
 		"services.journald-syslog":  StatusSkipped, // Debian family only (RHEL's rsyslog reads the journal)
+		"boot.grub-password":        StatusChanged, // GRUB2_PASSWORD in /boot/grub2/user.cfg
 	} {
 		if got := byID[id].Status; got != want {
 			t.Errorf("%s: %s (%s), want %s", id, got, byID[id].Detail, want)
@@ -395,9 +401,23 @@ func TestRPMFamilyChroot(t *testing.T) {
 	if out, err := inRoot(t, root, "nft", "-c", "-f", "/etc/sysconfig/nftables.conf"); err != nil {
 		t.Errorf("nft -c: %v\n%s", err, out)
 	}
+	if got := readFile(t, root, "boot/grub2/user.cfg"); got != "GRUB2_PASSWORD="+fixture.GrubPasswordHash+"\n" {
+		t.Errorf("/boot/grub2/user.cfg = %q, want grub2-setpassword's GRUB2_PASSWORD line", got)
+	}
+	if out, _ := inRoot(t, root, "stat", "-c", "%a %U:%G", "/boot/grub2/user.cfg"); strings.TrimSpace(out) != "600 root:root" {
+		t.Errorf("/boot/grub2/user.cfg is %q, want 600 root:root", out)
+	}
 	second, _ := runProgram(t, root, cfg, "/bin/sh")
 	if second.Counts.Changed != 0 || second.Counts.Failed != 0 {
 		t.Errorf("second run: %d changed, %d failed:\n%s%s", second.Counts.Changed, second.Counts.Failed, changes(second), failures(second))
+	}
+	// RHEL's 01_users knows the superuser root only
+	admin := DefaultConfig()
+	admin.Hardening, admin.InstallPackages = false, false
+	admin.Bootloader = Bootloader{Superuser: "admin", PasswordHash: fixture.GrubPasswordHash}
+	rep, _ := runProgram(t, root, admin, "/bin/sh")
+	if r := resultsByID(rep)["boot.grub-password"]; r.Status != StatusFailed || !strings.Contains(r.Detail, "set bootloader.superuser to root") {
+		t.Errorf("superuser admin on Rocky: %s (%s), want failed, asking for root", r.Status, r.Detail)
 	}
 }
 

@@ -1923,6 +1923,119 @@ refit_fw_live() {
 	esac
 }
 
+# ---- boot loader password -----------------------------------------------------------------
+
+REFIT_GRUB_D=/etc/grub.d/01_refit_password
+
+# REFIT_AWK_GRUB_CFG: reads a grub.cfg that grub-mkconfig wrote; -v sec=FILE names the lines of
+# 01_refit_password's section. Without fix, it prints what is missing (no-10_linux, section,
+# restricted) and exits 1 when something is. With -v fix=1 it prints the file with that section in
+# place (replaced, or inserted where grub-mkconfig puts it: after 00_header's) and every menuentry
+# of the 10_linux section --unrestricted, as 10_linux writes them once its CLASS line has it.
+REFIT_AWK_GRUB_CFG='
+function section(   j) { print B; for (j = 1; j <= n; j++) print want[j]; print E }
+BEGIN {
+	B = "### BEGIN /etc/grub.d/01_refit_password ###"
+	E = "### END /etc/grub.d/01_refit_password ###"
+	while ((getline l < sec) > 0) want[++n] = l
+	close(sec)
+}
+{ L[NR] = $0 }
+$0 == B && !b { b = NR }
+$0 == E && b && !e { e = NR }
+$0 == "### END /etc/grub.d/00_header ###" && !h { h = NR }
+$0 == "### BEGIN /etc/grub.d/10_linux ###" { lin = 1; seen = 1 }
+$0 == "### END /etc/grub.d/10_linux ###" { lin = 0 }
+lin && /^[ \t]*menuentry[ \t]/ && !/[ \t]--unrestricted([ \t]|$)/ {
+	restricted = 1
+	t = $0
+	i = index(t, " $menuentry_id_option")
+	if (i) t = substr(t, 1, i) "--unrestricted" substr(t, i)
+	else sub(/[ \t]*[{][ \t]*$/, " --unrestricted {", t)
+	L[NR] = t
+}
+END {
+	same = b && e && e - b - 1 == n
+	for (j = 1; same && j <= n; j++) if (L[b + j] != want[j]) same = 0
+	if (!fix) {
+		if (!seen) print "no-10_linux"
+		if (!same) print "section"
+		if (restricted) print "restricted"
+		exit !(seen && same && !restricted)
+	}
+	if (!(b && e) && !h) { section(); print "" }
+	for (j = 1; j <= NR; j++) {
+		if (b && e && j == b) { section(); j = e; continue }
+		print L[j]
+		if (!(b && e) && j == h) { print ""; section() }
+	}
+}'
+
+# refit_grub_password [fix]: the GRUB superuser and password hash of the bootloader block
+# (REFIT_GRUB_USER, REFIT_GRUB_HASH; REFIT_GRUB_LINES and REFIT_GRUB_SCRIPT are the grub.cfg lines
+# and the /etc/grub.d script that prints them) are in effect at the next boot and after later
+# update-grub runs, with the normal boot entries still starting without the password. Debian and
+# Ubuntu: the script, --unrestricted on 10_linux's CLASS line, and the same lines edited into
+# grub.cfg directly (update-grub in a chroot would write the build host's devices). RPM systems:
+# GRUB2_PASSWORD in /boot/grub2/user.cfg, which their 01_users section reads (grub2-setpassword's
+# way). Neither the hash nor the lines ever go into REFIT_DETAIL.
+refit_grub_password() {
+	[ -n "$REFIT_GRUB_HASH" ] || refit_na "no GRUB password configured (bootloader block)" || return 2
+	if [ "$REFIT_RPM" = 1 ]; then
+		refit_gcfg=/boot/grub2/grub.cfg
+		[ -f "$refit_gcfg" ] || [ -d /etc/grub.d ] || refit_na "no GRUB 2 in this image (no $refit_gcfg, no /etc/grub.d)" || return 2
+		[ "$REFIT_GRUB_USER" = root ] || refit_detail "GRUB on $REFIT_OS_ID names its superuser root (its 01_users section reads GRUB2_PASSWORD from user.cfg, as grub2-setpassword writes it): set bootloader.superuser to root for this image" || return 1
+		if [ -f "$refit_gcfg" ] && ! grep -q 'user\.cfg' "$refit_gcfg"; then
+			refit_detail "$refit_gcfg does not read user.cfg (it has no 01_users section): regenerate it with grub2-mkconfig -o $refit_gcfg on the running system"
+			return 1
+		fi
+		if [ "${1:-}" = fix ]; then
+			refit_put /boot/grub2/user.cfg 0600 root:root "GRUB2_PASSWORD=$REFIT_GRUB_HASH$REFIT_NL" || return 1
+			REFIT_DETAIL="GRUB superuser root with a password: GRUB2_PASSWORD in /boot/grub2/user.cfg"
+			return 0
+		fi
+		refit_file_is /boot/grub2/user.cfg 0600 root:root "GRUB2_PASSWORD=$REFIT_GRUB_HASH$REFIT_NL"
+		return
+	fi
+	refit_gcfg=/boot/grub/grub.cfg
+	[ -f "$refit_gcfg" ] || [ -d /etc/grub.d ] || refit_na "no GRUB in this image (no $refit_gcfg, no /etc/grub.d)" || return 2
+	printf '%s' "$REFIT_GRUB_LINES" >"$REFIT_TMP/grub-password" || return 3
+	refit_bad=
+	if [ -f "$refit_gcfg" ]; then
+		if ! refit_why=$(awk -v sec="$REFIT_TMP/grub-password" "$REFIT_AWK_GRUB_CFG" "$refit_gcfg"); then
+			[ -n "$refit_why" ] || refit_detail "cannot read $refit_gcfg" || return 3
+			case $refit_why in
+			*no-10_linux*)
+				refit_detail "$refit_gcfg has no 10_linux section (grub-mkconfig did not write it): which entries must keep booting without the password is unknown; regenerate it with update-grub on the running system"
+				return 1
+				;;
+			esac
+			refit_bad=" $refit_gcfg"
+		fi
+	fi
+	if [ -d /etc/grub.d ]; then
+		refit_file_is "$REFIT_GRUB_D" 0700 root:root "$REFIT_GRUB_SCRIPT" || refit_bad="$refit_bad $REFIT_GRUB_D"
+		if [ -f /etc/grub.d/10_linux ] && ! grep -q '^CLASS=".*--unrestricted' /etc/grub.d/10_linux; then
+			refit_bad="$refit_bad /etc/grub.d/10_linux"
+		fi
+	fi
+	if [ "${1:-}" != fix ]; then
+		[ -z "$refit_bad" ] || refit_detail "the GRUB password of superuser $REFIT_GRUB_USER is not set in:$refit_bad"
+		return
+	fi
+	case "$refit_bad " in *" $REFIT_GRUB_D "*) refit_put "$REFIT_GRUB_D" 0700 root:root "$REFIT_GRUB_SCRIPT" || return 1 ;; esac
+	case "$refit_bad " in
+	*" /etc/grub.d/10_linux "*)
+		refit_filter /etc/grub.d/10_linux '/^CLASS="/ && !done { if ($0 !~ /--unrestricted/) sub(/"[ \t]*$/, " --unrestricted\""); done = 1 } { print }' || return 1
+		;;
+	esac
+	case "$refit_bad " in
+	*" $refit_gcfg "*) refit_filter "$refit_gcfg" "$REFIT_AWK_GRUB_CFG" -v sec="$REFIT_TMP/grub-password" -v fix=1 || return 1 ;;
+	esac
+	REFIT_DETAIL="GRUB superuser $REFIT_GRUB_USER with a password, normal boot entries --unrestricted:$refit_bad"
+	return 0
+}
+
 # ---- file integrity (AIDE) -----------------------------------------------------------------
 
 # refit_aide_conf: AIDE's configuration file (Debian/Ubuntu: /etc/aide/aide.conf; RPM: /etc/aide.conf).

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 )
 
 // renderConfigs are configurations that together produce every kind of rule.
@@ -15,6 +17,7 @@ func renderConfigs(t *testing.T) map[string]Config {
 	t.Helper()
 	noHardening := DefaultConfig()
 	noHardening.Hardening = false
+	noHardening.Bootloader.PasswordHash = fixture.GrubPasswordHash // applies without hardening too
 	skips := DefaultConfig()
 	skips.Skip = []string{"sysctl.net.ipv6.*", "modules.udf", "ssh.moduli"}
 	hostile := documentationConfig()
@@ -184,7 +187,7 @@ func TestCatalogue(t *testing.T) {
 		seen[r.ID] = true
 	}
 	for _, id := range []string{"sysctl.net.ipv4.conf.all.accept_redirects", "ssh.ciphers", "fs.perm.shadow", "user.username.authorized-keys",
-		"firewall.rules", "network.ntp", "audit.rules", "pam.faillock.enabled", "live.sshd"} {
+		"firewall.rules", "network.ntp", "audit.rules", "pam.faillock.enabled", "live.sshd", "boot.grub-password"} {
 		if !seen[id] {
 			t.Errorf("the catalogue has no rule %s", id)
 		}

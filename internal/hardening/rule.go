@@ -48,7 +48,8 @@ type Rule struct {
 
 // Catalogue returns the rules one run of cfg applies, in order: the profile's hardening rules
 // that depend on nothing else (when cfg.Hardening), the SSH, user, network and firewall rules the
-// configuration asks for, the remote logging and root mail alias rules, the hardening rules that cover what those install or create (sudo
+// configuration asks for, the remote logging and root mail alias rules (and the boot loader
+// password when hardening is off), the hardening rules that cover what those install or create (sudo
 // defaults, file permissions and logs, PAM, home directories, audit rules), the DNS rule (after
 // every rule that may install packages), the file integrity rules (AIDE's database records the
 // image as the other rules leave it), then the live-apply steps. Rules listed in cfg.Skip are included (they are reported as skipped).
@@ -75,6 +76,10 @@ func (c Config) rules() ([]Rule, error) {
 	rules = append(rules, network...)
 	rules = append(rules, firewallRules(c)...)
 	rules = append(rules, choiceRules(c)...)
+	if !c.Hardening && c.Bootloader.PasswordHash != "" {
+		// the bootloader block applies without the hardening catalogue too, like the settings
+		rules = append(rules, grubPasswordRule())
+	}
 	rules = append(rules, late...)
 	rules = append(rules, dns...)
 	rules = append(rules, final...)
@@ -106,6 +111,8 @@ func documentationConfig() Config {
 	c.Firewall.Enabled = true
 	c.RemoteLogging = RemoteLogging{URL: "https://logs.example.com:19532"}
 	c.RootMailAlias = "security@example.com"
+	// a placeholder of the right form (not a hash of anything)
+	c.Bootloader = Bootloader{Superuser: "grubadmin", PasswordHash: "grub.pbkdf2.sha512.10000.00.00"}
 	return c
 }
 

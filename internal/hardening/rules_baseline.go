@@ -33,6 +33,7 @@ func baselineRules(c Config) (early, late []Rule) {
 	early = append(early, moduleRules()...)
 	early = append(early, accountRules(c)...)
 	early = append(early, bootRules()...)
+	early = append(early, grubPasswordRule())
 	early = append(early, serviceRules()...)
 	early = append(early, packageRules()...)
 	// AppArmor on the kernel command line once the package rules installed it

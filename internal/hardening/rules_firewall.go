@@ -123,8 +123,8 @@ func firewallRules(c Config) []Rule {
 	}
 }
 
-// configVars are the shell variables the helpers read: the firewall settings and the users of
-// user blocks.
+// configVars are the shell variables the helpers read: the firewall settings, the users of
+// user blocks and the boot loader password.
 func configVars(c Config) string {
 	var users []string
 	for _, u := range c.Users {
@@ -147,7 +147,8 @@ func configVars(c Config) string {
 REFIT_FW_INBOUND=%s REFIT_FW_FORWARD=%s
 REFIT_FW_TCP=%s REFIT_FW_UDP=%s REFIT_FW_SOURCES=%s REFIT_FW_SSH=%s
 REFIT_NFT_TABLE=%s`, shq(f.Backend), shq(f.DefaultInbound), shq(f.DefaultForward),
-		shq(joinInts(tcp, " ")), shq(joinInts(udp, " ")), shq(strings.Join(sources, " ")), shq(sshPortIfOpen(c)), shq(NftablesTable(c)))
+		shq(joinInts(tcp, " ")), shq(joinInts(udp, " ")), shq(strings.Join(sources, " ")), shq(sshPortIfOpen(c)), shq(NftablesTable(c))) +
+		"\n" + grubVars(c.Bootloader)
 }
 
 // sshPortIfOpen is the SSH port the firewall keeps open, or "" when SSH is denied.

@@ -326,6 +326,43 @@ refit_cmdline_has apparmor=1 security=apparmor`,
 	}...)
 }
 
+// grubPasswordRule sets the bootloader block's GRUB superuser password. It is in every profile
+// and not applicable without the block.
+func grubPasswordRule() Rule {
+	return Rule{
+		ID: "boot.grub-password", Group: GroupBoot, Title: "editing boot entries and the GRUB shell need a password",
+		Changes: "With a `bootloader` block: a GRUB superuser (`superuser`, default root) whose password (`password_hash`) editing boot entries, the GRUB shell, the Advanced options submenu (older kernels, recovery mode) and the firmware settings entry need; the normal boot entries are `--unrestricted`, so that unattended boots need no password. " +
+			"Debian/Ubuntu: `/etc/grub.d/01_refit_password` (0700) and `--unrestricted` on the `CLASS` line of `/etc/grub.d/10_linux` for later update-grub runs, and the same lines edited into the existing `grub.cfg` (update-grub is not run). " +
+			"RPM: `GRUB2_PASSWORD` in `/boot/grub2/user.cfg` (0600), as `grub2-setpassword` writes it (superuser root). Not applicable without the block.",
+		check: `refit_grub_password`,
+		apply: `refit_grub_password fix`,
+	}
+}
+
+// grubVars are the shell variables of the boot loader password (empty without one): the superuser,
+// the hash, the lines grub.cfg gets and the /etc/grub.d script that prints them.
+func grubVars(b Bootloader) string {
+	var lines, script string
+	if b.PasswordHash != "" {
+		lines = fmt.Sprintf("set superusers=\"%s\"\nexport superusers\npassword_pbkdf2 %s %s\n", b.Superuser, b.Superuser, b.PasswordHash)
+		script = `#!/bin/sh
+# Managed by refit-harden (boot.grub-password): the GRUB superuser and its password hash (the
+# provisioner's bootloader block). Editing boot entries, the GRUB shell and the entries that are not
+# marked --unrestricted need the password; refit-harden puts --unrestricted on the CLASS line of
+# 10_linux, so that the normal boot entries start without it.
+set -e
+# A 10_linux without it (replaced by a package upgrade) would make every boot wait for the
+# password: rather no password than no unattended boot.
+if [ -x "${0%/*}/10_linux" ] && ! grep -q '^CLASS=".*--unrestricted' "${0%/*}/10_linux"; then
+	echo "$0: ${0%/*}/10_linux no longer marks its entries --unrestricted: no GRUB password is set; run refit-harden again" >&2
+	exit 0
+fi
+cat <<'EOF'
+` + lines + "EOF\n"
+	}
+	return fmt.Sprintf("REFIT_GRUB_USER=%s REFIT_GRUB_HASH=%s\nREFIT_GRUB_LINES=%s\nREFIT_GRUB_SCRIPT=%s", shq(b.Superuser), shq(b.PasswordHash), shq(lines), shq(script))
+}
+
 func serviceRules() []Rule {
 	return []Rule{
 		{

@@ -3,6 +3,7 @@ package hardening
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -281,5 +282,77 @@ func TestSSHDExpand(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestGrubCfgEdit checks REFIT_AWK_GRUB_CFG on grub.cfg files laid out as grub-mkconfig writes
+// them: the password section goes where grub-mkconfig would put 01_refit_password's (or replaces
+// an older one), the menu entries of the 10_linux section become --unrestricted and the others
+// (UEFI firmware settings) do not, the check passes afterwards and a second edit changes nothing.
+func TestGrubCfgEdit(t *testing.T) {
+	const (
+		header  = "### BEGIN /etc/grub.d/00_header ###\nset default=\"0\"\n### END /etc/grub.d/00_header ###\n"
+		theme   = "\n### BEGIN /etc/grub.d/05_debian_theme ###\nset menu_color_normal=cyan/blue\n### END /etc/grub.d/05_debian_theme ###\n"
+		section = "### BEGIN /etc/grub.d/01_refit_password ###\nset superusers=\"root\"\nexport superusers\npassword_pbkdf2 root grub.pbkdf2.sha512.10000.AA.BB\n### END /etc/grub.d/01_refit_password ###\n"
+		entry   = "menuentry 'Debian GNU/Linux' --class debian --class os%s $menuentry_id_option 'gnulinux-simple-1' {\n\tlinux\t/boot/vmlinuz root=UUID=1 ro\n}\n"
+		sub     = "submenu 'Advanced options for Debian GNU/Linux' $menuentry_id_option 'gnulinux-advanced-1' {\n\tmenuentry 'Debian GNU/Linux, with Linux 6.1.0-50-amd64 (recovery mode)' --class os%s $menuentry_id_option 'gnulinux-6.1-recovery-1' {\n\t\tlinux\t/boot/vmlinuz root=UUID=1 ro single\n\t}\n}\n"
+		uefi    = "\n### BEGIN /etc/grub.d/30_uefi-firmware ###\nmenuentry 'UEFI Firmware Settings' $menuentry_id_option 'uefi-firmware' {\n\tfwsetup\n}\n### END /etc/grub.d/30_uefi-firmware ###\n"
+	)
+	linux := func(unrestricted string) string {
+		return "\n### BEGIN /etc/grub.d/10_linux ###\n" + fmt.Sprintf(entry, unrestricted) + fmt.Sprintf(sub, unrestricted) + "\n### END /etc/grub.d/10_linux ###\n"
+	}
+	want := header + "\n" + section + theme + linux(" --unrestricted") + uefi
+	cases := []struct{ name, in, want string }{
+		{"as update-grub wrote it", header + theme + linux("") + uefi, want},
+		{"an older password", header + "\n" + strings.Replace(section, "AA.BB", "CC.DD", 1) + theme + linux("") + uefi, want},
+		{"already done", want, want},
+		{"no 00_header", "set timeout=0\n" + linux(""), section + "\nset timeout=0\n" + linux(" --unrestricted")},
+		{"no menuentry_id_option", header + "\n### BEGIN /etc/grub.d/10_linux ###\nmenuentry 'Linux' {\n}\n### END /etc/grub.d/10_linux ###\n",
+			header + "\n" + section + "\n### BEGIN /etc/grub.d/10_linux ###\nmenuentry 'Linux' --unrestricted {\n}\n### END /etc/grub.d/10_linux ###\n"},
+	}
+	lines := "set superusers=\"root\"\nexport superusers\npassword_pbkdf2 root grub.pbkdf2.sha512.10000.AA.BB\n"
+	for _, sh := range shells(t) {
+		for _, tc := range cases {
+			t.Run(sh.name+"/"+tc.name, func(t *testing.T) {
+				dir := t.TempDir()
+				cfg, sec := filepath.Join(dir, "grub.cfg"), filepath.Join(dir, "lines")
+				if err := os.WriteFile(cfg, []byte(tc.in), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(sec, []byte(lines), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				check := `awk -v sec=` + shq(sec) + ` "$REFIT_AWK_GRUB_CFG" ` + shq(cfg)
+				body := check + " && echo BEFORE-OK\n" +
+					`refit_filter ` + shq(cfg) + ` "$REFIT_AWK_GRUB_CFG" -v sec=` + shq(sec) + " -v fix=1 || exit 5\n" +
+					check + " || exit 6\ncp " + shq(cfg) + " " + shq(cfg+".1") + "\n" +
+					`refit_filter ` + shq(cfg) + ` "$REFIT_AWK_GRUB_CFG" -v sec=` + shq(sec) + " -v fix=1 || exit 5\n" +
+					"cmp -s " + shq(cfg) + " " + shq(cfg+".1") + " || exit 4"
+				out, code := runScript(t, sh, withPrelude(t, sh, body))
+				if code != 0 {
+					t.Fatalf("exit %d (6: the check fails after the edit, 4: a second edit changed the file):\n%s", code, out)
+				}
+				if before := strings.Contains(out, "BEFORE-OK"); before != (tc.in == tc.want) {
+					t.Errorf("the check before the edit passed: %v, want %v (%s)", before, tc.in == tc.want, out)
+				}
+				got, _ := os.ReadFile(cfg)
+				if string(got) != tc.want {
+					t.Errorf("grub.cfg =\n%s\nwant\n%s", got, tc.want)
+				}
+			})
+		}
+		t.Run(sh.name+"/no 10_linux section", func(t *testing.T) {
+			dir := t.TempDir()
+			cfg, sec := filepath.Join(dir, "grub.cfg"), filepath.Join(dir, "lines")
+			for name, content := range map[string]string{cfg: header + "menuentry 'Hand-made' {\n}\n", sec: lines} {
+				if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out, code := runScript(t, sh, withPrelude(t, sh, `awk -v sec=`+shq(sec)+` "$REFIT_AWK_GRUB_CFG" `+shq(cfg)))
+			if code != 1 || !strings.Contains(out, "no-10_linux") {
+				t.Errorf("exit %d, output %q; want 1 and no-10_linux", code, out)
+			}
+		})
 	}
 }

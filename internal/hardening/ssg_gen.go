@@ -248,6 +248,7 @@ var ssgData = map[string]ssgRule{
 	"grub2_mds_argument":                                   {nil, []string{"R8"}, ssgANSSIHigh | ssgANSSIIntermediary},
 	"grub2_page_alloc_shuffle_argument":                    {nil, []string{"R8"}, ssgANSSIHigh | ssgANSSIIntermediary},
 	"grub2_page_poison_argument":                           {nil, []string{"R8"}, ssgANSSIHigh | ssgANSSIIntermediary},
+	"grub2_password":                                       {[]string{"1.4.1"}, []string{"R5"}, ssgANSSIHigh | ssgANSSIIntermediary | ssgCIS1 | ssgCIS2},
 	"grub2_pti_argument":                                   {nil, []string{"R8"}, ssgANSSIHigh | ssgANSSIIntermediary},
 	"grub2_rng_core_default_quality_argument":              {nil, []string{"R8"}, ssgANSSIHigh | ssgANSSIIntermediary},
 	"grub2_slab_nomerge_argument":                          {nil, []string{"R8"}, ssgANSSIHigh | ssgANSSIIntermediary},

@@ -107,13 +107,19 @@ func extractRoot(t *testing.T, f rootFlavour) string {
 	if out, err := exec.Command("tar", "-C", root, "-xf", tarball, "--numeric-owner", "--same-owner", "--preserve-permissions").CombinedOutput(); err != nil {
 		t.Fatalf("extracting %s: %v\n%s", tarball, err, out)
 	}
+	addDeviceNodes(t, root)
+	return root
+}
+
+// addDeviceNodes adds the device nodes a chroot needs to the root's /dev.
+func addDeviceNodes(t *testing.T, root string) {
+	t.Helper()
 	if err := os.MkdirAll(filepath.Join(root, "dev"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("cp", "-a", "/dev/null", "/dev/zero", "/dev/random", "/dev/urandom", filepath.Join(root, "dev")).CombinedOutput(); err != nil {
 		t.Fatalf("device nodes: %v\n%s", err, out)
 	}
-	return root
 }
 
 // inRoot runs a command inside the root with chroot and returns its combined output.

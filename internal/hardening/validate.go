@@ -46,6 +46,9 @@ var (
 	dnsLabelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 	// shellRE is an absolute path without characters that need quoting in /etc/passwd.
 	shellRE = regexp.MustCompile(`^/[A-Za-z0-9_./+-]+$`)
+	// grubHashRE is what grub-mkpasswd-pbkdf2 prints: PBKDF2 with SHA-512, the iteration count,
+	// then salt and hash in hexadecimal.
+	grubHashRE = regexp.MustCompile(`^grub\.pbkdf2\.sha512\.[1-9][0-9]{0,9}\.([0-9A-Fa-f]+)\.([0-9A-Fa-f]+)$`)
 )
 
 // permitRootLoginValues are sshd's PermitRootLogin keywords.
@@ -87,6 +90,7 @@ func (c Config) Validate() error {
 	add(c.Firewall.validate())
 	add(c.RemoteLogging.validate())
 	add(validateMailAlias(c.RootMailAlias))
+	add(c.Bootloader.validate())
 	if len(errs) == 0 { // skip patterns are checked against the ids of a valid configuration only
 		add(c.validateSkip())
 	}
@@ -359,6 +363,32 @@ func (r RemoteLogging) validate() error {
 		if !strings.HasPrefix(f.path, "/") || path.Clean(f.path) != f.path || !shellRE.MatchString(f.path) {
 			errs = append(errs, invalid("remote_logging.%s %q must be an absolute, clean path inside the image (letters, digits, . _ + - and /), such as /etc/ssl/private/journal-upload.pem", f.field, f.path))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// grubHashHelp says how to make a GRUB password hash.
+const grubHashHelp = "make one with grub-mkpasswd-pbkdf2 (Debian's grub-common; grub2-mkpasswd-pbkdf2 on RPM systems) and give the part it prints after \"PBKDF2 hash of your password is\": grub.pbkdf2.sha512.<iterations>.<salt>.<hash>"
+
+// validate checks the boot loader settings. The hash is never repeated in an error: it would end
+// up in build logs (and a value that is not a hash may be the password itself).
+func (b Bootloader) validate() error {
+	var errs []error
+	if err := validUserName(b.Superuser); err != nil {
+		errs = append(errs, fmt.Errorf("bootloader.superuser: %w", err))
+	}
+	h := b.PasswordHash
+	switch m := grubHashRE.FindStringSubmatch(h); {
+	case h == "":
+		if b.Superuser != DefaultGrubSuperuser {
+			errs = append(errs, invalid("bootloader.superuser needs bootloader.password_hash; %s", grubHashHelp))
+		}
+	case strings.Contains(h, "PBKDF2 hash of your password is"):
+		errs = append(errs, invalid("bootloader.password_hash holds grub-mkpasswd-pbkdf2's whole message; give only the grub.pbkdf2.sha512.… part"))
+	case m == nil:
+		errs = append(errs, invalid("bootloader.password_hash is not a GRUB PBKDF2 password hash (the value is not shown); %s", grubHashHelp))
+	case len(m[1])%2 != 0 || len(m[2])%2 != 0:
+		errs = append(errs, invalid("bootloader.password_hash: its salt and hash must be whole bytes (an even number of hexadecimal digits); was it cut short? %s", grubHashHelp))
 	}
 	return errors.Join(errs...)
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 )
 
 // readKey returns the single line of a public key file in testdata/keys (made by gen.sh).
@@ -232,6 +234,52 @@ func TestSkipMatches(t *testing.T) {
 		t.Run(tc.pattern+" "+tc.id, func(t *testing.T) {
 			if got := skipMatches(tc.pattern, tc.id); got != tc.want {
 				t.Errorf("skipMatches(%q, %q) = %v, want %v", tc.pattern, tc.id, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestValidateBootloader checks the bootloader settings: a hash that grub-mkpasswd-pbkdf2 printed
+// passes; anything else is refused with the field's name and how to make a hash, and the value is
+// never repeated in the error (it may be the password itself).
+func TestValidateBootloader(t *testing.T) {
+	h := fixture.GrubPasswordHash
+	cases := []struct {
+		name, superuser, hash string
+		wantErr               []string // substrings; empty: valid
+	}{
+		{"grub-mkpasswd-pbkdf2's hash", "", h, nil},
+		{"lower-case hex and another superuser", "boot_admin", strings.ToLower(h), nil},
+		{"no block", "", "", nil},
+		{"superuser without a hash", "admin", "", []string{"bootloader.superuser needs bootloader.password_hash", "grub-mkpasswd-pbkdf2"}},
+		{"a password, not a hash", "", "Correct-Horse-7", []string{"bootloader.password_hash is not a GRUB PBKDF2 password hash", "grub-mkpasswd-pbkdf2"}},
+		{"the whole message", "", "PBKDF2 hash of your password is " + h, []string{"whole message", "grub.pbkdf2.sha512"}},
+		{"cut short", "", h[:len(h)-1], []string{"even number of hexadecimal digits", "grub-mkpasswd-pbkdf2"}},
+		{"another algorithm", "", strings.Replace(h, "sha512", "sha256", 1), []string{"not a GRUB PBKDF2 password hash"}},
+		{"no iterations", "", strings.Replace(h, ".10000.", ".0.", 1), []string{"not a GRUB PBKDF2 password hash"}},
+		{"bad superuser", "Boot Admin", h, []string{"bootloader.superuser", `"Boot Admin" is not a valid user name`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Bootloader = Bootloader{Superuser: tc.superuser, PasswordHash: tc.hash}
+			err := c.Validate()
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v, want one wrapping ErrInvalid with %q", err, tc.wantErr)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if tc.hash != "" && strings.Contains(err.Error(), tc.hash) || strings.Contains(err.Error(), h[40:80]) {
+				t.Errorf("the error repeats the value: %v", err)
 			}
 		})
 	}

@@ -8,11 +8,22 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/refit-images/packer-plugin-refit/internal/hardening"
 )
+
+// programInfo describes the uploaded program to the communicator: a regular file of mode 0600.
+type programInfo struct{ size int64 }
+
+func (programInfo) Name() string       { return "refit-harden.sh" }
+func (i programInfo) Size() int64      { return i.size }
+func (programInfo) Mode() os.FileMode  { return 0o600 }
+func (programInfo) ModTime() time.Time { return time.Time{} }
+func (programInfo) IsDir() bool        { return false }
+func (programInfo) Sys() any           { return nil }
 
 // executeData is what execute_command can reference.
 type executeData struct {

@@ -1,4 +1,4 @@
-//go:generate packer-sdc mapstructure-to-hcl2 -type Config,SSHConfig,UserConfig,NetworkConfig,FirewallConfig,RemoteLoggingConfig
+//go:generate packer-sdc mapstructure-to-hcl2 -type Config,SSHConfig,UserConfig,NetworkConfig,FirewallConfig,RemoteLoggingConfig,BootloaderConfig
 //go:generate packer-sdc struct-markdown
 //go:generate go run ../../internal/hardening/cmd/ruletable -o ../../docs/provisioners/harden.mdx
 
@@ -168,6 +168,23 @@ type RemoteLoggingConfig struct {
 	TrustedCertificateFile string `mapstructure:"trusted_certificate_file"`
 }
 
+// BootloaderConfig is the `bootloader` block: a GRUB superuser password. Without the block the
+// boot loader has none (rule `boot.grub-password` is not applicable).
+type BootloaderConfig struct {
+	// The GRUB superuser's password hash: the `grub.pbkdf2.sha512.<iterations>.<salt>.<hash>` that
+	// `grub-mkpasswd-pbkdf2` (Debian's grub-common; `grub2-mkpasswd-pbkdf2` on RPM systems) prints.
+	// Editing boot entries, the GRUB shell, the Advanced options submenu (older kernels, recovery
+	// mode) and the firmware settings entry then need the password; the normal boot entries do not,
+	// so the image still boots unattended. Anything else is an error that does not repeat the value;
+	// the hash is never printed. Keep it out of templates in version control: pass it as a
+	// `sensitive` variable.
+	PasswordHash string `mapstructure:"password_hash" required:"true"`
+	// The GRUB superuser's name (GRUB's own, not a system account): lower case letters, digits, `_`
+	// and `-`. Defaults to `root`; RPM systems' GRUB (`grub2-setpassword`'s `user.cfg`) only knows
+	// `root`. SSG's check wants letters and `_` only.
+	Superuser string `mapstructure:"superuser"`
+}
+
 // Config is the configuration of the refit-harden provisioner.
 type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
@@ -216,6 +233,9 @@ type Config struct {
 	// other lines are kept, and `newaliases` runs where the image has it). Mail to root comes from
 	// cron, AIDE's daily check and other services; empty leaves `/etc/aliases` alone.
 	RootMailAlias string `mapstructure:"root_mail_alias"`
+	// A GRUB superuser password, for editing boot entries and the GRUB shell (the normal boot
+	// entries stay bootable without it). Leave the block out for none.
+	Bootloader *BootloaderConfig `mapstructure:"bootloader"`
 	// Check every changed rule again after applying it; a rule still not in effect is reported
 	// as failed. Defaults to true.
 	Verify *bool `mapstructure:"verify"`
@@ -298,6 +318,9 @@ func (c *Config) prepare() error {
 	}
 	if c.RemoteLogging != nil && c.RemoteLogging.URL == "" {
 		errs = packersdk.MultiErrorAppend(errs, errors.New("remote_logging: url is required, the log server such as https://logs.example.com:19532 (leave the block out to keep the image's logging as it is)"))
+	}
+	if c.Bootloader != nil && c.Bootloader.PasswordHash == "" {
+		errs = packersdk.MultiErrorAppend(errs, errors.New("bootloader.password_hash is required in a bootloader block: make one with grub-mkpasswd-pbkdf2 (Debian's grub-common; grub2-mkpasswd-pbkdf2 on RPM systems), or leave the block out for no boot loader password"))
 	}
 	hc := c.hardeningConfig()
 	if err := hc.Validate(); err != nil {
@@ -384,6 +407,9 @@ func (c *Config) hardeningConfig() hardening.Config {
 			ServerCertificateFile: r.ServerCertificateFile, TrustedCertificateFile: r.TrustedCertificateFile}
 	}
 	hc.RootMailAlias = c.RootMailAlias
+	if b := c.Bootloader; b != nil {
+		hc.Bootloader = hardening.Bootloader{Superuser: b.Superuser, PasswordHash: b.PasswordHash}
+	}
 	return hc
 }
 
@@ -409,7 +435,9 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		return err
 	}
 	ui.Say(fmt.Sprintf("refit-harden: uploading the hardening program (%d bytes) to %s", len(c.program), c.RemotePath))
-	if err := comm.Upload(c.RemotePath, bytes.NewReader(c.program), nil); err != nil {
+	// 0600: the program holds the bootloader block's password hash until it deletes itself
+	var info os.FileInfo = programInfo{size: int64(len(c.program))}
+	if err := comm.Upload(c.RemotePath, bytes.NewReader(c.program), &info); err != nil {
 		return fmt.Errorf("uploading the hardening program to %s: %w (is remote_path writable?)", c.RemotePath, err)
 	}
 	c.ctx.Data = &executeData{Path: c.RemotePath}

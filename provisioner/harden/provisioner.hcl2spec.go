@@ -7,6 +7,31 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
+// FlatBootloaderConfig is an auto-generated flat version of BootloaderConfig.
+// Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
+type FlatBootloaderConfig struct {
+	PasswordHash *string `mapstructure:"password_hash" required:"true" cty:"password_hash" hcl:"password_hash"`
+	Superuser    *string `mapstructure:"superuser" cty:"superuser" hcl:"superuser"`
+}
+
+// FlatMapstructure returns a new FlatBootloaderConfig.
+// FlatBootloaderConfig is an auto-generated flat version of BootloaderConfig.
+// Where the contents a fields with a `mapstructure:,squash` tag are bubbled up.
+func (*BootloaderConfig) FlatMapstructure() interface{ HCL2Spec() map[string]hcldec.Spec } {
+	return new(FlatBootloaderConfig)
+}
+
+// HCL2Spec returns the hcl spec of a BootloaderConfig.
+// This spec is used by HCL to read the fields of BootloaderConfig.
+// The decoded values from this spec will then be applied to a FlatBootloaderConfig.
+func (*FlatBootloaderConfig) HCL2Spec() map[string]hcldec.Spec {
+	s := map[string]hcldec.Spec{
+		"password_hash": &hcldec.AttrSpec{Name: "password_hash", Type: cty.String, Required: false},
+		"superuser":     &hcldec.AttrSpec{Name: "superuser", Type: cty.String, Required: false},
+	}
+	return s
+}
+
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
@@ -31,6 +56,7 @@ type FlatConfig struct {
 	Firewall            *FlatFirewallConfig      `mapstructure:"firewall" cty:"firewall" hcl:"firewall"`
 	RemoteLogging       *FlatRemoteLoggingConfig `mapstructure:"remote_logging" cty:"remote_logging" hcl:"remote_logging"`
 	RootMailAlias       *string                  `mapstructure:"root_mail_alias" cty:"root_mail_alias" hcl:"root_mail_alias"`
+	Bootloader          *FlatBootloaderConfig    `mapstructure:"bootloader" cty:"bootloader" hcl:"bootloader"`
 	Verify              *bool                    `mapstructure:"verify" cty:"verify" hcl:"verify"`
 	Report              *string                  `mapstructure:"report" cty:"report" hcl:"report"`
 	FailOn              *string                  `mapstructure:"fail_on" cty:"fail_on" hcl:"fail_on"`
@@ -71,6 +97,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"firewall":                   &hcldec.BlockSpec{TypeName: "firewall", Nested: hcldec.ObjectSpec((*FlatFirewallConfig)(nil).HCL2Spec())},
 		"remote_logging":             &hcldec.BlockSpec{TypeName: "remote_logging", Nested: hcldec.ObjectSpec((*FlatRemoteLoggingConfig)(nil).HCL2Spec())},
 		"root_mail_alias":            &hcldec.AttrSpec{Name: "root_mail_alias", Type: cty.String, Required: false},
+		"bootloader":                 &hcldec.BlockSpec{TypeName: "bootloader", Nested: hcldec.ObjectSpec((*FlatBootloaderConfig)(nil).HCL2Spec())},
 		"verify":                     &hcldec.AttrSpec{Name: "verify", Type: cty.Bool, Required: false},
 		"report":                     &hcldec.AttrSpec{Name: "report", Type: cty.String, Required: false},
 		"fail_on":                    &hcldec.AttrSpec{Name: "fail_on", Type: cty.String, Required: false},

@@ -13,6 +13,7 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
+	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 	"github.com/refit-images/packer-plugin-refit/internal/hardening"
 )
 
@@ -54,6 +55,11 @@ func TestPrepare(t *testing.T) {
 			"remote_logging":  map[string]interface{}{"url": "http://logs.example.com", "trusted_certificate_file": "ca.pem"},
 			"root_mail_alias": "a@example.com, b@example.com",
 		}, "qemu", []string{"use https://", "remote_logging.trusted_certificate_file \"ca.pem\" must be an absolute", "root_mail_alias"}},
+		{"bootloader", map[string]interface{}{"bootloader": map[string]interface{}{"password_hash": fixture.GrubPasswordHash, "superuser": "bootadmin"}}, "qemu", nil},
+		{"bootloader without a hash", map[string]interface{}{"bootloader": map[string]interface{}{"superuser": "bootadmin"}}, "qemu",
+			[]string{"bootloader.password_hash is required", "grub-mkpasswd-pbkdf2"}},
+		{"bootloader with a password", map[string]interface{}{"bootloader": map[string]interface{}{"password_hash": "hunter2hunter2"}}, "qemu",
+			[]string{"bootloader.password_hash is not a GRUB PBKDF2 password hash", "grub-mkpasswd-pbkdf2"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,6 +118,12 @@ func TestHardeningConfig(t *testing.T) {
 	rl := (&Config{RemoteLogging: &RemoteLoggingConfig{URL: "https://logs.example.com", TrustedCertificateFile: "/etc/pki/ca.pem"}, RootMailAlias: "ops"}).hardeningConfig()
 	if want := (hardening.RemoteLogging{URL: "https://logs.example.com", TrustedCertificateFile: "/etc/pki/ca.pem"}); rl.RemoteLogging != want || rl.RootMailAlias != "ops" {
 		t.Errorf("remote logging %+v, root mail alias %q", rl.RemoteLogging, rl.RootMailAlias)
+	}
+	if b := (&Config{Bootloader: &BootloaderConfig{PasswordHash: fixture.GrubPasswordHash}}).hardeningConfig().Bootloader; b.PasswordHash != fixture.GrubPasswordHash || b.Superuser != "" {
+		t.Errorf("bootloader = %+v, want the hash and the default superuser", b)
+	}
+	if b := (&Config{}).hardeningConfig().Bootloader; b.PasswordHash != "" {
+		t.Error("a password hash without a bootloader block")
 	}
 }
 
