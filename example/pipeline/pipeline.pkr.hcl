@@ -1,10 +1,11 @@
 # A golden image in one template, without booting anything: refit-chroot opens a Debian 12 image
-# offline, refit-harden hardens it (an admin user with an SSH key, sshd, host name, DNS, NTP and
-# an nftables firewall), and refit-patch brings the hardened image up to date from the security
+# offline, refit-harden hardens it (an admin user with an SSH key, sshd, host name, DNS, NTP, an
+# nftables firewall and, when given a hash, a GRUB password), and refit-patch brings the hardened image up to date from the security
 # and updates suites. Run it as root (loop devices and mounts):
 #
 #   sudo packer build -var source_image=debian-12-genericcloud-amd64.qcow2 \
 #     -var "ssh_public_key=$(cat ~/.ssh/id_ed25519.pub)" \
+#     -var grub_password_hash=grub.pbkdf2.sha512.10000.… \
 #     -var mirror=https://deb.example.org/debian -var security_mirror=https://deb.example.org/debian-security \
 #     example/pipeline
 #
@@ -81,6 +82,13 @@ variable "keyring" {
   default     = "/usr/share/keyrings/debian-archive-keyring.gpg"
 }
 
+variable "grub_password_hash" {
+  type        = string
+  sensitive   = true
+  description = "A GRUB superuser password hash for the hardened image: the grub.pbkdf2.sha512.… that grub-mkpasswd-pbkdf2 prints. Editing boot entries and the GRUB shell then need the password; the image still boots unattended. Empty (the default): no boot loader password."
+  default     = ""
+}
+
 variable "output_directory" {
   type    = string
   default = "output-pipeline"
@@ -123,6 +131,15 @@ build {
 
     firewall {
       allow_tcp = [443]
+    }
+
+    # A GRUB superuser password when one is given (-var grub_password_hash=...): the block is
+    # left out otherwise.
+    dynamic "bootloader" {
+      for_each = var.grub_password_hash == "" ? [] : [var.grub_password_hash]
+      content {
+        password_hash = bootloader.value
+      }
     }
   }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -31,17 +32,19 @@ const (
 
 // TestAccPipeline runs the real Packer on example/pipeline: source "refit-chroot" opens the
 // bootable Debian 12 test image, provisioner "refit-harden" hardens it (the user ops with the
-// test key, host name, DNS, NTP, nftables), and post-processor "refit-patch" patches the result
-// offline against this machine's Debian suites. Then:
+// test key, host name, DNS, NTP, nftables, a GRUB password), and post-processor "refit-patch"
+// patches the result offline against this machine's Debian suites. Then:
 //   - the source image and the hardened image (refit-patch's input) keep their bytes;
 //   - the patched image's package versions, with the deferred packages at their new versions,
 //     equal what apt-get upgrade --with-new-pkgs chooses for the hardened image's installed set
 //     (the kernel update included), and dpkg has nothing half-done;
-//   - the hardening survived the patch (sshd drop-in, user and key, firewall, DNS, host name);
-//   - the patched image boots (qemu TCG): ops logs in with the key, the system finishes booting
-//     (running, or degraded with the failed units logged, none of them refit's, nftables or ssh),
-//     the firewall is loaded, sshd runs with the hardened settings, and after the first-boot
-//     service the installed versions equal apt-get upgrade's outright.
+//   - the hardening survived the patch (sshd drop-in, user and key, firewall, DNS, host name, the
+//     GRUB password with the default entry --unrestricted, in grub.cfg and for later update-grub);
+//   - the patched image boots (qemu TCG) unattended despite the GRUB password (GRUB would wait at
+//     its login prompt for a restricted default entry): ops logs in with the key, the system
+//     finishes booting (running, or degraded with the failed units logged, none of them refit's,
+//     nftables or ssh), the firewall is loaded, sshd runs with the hardened settings, and after
+//     the first-boot service the installed versions equal apt-get upgrade's outright.
 //
 // Needs PACKER_ACC=1, root, this machine's apt sources for bookworm, -updates and -security, and
 // the tools fixture.DebianImage and vmtest.Boot name.
@@ -94,6 +97,8 @@ func accPipeline(t *testing.T, debArch string) {
 		"-var", "mirror="+mirror,
 		"-var", "security_mirror="+security,
 		"-var", "keyring="+keyring,
+		// a GRUB password: both boots below prove that the image still boots unattended with it
+		"-var", "grub_password_hash="+fixture.GrubPasswordHash,
 		"-var", "output_directory="+out,
 		filepath.Join(packertest.RepoRoot(), "example", "pipeline"))
 	if err != nil {
@@ -141,7 +146,7 @@ func accPipeline(t *testing.T, debArch string) {
 	}, statusFile, "/etc/ssh/sshd_config.d/00-refit-hardening.conf", "/etc/passwd",
 		"/home/"+pipelineUser+"/.ssh/authorized_keys", "/etc/sudoers.d/90-refit-user-"+pipelineUser,
 		"/etc/nftables.conf", "/etc/systemd/system/sysinit.target.wants/nftables.service",
-		"/etc/resolv.conf", "/etc/hostname")
+		"/etc/resolv.conf", "/etc/hostname", "/boot/grub/grub.cfg", "/etc/grub.d/01_refit_password", "/etc/grub.d/10_linux")
 	if strings.TrimSpace(audit) != "" {
 		t.Errorf("dpkg --audit of the patched image reports:\n%s", audit)
 	}
@@ -214,6 +219,28 @@ func checkHardening(t *testing.T, files map[string]fixture.ImageFile, publicKey 
 	if !files["/etc/systemd/system/sysinit.target.wants/nftables.service"].Exists {
 		t.Error("nftables.service is not enabled in the patched image")
 	}
+	checkGrubPassword(t, files)
+}
+
+// checkGrubPassword checks the GRUB password of the bootloader block in an image (read by
+// readImage): grub.cfg names the superuser and its hash and its default entry (the first) is
+// --unrestricted, and later update-grub runs keep both (01_refit_password, 10_linux's CLASS line).
+func checkGrubPassword(t *testing.T, files map[string]fixture.ImageFile) {
+	t.Helper()
+	cfg := files["/boot/grub/grub.cfg"].Content
+	if want := "\nset superusers=\"root\"\nexport superusers\npassword_pbkdf2 root " + fixture.GrubPasswordHash + "\n"; !strings.Contains(cfg, want) {
+		t.Errorf("the patched image's grub.cfg sets no GRUB password (%q):\n%s", want, cfg)
+	}
+	first := regexp.MustCompile(`(?m)^menuentry .*$`).FindString(cfg)
+	if !strings.Contains(first, " --unrestricted ") {
+		t.Errorf("the default boot entry needs the password: %q", first)
+	}
+	if !strings.Contains(files["/etc/grub.d/01_refit_password"].Content, "password_pbkdf2 root "+fixture.GrubPasswordHash+"\n") {
+		t.Error("/etc/grub.d/01_refit_password does not print the password for later update-grub runs")
+	}
+	if !regexp.MustCompile(`(?m)^CLASS=".*--unrestricted"$`).MatchString(files["/etc/grub.d/10_linux"].Content) {
+		t.Error("/etc/grub.d/10_linux does not mark its entries --unrestricted for later update-grub runs")
+	}
 }
 
 // checkBooted checks the booted patched image over SSH as the admin user.
@@ -252,6 +279,10 @@ func checkBooted(t *testing.T, vm *vmtest.VM, key vmtest.Key, want map[string]st
 		if !strings.Contains(sshd, "\n"+want+"\n") {
 			t.Errorf("sshd runs without %q", want)
 		}
+	}
+	// it booted unattended with a GRUB password: the grub.cfg it booted from has one
+	if got := strings.TrimSpace(vm.Run("sudo -n grep -c '^password_pbkdf2 root grub.pbkdf2.sha512' /boot/grub/grub.cfg")); got != "1" {
+		t.Errorf("the booted image's grub.cfg has %s password lines, want 1", got)
 	}
 	if audit := strings.TrimSpace(vm.Run("sudo -n dpkg --audit")); audit != "" {
 		t.Errorf("dpkg --audit in the booted image:\n%s", audit)
