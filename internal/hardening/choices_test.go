@@ -1,10 +1,21 @@
 package hardening
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
 )
@@ -21,12 +32,14 @@ var choicesSSGRules = map[string][]string{
 // Debian 12 server root, which lacks systemd-journal-remote: the rule installs it from the
 // Debian mirror of this machine's apt configuration. An audit first finds both rules would
 // change and changes nothing; the apply run changes them; a second run changes nothing and an
-// audit finds them compliant. Outside oracles: this host's dpkg-query and systemctl on the root,
-// and OpenSCAP with SSG's rules, tailored with the same values as an auditor's tailoring file
-// sets them (the datastream's defaults are placeholders such as "remotelogserver"), which fail on
-// the root before and pass after.
+// audit finds them compliant. Outside oracles: this host's dpkg-query and systemctl on the root;
+// OpenSCAP with SSG's rules, tailored with the same values as an auditor's tailoring file sets
+// them (the datastream's defaults are placeholders such as "remotelogserver"), which fail on the
+// root before and pass after; and the root's own systemd-journal-upload, which sends an entry over
+// TLS to a systemd-journal-remote server as its configuration files say (this host's journalctl
+// reads what the server received) and refuses a server its trusted CA did not sign.
 func TestUserChoicesChroot(t *testing.T) {
-	fixture.Need(t, "dpkg-query", "systemctl")
+	fixture.Need(t, "dpkg-query", "systemctl", "journalctl", "unshare")
 	root := extractRoot(t, flavourServer)
 	// apt inside the root resolves the mirror's name like this host
 	if out, err := exec.Command("cp", "-L", "/etc/resolv.conf", filepath.Join(root, "etc/resolv.conf")).CombinedOutput(); err != nil {
@@ -44,7 +57,8 @@ func TestUserChoicesChroot(t *testing.T) {
 
 	cfg := DefaultConfig()
 	cfg.Skip = []string{"packages.install.*", "integrity.*"}
-	cfg.RemoteLogging = RemoteLogging{URL: "https://logs.example.test:19532"}
+	port := freePort(t)
+	cfg.RemoteLogging = RemoteLogging{URL: "https://localhost:" + strconv.Itoa(port)}
 	cfg.RootMailAlias = "security@example.test"
 	ids := []string{"logging.journal-upload", "mail.root-alias"}
 
@@ -115,6 +129,124 @@ func TestUserChoicesChroot(t *testing.T) {
 			}
 		}
 	})
+	t.Run("upload over TLS", func(t *testing.T) {
+		// What the configuration is for: the image's own systemd-journal-upload, reading only its
+		// configuration files, sends a journal entry to a systemd-journal-remote server over
+		// HTTPS; it verifies the server against TrustedCertificateFile, and this host's
+		// journalctl finds the entry in what the server received. Signed by another CA, the
+		// server is refused.
+		ca, caKey := testCA(t, "refit test CA")
+		serverCert, serverKey := testCert(t, ca, caKey, "localhost", true)
+		clientCert, clientKey := testCert(t, ca, caKey, "refit-client", false)
+		for rel, content := range map[string][]byte{"srv/pki/server.crt": serverCert, "srv/pki/server.key": serverKey,
+			"etc/ssl/certs/journal-upload.pem": clientCert, "etc/ssl/private/journal-upload.pem": clientKey} {
+			writeFile(t, root, rel, string(content))
+			if strings.HasSuffix(rel, "key") || strings.Contains(rel, "private") {
+				if err := os.Chmod(filepath.Join(root, rel), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		writeFile(t, root, "etc/ssl/ca/trusted.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})))
+		if out, err := uploadProbe(t, root, port, "refit-upload-probe-1"); err != nil || !strings.Contains(out, "refit-upload-probe-1") {
+			t.Fatalf("upload: %v; the server received:\n%s", err, out)
+		}
+		other, _ := testCA(t, "another CA")
+		writeFile(t, root, "etc/ssl/ca/trusted.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: other.Raw})))
+		if out, err := uploadProbe(t, root, port, "refit-upload-probe-2"); err == nil || strings.Contains(out, "refit-upload-probe-2") {
+			t.Errorf("the upload to a server the trusted CA did not sign succeeded (%v):\n%s", err, out)
+		} else {
+			t.Logf("refused: %s", lastLines([]byte(out), 2))
+		}
+	})
+}
+
+// uploadScript runs, in private mount and PID namespaces with /proc mounted in the root (journal
+// files are linked in through /proc/self/fd), the root's systemd-journal-remote: once to turn a
+// journal export with the probe message into a journal file, once as an HTTPS server on the port;
+// then the root's systemd-journal-upload sends that file as its configuration says. It prints
+// what the server received, or fails with the upload's status.
+const uploadScript = `set -u
+root=$1 port=$2 probe=$3
+mount -t proc proc "$root/proc" || exit 1
+rm -rf "$root/srv/remote" "$root/srv/local.journal" && mkdir -p "$root/srv/remote" || exit 1
+printf '__REALTIME_TIMESTAMP=1796680000000000\n__MONOTONIC_TIMESTAMP=1000\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=refit\nMESSAGE=%s\n\n' "$probe" >"$root/srv/export.txt"
+chroot "$root" /lib/systemd/systemd-journal-remote --output=/srv/local.journal /srv/export.txt 2>&1 || exit 1
+chroot "$root" /lib/systemd/systemd-journal-remote --listen-https="127.0.0.1:$port" --key=/srv/pki/server.key --cert=/srv/pki/server.crt --output=/srv/remote/ 2>&1 &
+rc=1
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	sleep 0.3
+	chroot "$root" /lib/systemd/systemd-journal-upload --follow=no --file=/srv/local.journal 2>&1 && { rc=0; break; }
+done
+sleep 0.3
+kill $! 2>/dev/null
+wait
+for f in "$root"/srv/remote/*.journal; do [ ! -f "$f" ] || journalctl --file="$f" -o cat; done
+exit $rc
+`
+
+// uploadProbe runs uploadScript and returns its output.
+func uploadProbe(t *testing.T, root string, port int, probe string) (string, error) {
+	t.Helper()
+	out, err := exec.Command("unshare", "--mount", "--pid", "--fork", "--propagation", "private",
+		"sh", "-c", uploadScript, "upload", root, strconv.Itoa(port), probe).CombinedOutput()
+	return string(out), err
+}
+
+// freePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// testCA returns a new self-signed CA certificate and its key.
+func testCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, key
+}
+
+// testCert returns the PEM certificate and key of a server (for the DNS name) or client, signed by ca.
+func testCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, server bool) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	if server {
+		tpl.DNSNames, tpl.ExtKeyUsage = []string{name}, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }
 
 // judgeChoices evaluates choicesSSGRules on root with OpenSCAP, tailored with cfg's values.

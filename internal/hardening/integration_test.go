@@ -340,8 +340,9 @@ func TestRefusesBeforeChanging(t *testing.T) {
 // TestRPMFamilyChroot runs the RHEL-family code paths in a Debian root dressed as Rocky 9: an
 // rpmdb (Debian's rpm) and Rocky's os-release. It covers package queries through rpm, SHA512
 // hashes, the nftables layout of /etc/sysconfig, and PAM rules that find no authselect stack
-// (skipped). What it cannot cover: dnf installs, authselect, firewalld and SELinux labels of a
-// real RHEL image; those need an RPM-family image.
+// (skipped), and root's mail alias. What it cannot cover: dnf installs (remote_logging's
+// systemd-journal-remote among them), authselect, firewalld and SELinux labels of a real RHEL
+// image; those need an RPM-family image.
 func TestRPMFamilyChroot(t *testing.T) {
 	root := extractRoot(t, flavourRPM)
 	rocky, err := os.ReadFile(filepath.Join("testdata", "os-release", "rocky-9.3"))
@@ -362,6 +363,7 @@ func TestRPMFamilyChroot(t *testing.T) {
 	}
 	cfg := integrationConfig(t)
 	cfg.Bootloader.PasswordHash = fixture.GrubPasswordHash
+	cfg.RootMailAlias = "ops"
 	first, _ := runProgram(t, root, cfg, "/bin/sh")
 	if first.OSID != "rocky" || first.Family != "rhel" {
 		t.Errorf("system %s/%s, want rocky/rhel", first.OSID, first.Family)
@@ -381,10 +383,14 @@ func TestRPMFamilyChroot(t *testing.T) {
 		"services.logrotate":        StatusChanged,
 		"services.journald-syslog":  StatusSkipped, // Debian family only (RHEL's rsyslog reads the journal)
 		"boot.grub-password":        StatusChanged, // GRUB2_PASSWORD in /boot/grub2/user.cfg
+		"mail.root-alias":           StatusChanged, // /etc/aliases created
 	} {
 		if got := byID[id].Status; got != want {
 			t.Errorf("%s: %s (%s), want %s", id, got, byID[id].Detail, want)
 		}
+	}
+	if got := readFile(t, root, "etc/aliases"); got != "root: ops\n" {
+		t.Errorf("/etc/aliases = %q, want the root alias alone", got)
 	}
 	if got := readFile(t, root, "etc/login.defs"); !strings.Contains(got, "\nENCRYPT_METHOD SHA512\n") {
 		t.Error("ENCRYPT_METHOD is not SHA512")
