@@ -33,6 +33,8 @@ var choicesSSGRules = map[string][]string{
 // Debian mirror of this machine's apt configuration. An audit first finds both rules would
 // change and changes nothing; the apply run changes them; a second run changes nothing and an
 // audit finds them compliant. Outside oracles: this host's dpkg-query and systemctl on the root;
+// postfix (installed in the root first), whose postalias answers root's alias from the database
+// the rule's newaliases rebuilt;
 // OpenSCAP with SSG's rules, tailored with the same values as an auditor's tailoring file sets
 // them (the datastream's defaults are placeholders such as "remotelogserver"), which fail on the
 // root before and pass after; and the root's own systemd-journal-upload, which sends an entry over
@@ -46,9 +48,12 @@ func TestUserChoicesChroot(t *testing.T) {
 		t.Skipf("needs this host's /etc/resolv.conf for apt in the root: %v %s", err, out)
 	}
 	// SSG's rules apply to a machine, which its CPE tells by the linux-base package (the Debian
-	// kernel's helper scripts); this root has no kernel, so it gets linux-base from the mirror
-	if out, err := inRoot(t, root, "sh", "-c", "apt-get -q -o Acquire::Retries=3 update && DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends install linux-base"); err != nil {
-		t.Fatalf("installing linux-base in the root: %v\n%s", err, lastLines([]byte(out), 20))
+	// kernel's helper scripts); this root has no kernel, so it gets linux-base from the mirror,
+	// and postfix, whose alias database (newaliases) and postalias read root's alias
+	if out, err := inRoot(t, root, "sh", "-c", `printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d &&
+apt-get -q -o Acquire::Retries=3 update && DEBIAN_FRONTEND=noninteractive apt-get -q -y --no-install-recommends install linux-base postfix; rc=$?
+rm -f /usr/sbin/policy-rc.d; exit $rc`); err != nil {
+		t.Fatalf("installing linux-base and postfix in the root: %v\n%s", err, lastLines([]byte(out), 20))
 	}
 	// an /etc/aliases with a root alias spread over a continuation line, and an older upload
 	// setting in another drop-in: both are replaced, the other lines kept
@@ -108,6 +113,15 @@ func TestUserChoicesChroot(t *testing.T) {
 			}
 		}
 	})
+	t.Run("postfix", func(t *testing.T) {
+		// the alias database newaliases rebuilt is what postfix's own lookup answers from
+		for name, want := range map[string]string{"root": "security@example.test", "webmaster": "root"} {
+			out, err := inRoot(t, root, "postalias", "-q", name, "hash:/etc/aliases")
+			if err != nil || strings.TrimSpace(out) != want {
+				t.Errorf("postalias -q %s hash:/etc/aliases: %q (%v), want %q", name, strings.TrimSpace(out), err, want)
+			}
+		}
+	})
 	t.Run("files", func(t *testing.T) {
 		if got, want := readFile(t, root, "etc/aliases"), "# local aliases\npostmaster: root\nroot: security@example.test\nwebmaster: root\n"; got != want {
 			t.Errorf("/etc/aliases:\n%s\nwant:\n%s", got, want)
@@ -156,7 +170,11 @@ func TestUserChoicesChroot(t *testing.T) {
 		if out, err := uploadProbe(t, root, port, "refit-upload-probe-2"); err == nil || strings.Contains(out, "refit-upload-probe-2") {
 			t.Errorf("the upload to a server the trusted CA did not sign succeeded (%v):\n%s", err, out)
 		} else {
-			t.Logf("refused: %s", lastLines([]byte(out), 2))
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(l, "Upload to ") {
+					t.Logf("refused: %s", l)
+				}
+			}
 		}
 	})
 }

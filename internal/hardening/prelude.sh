@@ -2274,7 +2274,7 @@ END {
 refit_alias_db_stale() {
 	refit_has newaliases || return 1
 	for refit_db in /etc/aliases.db /etc/aliases.lmdb /etc/aliases.cdb; do
-		[ -f "$refit_db" ] && [ /etc/aliases -nt "$refit_db" ] && return 0
+		[ -f "$refit_db" ] && [ -n "$(find /etc/aliases -newer "$refit_db" 2>/dev/null)" ] && return 0
 	done
 	return 1
 }
