@@ -23,12 +23,16 @@ const (
 	accHostname = "refit-acc"
 	accDomain   = "example.test"
 	accNTP      = "ntp.example.test"
-	accPort     = 8443
+	// the user's choices TestAccHardenChroot makes, and the values an auditor's tailoring gives
+	// SSG for them (its defaults are placeholders such as "remotelogserver")
+	accLogURL    = "https://logs.example.test:19532"
+	accMailAlias = "security@example.test"
+	accPort      = 8443
 )
 
 // TestAccHardenChroot runs the real Packer: source "refit-chroot" on the bootable Debian 12 test
-// image with provisioner "refit-harden" (a user with an SSH key and sudo, host name, DNS, NTP and
-// the firewall). The build succeeds with no failed rule in the report; the output image, read
+// image with provisioner "refit-harden" (a user with an SSH key and sudo, allow_groups, a GRUB
+// password, remote logging, root's mail alias, host name, DNS, NTP and the firewall). The build succeeds with no failed rule in the report; the output image, read
 // back offline, holds the sshd drop-in, the user and its key, the nftables configuration enabled
 // at boot, the host name, the NTP servers, and the DNS servers in /etc/resolv.conf — the file
 // this image takes them from (refit-harden writes the image's own while copy_files has the host's
@@ -121,17 +125,18 @@ func TestAccHardenChroot(t *testing.T) {
 }
 
 // judgeFloors are the pass rates (pass / (pass + fail), in per cent) that the outside judge, the
-// SCAP Security Guide's CIS and ANSSI profiles evaluated by OpenSCAP (fixture.JudgeSSG), must find
-// on the image TestAccHardenChroot hardens (the baseline profile). Issue 14's targets, CIS L1
-// 97 % and ANSSI BP-028 intermediary 92 %, are not reached yet: these floors are the figures this
-// test reached (2026-12-07, with AIDE and the login records' modes: CIS L1 313 pass / 17 fail,
-// ANSSI intermediary 167 / 24), so that any drop fails. docs/provisioners/harden.mdx lists the
-// rules that still fail and why; this template's NTP server is not one of the pool servers SSG's
-// service_timesyncd_configured accepts, so CIS L1 is one rule lower here than in the docs'
-// measurement.
+// SCAP Security Guide's CIS and ANSSI profiles evaluated by OpenSCAP (fixture.JudgeSSGTailored,
+// with the values an auditor gives SSG for the template's log server and root mail alias), must
+// find on the image TestAccHardenChroot hardens (the baseline profile, with the user's choices:
+// allow_groups, a GRUB password, remote logging, root's mail alias). Issue 14's targets, CIS L1
+// 97 % and ANSSI BP-028 intermediary 92 %, are not reached: these floors are the figures this
+// test reached (2026-12-07: CIS L1 319 pass / 11 fail, ANSSI intermediary 169 / 22), so that any
+// drop fails. docs/provisioners/harden.mdx lists the rules that still fail and why; this
+// template's NTP server is not one of the pool servers SSG's service_timesyncd_configured
+// accepts, so CIS L1 is one rule lower here than in the docs' measurement.
 var judgeFloors = map[string]float64{
-	"cis_level1_server":       94.8,
-	"anssi_bp28_intermediary": 87.4,
+	"cis_level1_server":       96.6,
+	"anssi_bp28_intermediary": 88.4,
 }
 
 // judgeHardenedImage judges the source image and the hardened one with the SSG profiles of
@@ -144,8 +149,15 @@ func judgeHardenedImage(t *testing.T, src, hardened string) {
 		profiles = append(profiles, p)
 	}
 	sort.Strings(profiles)
+	tailoring := fixture.SSGTailoring{Values: map[string]string{
+		"var_journal_upload_url":                             accLogURL,
+		"var_journal_upload_server_key_file":                 hardening.DefaultJournalUploadKey,
+		"var_journal_upload_server_certificate_file":         hardening.DefaultJournalUploadCert,
+		"var_journal_upload_server_trusted_certificate_file": hardening.DefaultJournalUploadTrusted,
+		"var_postfix_root_mail_alias":                        accMailAlias,
+	}}
 	judge := func(image string) (res map[string]fixture.SSGResult) {
-		fixture.ReadImage(t, image, false, func(root string) { res = fixture.JudgeSSG(t, root, profiles...) })
+		fixture.ReadImage(t, image, false, func(root string) { res = fixture.JudgeSSGTailored(t, root, tailoring, profiles...) })
 		return res
 	}
 	before, after := judge(src), judge(hardened)
@@ -173,7 +185,8 @@ type accBuild struct {
 }
 
 // accChrootBuild runs TestAccHardenChroot's template on src (a user with an SSH key and sudo,
-// host name, DNS, NTP and the firewall) with its output and report under dir.
+// allow_groups, a GRUB password, remote logging, root's mail alias, host name, DNS, NTP and the
+// firewall) with its output and report under dir.
 func accChrootBuild(t *testing.T, env *packertest.Env, src, dir, publicKey string, dns []string) accBuild {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -183,9 +196,24 @@ func accChrootBuild(t *testing.T, env *packertest.Env, src, dir, publicKey strin
 	settings := fmt.Sprintf(`
     user {
       name                = "ops"
+      groups              = ["ssh-users"]
       sudo                = "nopasswd"
       ssh_authorized_keys = [%q]
     }
+
+    ssh {
+      allow_groups = ["ssh-users"]
+    }
+
+    bootloader {
+      password_hash = %q
+    }
+
+    remote_logging {
+      url = %q
+    }
+
+    root_mail_alias = %q
 
     network {
       hostname    = %q
@@ -198,7 +226,7 @@ func accChrootBuild(t *testing.T, env *packertest.Env, src, dir, publicKey strin
     firewall {
       allow_tcp = [%d]
     }
-`, publicKey, accHostname, accDomain, packertest.HCLList(dns), accDomain, accNTP, accPort)
+`, publicKey, fixture.GrubPasswordHash, accLogURL, accMailAlias, accHostname, accDomain, packertest.HCLList(dns), accDomain, accNTP, accPort)
 	// The audit after the apply run fails the build unless every rule is then compliant.
 	tpl := packertest.Template(t, fmt.Sprintf(`
 source "refit-chroot" "debian" {
