@@ -101,6 +101,10 @@ build {
       backend         = "nftables"
       default_inbound = "drop"
     }
+    # a GRUB password: the reboot below shows the machine still boots unattended
+    bootloader {
+      password_hash = "` + fixture.GrubPasswordHash + `"
+    }
   }
 }
 `
@@ -120,6 +124,7 @@ printf 'nft.input=%s\n' "$(nft list chain inet filter input 2>/dev/null | awk '
 printf 'ntp=%s\n' "$(timedatectl show-timesync -p SystemNTPServers --value 2>/dev/null)"
 printf 'dns=%s\n' "$(awk '$1 == "nameserver" { n = n " " $2 } $1 == "search" { s = $2 } END { print substr(n, 2) " search " s }' /etc/resolv.conf)"
 printf 'listener.2222=%s\n' "$(timeout 10 bash -c 'head -c 7 </dev/tcp/127.0.0.1/2222' 2>/dev/null)"
+printf 'grub.password=%s\n' "$(grep -c '^password_pbkdf2 root grub\.pbkdf2\.sha512\.' /boot/grub/grub.cfg)"
 `
 
 // hardenedFacts are the facts refit-harden must establish on the running system (and that the
@@ -139,6 +144,7 @@ var hardenedFacts = map[string]string{
 	"nft.input":                                  "policy drop, tcp 22",
 	"ntp":                                        "ntp1.example.test ntp2.example.test",
 	"dns":                                        "10.0.2.3 search example.test",
+	"grub.password":                              "1",
 }
 
 // Weak algorithms the stock Debian 12 sshd accepts and the hardened one must refuse.
@@ -152,7 +158,8 @@ var (
 // fail, the sshd that runs refuses passwords and weak algorithms, key logins and sudo work, a
 // listener on a port the firewall does not allow is unreachable from outside, the kernel
 // parameters, host name, resolver and time servers are live. A second build as the new sudo user
-// changes nothing, and after a reboot the VM comes up with all of it still in effect.
+// changes nothing, and after a reboot (through GRUB, now with a superuser password) the VM comes up
+// with all of it still in effect.
 // Needs PACKER_ACC=1, root, qemu and a Debian mirror in this machine's apt sources (the VM
 // installs sudo, nftables, auditd and systemd-timesyncd from it).
 func TestAccHardenOverSSH(t *testing.T) {
