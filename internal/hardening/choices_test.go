@@ -173,6 +173,7 @@ rm -f /usr/sbin/policy-rc.d; exit $rc`); err != nil {
 			for _, l := range strings.Split(out, "\n") {
 				if strings.HasPrefix(l, "Upload to ") {
 					t.Logf("refused: %s", l)
+					break
 				}
 			}
 		}
@@ -194,7 +195,8 @@ chroot "$root" /lib/systemd/systemd-journal-remote --listen-https="127.0.0.1:$po
 rc=1
 for i in 1 2 3 4 5 6 7 8 9 10; do
 	sleep 0.3
-	chroot "$root" /lib/systemd/systemd-journal-upload --follow=no --file=/srv/local.journal 2>&1 && { rc=0; break; }
+	out=$(chroot "$root" /lib/systemd/systemd-journal-upload --follow=no --file=/srv/local.journal 2>&1) && { rc=0; break; }
+	case $out in *"Couldn't connect"*) ;; *) printf '%s\n' "$out"; break ;; esac # retry until the server listens
 done
 sleep 0.3
 kill $! 2>/dev/null

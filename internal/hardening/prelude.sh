@@ -2205,10 +2205,11 @@ refit_upload_others() {
 # refit's drop-in holds CONTENT, no other file in /etc gives the keys other values, and
 # systemd-journal-upload.service starts at boot.
 refit_journal_upload() {
-	refit_u=systemd-journal-upload.service
+	refit_u=systemd-journal-upload.service refit_inst=
 	if ! refit_pkg_installed systemd-journal-remote; then
 		[ "$1" = fix ] || refit_detail "systemd-journal-remote is not installed" || return 1
 		refit_pkg_install systemd-journal-remote || return 1
+		refit_inst="installed systemd-journal-remote, "
 	fi
 	refit_unit_exists "$refit_u" || refit_detail "systemd-journal-remote is installed but $refit_u is missing" || return 1
 	refit_conflicts=
@@ -2241,7 +2242,7 @@ refit_journal_upload() {
 		refit_unit_mask "$refit_r" || return 1
 	done
 	REFIT_UPLOAD_DIRTY=1
-	REFIT_DETAIL="wrote $REFIT_UPLOAD_DROPIN (URL=$3), enabled $refit_u"
+	REFIT_DETAIL="${refit_inst}wrote $REFIT_UPLOAD_DROPIN (URL=$3), enabled $refit_u"
 	[ -z "$refit_receiver" ] || REFIT_DETAIL="$REFIT_DETAIL, masked$refit_receiver"
 	[ -z "$refit_conflicts" ] || REFIT_DETAIL="$REFIT_DETAIL; commented out:$refit_conflicts"
 	return 0

@@ -143,6 +143,9 @@ func configVars(c Config) string {
 			}
 		}
 	}
+	if c.RemoteLogging.Enabled() && !c.skipped("logging.journal-upload") {
+		pkgs = append(pkgs, journalRemotePackages) // in the same package manager run as the others
+	}
 	return "REFIT_MANAGED_USERS=" + shq(strings.Join(users, " ")) + "\nREFIT_WANT_PKGS=" + shq(strings.Join(pkgs, " ")) + "\n" + fmt.Sprintf(`REFIT_FW_WANT=%s
 REFIT_FW_INBOUND=%s REFIT_FW_FORWARD=%s
 REFIT_FW_TCP=%s REFIT_FW_UDP=%s REFIT_FW_SOURCES=%s REFIT_FW_SSH=%s

@@ -5,6 +5,10 @@ package hardening
 // their names, and the last value wins, so refit's sorts last.
 const JournalUploadDropIn = "/etc/systemd/journal-upload.conf.d/zz-refit-remote-logging.conf"
 
+// journalRemotePackages is the package of systemd-journal-upload, by its Debian and RPM names
+// (a REFIT_WANT_PKGS pair: the package rules install it with the other packages they install).
+const journalRemotePackages = "systemd-journal-remote:systemd-journal-remote"
+
 // journalUploadConf is the content of JournalUploadDropIn for a configuration.
 func journalUploadConf(r RemoteLogging) string {
 	return "# Managed by refit-harden (logging.journal-upload): systemd-journal-upload sends the journal to this server.\n" +

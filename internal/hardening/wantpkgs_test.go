@@ -37,4 +37,17 @@ func TestWantedPackagesFollowTheProfile(t *testing.T) {
 			t.Errorf("profile %s: auditd missing from the install batch (%s)", c.profile, m[1])
 		}
 	}
+	// remote logging's package joins the batch, unless its rule is skipped
+	for _, skip := range [][]string{nil, {"logging.*"}} {
+		cfg := DefaultConfig()
+		cfg.RemoteLogging.URL, cfg.Skip = "https://logs.example.com", skip
+		prog, err := Render(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := re.FindSubmatch(prog)
+		if got := m != nil && strings.Contains(" "+string(m[1])+" ", " "+journalRemotePackages+" "); got != (skip == nil) {
+			t.Errorf("skip %v: systemd-journal-remote in the install batch = %v (%s)", skip, got, m)
+		}
+	}
 }

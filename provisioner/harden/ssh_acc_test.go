@@ -105,6 +105,11 @@ build {
     bootloader {
       password_hash = "` + fixture.GrubPasswordHash + `"
     }
+    # installed live from the mirror; without a server and certificates the service is left stopped
+    remote_logging {
+      url = "https://logs.example.test:19532"
+    }
+    root_mail_alias = "ops"
   }
 }
 `
@@ -125,6 +130,8 @@ printf 'ntp=%s\n' "$(timedatectl show-timesync -p SystemNTPServers --value 2>/de
 printf 'dns=%s\n' "$(awk '$1 == "nameserver" { n = n " " $2 } $1 == "search" { s = $2 } END { print substr(n, 2) " search " s }' /etc/resolv.conf)"
 printf 'listener.2222=%s\n' "$(timeout 10 bash -c 'head -c 7 </dev/tcp/127.0.0.1/2222' 2>/dev/null)"
 printf 'grub.password=%s\n' "$(grep -c '^password_pbkdf2 root grub\.pbkdf2\.sha512\.' /boot/grub/grub.cfg)"
+printf 'journal-upload=%s %s\n' "$(systemctl is-enabled systemd-journal-upload.service 2>&1)" "$(sed -n 's/^URL=//p' /etc/systemd/journal-upload.conf.d/*.conf 2>/dev/null)"
+printf 'alias.root=%s\n' "$(grep -i '^root:' /etc/aliases 2>/dev/null)"
 `
 
 // hardenedFacts are the facts refit-harden must establish on the running system (and that the
@@ -145,6 +152,8 @@ var hardenedFacts = map[string]string{
 	"ntp":                                        "ntp1.example.test ntp2.example.test",
 	"dns":                                        "10.0.2.3 search example.test",
 	"grub.password":                              "1",
+	"journal-upload":                             "enabled https://logs.example.test:19532",
+	"alias.root":                                 "root: ops",
 }
 
 // Weak algorithms the stock Debian 12 sshd accepts and the hardened one must refuse.
@@ -218,10 +227,14 @@ systemctl enable --now refit-test-sshd-2222.service`, shellQuote(rootPassword), 
 	if first.Counts.Changed == 0 {
 		t.Error("the first build changed nothing")
 	}
-	for _, id := range []string{"live.sysctl", "live.sshd", "live.firewall", "live.hostname", "live.network"} {
+	for _, id := range []string{"live.sysctl", "live.sshd", "live.firewall", "live.hostname", "live.network", "logging.journal-upload", "mail.root-alias"} {
 		if r := findResult(first, id); r.Status != hardening.StatusChanged {
 			t.Errorf("%s: %s %q, want changed (applied live)", id, r.Status, r.Detail)
 		}
+	}
+	// the upload service was not running, so it is left to start at the next boot
+	if r := findResult(first, "live.journal-upload"); r.Status != hardening.StatusSkipped || !strings.Contains(r.Detail, "not running") {
+		t.Errorf("live.journal-upload: %s %q, want skipped: not running", r.Status, r.Detail)
 	}
 	// root may no longer log in over SSH (permit_root_login defaults to no): go on as ops.
 	vm.SetLogin("ops", key)
