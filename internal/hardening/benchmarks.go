@@ -312,6 +312,12 @@ var paidWhere = map[string]struct{ cond, unpaid, where string }{
 		"with Python 3"},
 }
 
+// everyProfile are rules every profile has, whichever benchmark asks for them: the profiles
+// install sudo (for user blocks) and auditd, whose packages leave /etc/sudoers.d 0755 and
+// audit.rules 0640, which one benchmark accepts and the other does not; with these rules no
+// benchmark's rule that passed before a profile ran fails after it.
+var everyProfile = []string{"fs.perm.sudoers-d", "fs.perm.audit-rules"}
+
 // InProfile reports whether a hardening rule belongs to a profile: the baseline has every rule
 // but the costly ones (those in paidWhere only where the image has paid their price);
 // the other profiles take the rules that answer at least one SSG rule their benchmark level selects.
@@ -323,6 +329,9 @@ func InProfile(profile, id string) bool {
 	want, ok := profileSSG[profile]
 	if !ok {
 		return false
+	}
+	if slices.Contains(everyProfile, id) {
+		return true
 	}
 	// a PAM module's settings (pam.faillock.deny, …) take effect only with the module in the PAM
 	// stacks: pam.<module>.enabled belongs to every profile that has one of them
