@@ -725,7 +725,12 @@ refit_same_ci() {
 
 # refit_sshd_set_in FILE KEY VALUE: sets the first occurrence of KEY before any Match block and
 # drops later ones there; without one, inserts the line before the first Match (or at the end).
+# refit's drop-in is created when missing.
 refit_sshd_set_in() {
+	if [ "$1" = "$REFIT_SSHD_DROPIN" ] && [ ! -e "$1" ]; then
+		refit_put "$1" 0600 root:root "# Managed by refit-harden: sshd takes the first value of each keyword, so this file sorts first.
+" || return 1
+	fi
 	refit_filter "$1" '
 		{ t = $0; sub(/^[ \t]+/, "", t); k = t; sub(/[ \t=].*$/, "", k); k = tolower(k)
 		  if (k == "match" && !done) { print line; done = 1 }
@@ -742,10 +747,6 @@ refit_sshd_set() {
 	refit_sshd_save
 	refit_t=$(refit_sshd_target)
 	if [ "$refit_t" != "$REFIT_SSHD_MAIN" ]; then
-		if [ ! -e "$refit_t" ]; then
-			refit_put "$refit_t" 0600 root:root "# Managed by refit-harden: sshd takes the first value of each keyword, so this file sorts first.
-" || return 1
-		fi
 		refit_sshd_set_in "$refit_t" "$1" "$2" || return 1
 	fi
 	refit_sshd_set_in "$REFIT_SSHD_MAIN" "$1" "$2" || return 1
@@ -765,10 +766,6 @@ refit_sshd_list_set() {
 	refit_t=$(refit_sshd_target)
 	[ "$refit_t" != "$REFIT_SSHD_MAIN" ] || { refit_sshd_set "$1" "$2"; return; }
 	refit_sshd_save
-	if [ ! -e "$refit_t" ]; then
-		refit_put "$refit_t" 0600 root:root "# Managed by refit-harden: sshd takes the first value of each keyword, so this file sorts first.
-" || return 1
-	fi
 	refit_sshd_set_in "$refit_t" "$1" "$2" || return 1
 	refit_filter "$REFIT_SSHD_MAIN" '
 		{ t = $0; sub(/^[ \t]+/, "", t); k = t; sub(/[ \t=].*$/, "", k); k = tolower(k)
