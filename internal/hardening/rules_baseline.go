@@ -159,6 +159,7 @@ var sysctlSettings = []sysctlSetting{
 	{"kernel.sysrq", "0", "magic SysRq keys off"},
 	{"kernel.core_uses_pid", "1", "core file names carry the PID"},
 	{"kernel.kexec_load_disabled", "1", "no kexec of another kernel"},
+	{"dev.tty.ldisc_autoload", "0", "TTY line disciplines not loaded on demand for unprivileged users"},
 	{"kernel.pid_max", "65536", "PIDs up to 65536"},
 	{"kernel.panic_on_oops", "1", "a kernel oops panics (the ANSSI profiles only)"},
 	{"kernel.unprivileged_bpf_disabled", "1", "BPF for privileged users only"},
