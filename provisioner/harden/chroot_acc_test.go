@@ -193,40 +193,8 @@ func accChrootBuild(t *testing.T, env *packertest.Env, src, dir, publicKey strin
 		t.Fatal(err)
 	}
 	report := filepath.Join(dir, "harden-report.json")
-	settings := fmt.Sprintf(`
-    user {
-      name                = "ops"
-      groups              = ["ssh-users"]
-      sudo                = "nopasswd"
-      ssh_authorized_keys = [%q]
-    }
-
-    ssh {
-      allow_groups = ["ssh-users"]
-    }
-
-    bootloader {
-      password_hash = %q
-    }
-
-    remote_logging {
-      url = %q
-    }
-
-    root_mail_alias = %q
-
-    network {
-      hostname    = %q
-      domain      = %q
-      dns_servers = %s
-      dns_search  = [%q]
-      ntp_servers = [%q]
-    }
-
-    firewall {
-      allow_tcp = [%d]
-    }
-`, publicKey, fixture.GrubPasswordHash, accLogURL, accMailAlias, accHostname, accDomain, packertest.HCLList(dns), accDomain, accNTP, accPort)
+	settings := packertest.HardenChoices{PublicKey: publicKey, LogURL: accLogURL, MailAlias: accMailAlias,
+		Hostname: accHostname, Domain: accDomain, DNS: dns, DNSSearch: []string{accDomain}, NTP: []string{accNTP}, Port: accPort}.HCL()
 	// The audit after the apply run fails the build unless every rule is then compliant.
 	tpl := packertest.Template(t, fmt.Sprintf(`
 source "refit-chroot" "debian" {
