@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/refit-images/packer-plugin-refit/internal/fixture"
+	"github.com/refit-images/packer-plugin-refit/internal/hardening"
 )
 
 // HardenChoices are the user's choices a refit-harden block of the acceptance tests and the
@@ -61,4 +62,17 @@ func (c HardenChoices) HCL() string {
       allow_tcp = [%d]
     }
 `, c.PublicKey, fixture.GrubPasswordHash, c.LogURL, c.MailAlias, c.Hostname, c.Domain, HCLList(c.DNS), search, HCLList(c.NTP), c.Port)
+}
+
+// SSGTailoring is what an auditor tailors SSG with for these choices: the log server URL and root's
+// mail alias, whose defaults in the datastream are placeholders, and the TLS files refit-harden's
+// remote logging uses by default.
+func (c HardenChoices) SSGTailoring() fixture.SSGTailoring {
+	return fixture.SSGTailoring{Values: map[string]string{
+		"var_journal_upload_url":                             c.LogURL,
+		"var_journal_upload_server_key_file":                 hardening.DefaultJournalUploadKey,
+		"var_journal_upload_server_certificate_file":         hardening.DefaultJournalUploadCert,
+		"var_journal_upload_server_trusted_certificate_file": hardening.DefaultJournalUploadTrusted,
+		"var_postfix_root_mail_alias":                        c.MailAlias,
+	}}
 }

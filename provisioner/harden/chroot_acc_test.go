@@ -149,13 +149,7 @@ func judgeHardenedImage(t *testing.T, src, hardened string) {
 		profiles = append(profiles, p)
 	}
 	sort.Strings(profiles)
-	tailoring := fixture.SSGTailoring{Values: map[string]string{
-		"var_journal_upload_url":                             accLogURL,
-		"var_journal_upload_server_key_file":                 hardening.DefaultJournalUploadKey,
-		"var_journal_upload_server_certificate_file":         hardening.DefaultJournalUploadCert,
-		"var_journal_upload_server_trusted_certificate_file": hardening.DefaultJournalUploadTrusted,
-		"var_postfix_root_mail_alias":                        accMailAlias,
-	}}
+	tailoring := packertest.HardenChoices{LogURL: accLogURL, MailAlias: accMailAlias}.SSGTailoring()
 	judge := func(image string) (res map[string]fixture.SSGResult) {
 		fixture.ReadImage(t, image, false, func(root string) { res = fixture.JudgeSSGTailored(t, root, tailoring, profiles...) })
 		return res

@@ -71,13 +71,7 @@ func BenchmarkBootedJudge(b *testing.B) {
 			src := filepath.Join(fixture.DebianImage(b), "debian12.qcow2")
 			key := vmtest.NewKey(b)
 			image := harden(b, env, src, j.profile, key.Public)
-			tailoring := fixture.SSGTailoring{Values: map[string]string{
-				"var_journal_upload_url":                             logURL,
-				"var_journal_upload_server_key_file":                 hardening.DefaultJournalUploadKey,
-				"var_journal_upload_server_certificate_file":         hardening.DefaultJournalUploadCert,
-				"var_journal_upload_server_trusted_certificate_file": hardening.DefaultJournalUploadTrusted,
-				"var_postfix_root_mail_alias":                        mailAlias,
-			}}
+			tailoring := packertest.HardenChoices{LogURL: logURL, MailAlias: mailAlias}.SSGTailoring()
 			var offline map[string]fixture.SSGResult
 			fixture.ReadImage(b, image, false, func(root string) {
 				offline = fixture.JudgeSSGTailored(b, root, tailoring, j.ssg...)
