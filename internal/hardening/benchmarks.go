@@ -138,6 +138,7 @@ var ssgRules = map[string][]string{
 	"fs.perm.system-paths":               {"file_permissions_binary_dirs", "file_ownership_binary_dirs", "dir_system_commands_root_owned", "dir_system_commands_group_root_owned"},
 	"fs.cron-allow":                      {"file_cron_allow_exists", "file_cron_deny_not_exist", "file_permissions_cron_allow", "file_owner_cron_allow", "file_groupowner_cron_allow", "file_at_allow_exists"},
 	"fs.dev-shm":                         {"mount_option_dev_shm_nodev", "mount_option_dev_shm_noexec", "mount_option_dev_shm_nosuid"},
+	"fs.tmp":                             {"partition_for_tmp", "mount_option_tmp_nodev", "mount_option_tmp_noexec", "mount_option_tmp_nosuid"},
 	"pam.pwquality.minlen":               {"accounts_password_pam_minlen"},
 	"pam.pwquality.minclass":             {"accounts_password_pam_minclass"},
 	"pam.pwquality.dcredit":              {"accounts_password_pam_dcredit"},

@@ -354,6 +354,20 @@ refit_filter() {
 	return 0
 }
 
+# refit_mount_opts_check FSTAB MOUNTPOINT: FSTAB mounts MOUNTPOINT with nodev, nosuid and noexec.
+refit_mount_opts_check() {
+	awk -v mp="$2" '$1 !~ /^#/ && $2 == mp { n = split($4, o, ","); split("", f); for (i = 1; i <= n; i++) f[o[i]] = 1; ok = f["nodev"] && f["nosuid"] && f["noexec"]; seen = 1 } END { exit !(seen && ok) }' "$1" 2>/dev/null ||
+		refit_detail "$1 has no $2 line with nodev,nosuid,noexec"
+}
+
+# refit_mount_opts_apply FSTAB MOUNTPOINT: adds the options nodev, nosuid and noexec that
+# MOUNTPOINT's line in FSTAB lacks (keeping its file system), or a tmpfs line when there is none.
+refit_mount_opts_apply() {
+	[ -e "$1" ] || : >"$1"
+	refit_filter "$1" '$1 !~ /^#/ && $2 == mp { n = split($4, o, ","); split("", f); for (i = 1; i <= n; i++) f[o[i]] = 1; add = ""; if (!f["nodev"]) add = add ",nodev"; if (!f["nosuid"]) add = add ",nosuid"; if (!f["noexec"]) add = add ",noexec"; if (add != "") $4 = $4 add; seen = 1 } { print } END { if (!seen) print "tmpfs " mp " tmpfs defaults,nodev,nosuid,noexec 0 0" }' -v mp="$2" || return 1
+	REFIT_DETAIL="$2 mounted with nodev,nosuid,noexec from $1"
+}
+
 # Key/value files. SEP is "ws" (key value, as login.defs), "eq" (key = value) or "eq0" (key=value,
 # as systemd and /etc/default files); CASE is "i" for case-insensitive keys. The effective value is
 # the last active one.

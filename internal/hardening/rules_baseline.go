@@ -17,8 +17,10 @@ var costlyPackages = []string{"apparmor-utils"}
 // costlyRules are other rules only the profiles whose benchmark asks for them apply: pam_unix at
 // yescrypt's highest cost spends about 3 s of CPU and 1 GiB of memory on every password login;
 // sudo's umask 0077 (ANSSI) makes the files that later provisioning creates through sudo (a
-// service's configuration, a folder under /opt) unreadable to the services that run as other users.
-var costlyRules = []string{"pam.unix-rounds", "sudo.umask"}
+// service's configuration, a folder under /opt) unreadable to the services that run as other users;
+// /tmp as a noexec tmpfs takes memory, forgets its files at each boot and stops the scripts that
+// Packer's shell provisioner (and installers) run from it.
+var costlyRules = []string{"pam.unix-rounds", "sudo.umask", "fs.tmp"}
 
 // baselineRules is the hardening catalogue of the baseline profile: what dev-sec's os_hardening
 // role covers, plus the CIS Debian 12 and ANSSI BP-028 items that can be set offline. The late
@@ -401,12 +403,15 @@ REFIT_DETAIL="wrote /etc/cron.allow and /etc/at.allow, removed the deny files"`,
 		},
 		Rule{
 			ID: "fs.dev-shm", Group: GroupFiles, Title: "/dev/shm is mounted nodev,nosuid,noexec",
-			Changes: "Adds (or fixes) the `/dev/shm` line of `/etc/fstab`: `tmpfs /dev/shm tmpfs defaults,nodev,nosuid,noexec 0 0`.",
-			check: `awk '$2 == "/dev/shm" && $1 !~ /^#/ { n = split($4, o, ","); for (i = 1; i <= n; i++) f[o[i]] = 1; ok = f["nodev"] && f["nosuid"] && f["noexec"]; seen = 1 } END { exit !(seen && ok) }' /etc/fstab 2>/dev/null ||
-	refit_detail "/etc/fstab has no /dev/shm line with nodev,nosuid,noexec"`,
-			apply: `[ -e /etc/fstab ] || : >/etc/fstab
-refit_filter /etc/fstab '$2 == "/dev/shm" && $1 !~ /^#/ { next } { print } END { print "tmpfs /dev/shm tmpfs defaults,nodev,nosuid,noexec 0 0" }' || return 1
-REFIT_DETAIL="/dev/shm mounted with nodev,nosuid,noexec from /etc/fstab"`,
+			Changes: "Adds `nodev,nosuid,noexec` to the `/dev/shm` line of `/etc/fstab`, or adds the line `tmpfs /dev/shm tmpfs defaults,nodev,nosuid,noexec 0 0`.",
+			check:   `refit_mount_opts_check /etc/fstab /dev/shm`,
+			apply:   `refit_mount_opts_apply /etc/fstab /dev/shm`,
+		},
+		Rule{
+			ID: "fs.tmp", Group: GroupFiles, Title: "/tmp is its own file system, mounted nodev,nosuid,noexec",
+			Changes: "Adds `nodev,nosuid,noexec` to the `/tmp` line of `/etc/fstab` (a partition of its own keeps its file system), or adds the line `tmpfs /tmp tmpfs defaults,nodev,nosuid,noexec 0 0`: from the next boot `/tmp` is a tmpfs of at most half the memory, emptied at every boot, where no program runs. Packer's `shell` provisioner runs its scripts from `/tmp`: a later build over SSH needs `remote_folder` elsewhere (a chroot build does not mount it).",
+			check:   `refit_mount_opts_check /etc/fstab /tmp`,
+			apply:   `refit_mount_opts_apply /etc/fstab /tmp`,
 		},
 	)
 	homes = []Rule{

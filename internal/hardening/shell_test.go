@@ -90,6 +90,29 @@ func withPrelude(t *testing.T, sh testShell, body string) string {
 		"\nREFIT_OS_ID=debian REFIT_OS_VERSION=12 REFIT_FAMILY=debian REFIT_RPM=0 REFIT_LIVE=0\n" + body
 }
 
+// checkApplyTwice runs a helper pair on file with the shell: check (which must fail first unless
+// compliantBefore), apply, check (which must pass), apply again (which must not change file), and
+// compares file with want.
+func checkApplyTwice(t *testing.T, sh testShell, check, apply, file string, compliantBefore bool, want string) {
+	t.Helper()
+	before := "exit 7"
+	if compliantBefore {
+		before = ":"
+	}
+	body := check + " && " + before + "\n" + apply + " || exit 5\n" + check + " || exit 6\n" +
+		"cp " + shq(file) + " " + shq(file+".1") + "\n" + apply + " || exit 5\ncmp -s " + shq(file) + " " + shq(file+".1") + " || exit 4"
+	if _, code := runScript(t, sh, withPrelude(t, sh, body)); code != 0 {
+		t.Fatalf("exit %d (7: compliant before the apply, 5: apply failed, 6: not compliant after it, 4: a second apply changed the file)", code)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want {
+		t.Errorf("%s =\n%q\nwant\n%q", filepath.Base(file), got, want)
+	}
+}
+
 // TestProtocolRoundTrip prints details with tabs, newlines, carriage returns and backslashes
 // through the program's own refit_report and reads them back with ParseResults.
 func TestProtocolRoundTrip(t *testing.T) {
@@ -201,18 +224,7 @@ func TestKVHelpers(t *testing.T) {
 					}
 				}
 				args := shWords(f, tc.key, tc.value, tc.sep, tc.ci)
-				body := "refit_kv_is " + args + " && exit 7\nrefit_kv_set " + args + " || exit 5\nrefit_kv_is " + args + " || exit 6\n" +
-					"cp " + shq(f) + " " + shq(f+".1") + "\nrefit_kv_set " + args + " || exit 5\ncmp -s " + shq(f) + " " + shq(f+".1") + " || exit 4"
-				if _, code := runScript(t, sh, withPrelude(t, sh, body)); code != 0 {
-					t.Fatalf("exit %d (7: already set, 6: not set after kv_set, 4: second kv_set changed the file)", code)
-				}
-				got, err := os.ReadFile(f)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if string(got) != tc.want {
-					t.Errorf("file =\n%q\nwant\n%q", got, tc.want)
-				}
+				checkApplyTwice(t, sh, "refit_kv_is "+args, "refit_kv_set "+args, f, false, tc.want)
 			})
 		}
 	}
