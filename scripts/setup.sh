@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PACKAGES=(
-  rpm createrepo-c dnf libdpkg-perl dpkg-dev apt-utils mmdebstrap gnupg
+  rpm createrepo-c dnf libdpkg-perl dpkg-dev apt-utils mmdebstrap arch-test gnupg
   qemu-utils qemu-system-x86 ovmf openssh-client lvm2 xfsprogs dosfstools mtools fdisk e2fsprogs util-linux
   xz-utils zstd bzip2 gzip libxml2-utils time bc ca-certificates
   busybox gawk mawk dash jq systemd debian-archive-keyring gcc db-util python3 strace debconf initramfs-tools-core
